@@ -1,0 +1,255 @@
+//! Turns parsed arguments into validated plans and runs them. Each command
+//! builds its whole plan (config read, recipients approved, keys loaded)
+//! before it writes a byte.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sealpipe::compress::Compression;
+use sealpipe::config::{config_path, Config};
+use sealpipe::decrypt::{self, DecryptSummary};
+use sealpipe::digest;
+use sealpipe::encrypt::{self, EncryptPlan};
+use sealpipe::io::{Input, Output};
+use sealpipe::keys::{self, passphrase_from_secret, KeygenPlan, SecretKeyring};
+use sealpipe::openpgp::crypto::Password;
+use std::time::Duration;
+use sealpipe::{files, policy, time, Error};
+
+use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, KeyArgs, KeygenArgs, VerifyArgs};
+
+pub fn run(cli: Cli) -> Result<()> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Some(Command::Encrypt(args)) => encrypt(config, args),
+        Some(Command::Decrypt(args)) => decrypt(config, args),
+        Some(Command::Verify(args)) => verify(config, args),
+        Some(Command::Keygen(args)) => keygen(args),
+        None if cli.decrypt => decrypt(config, DecryptArgs::default()),
+        None => encrypt(config, EncryptArgs::default()),
+    }
+}
+
+fn encrypt(config: Option<&Path>, args: EncryptArgs) -> Result<()> {
+    let config = Config::load(&config_path(config))?;
+    let now = time::now()?;
+    let defaults = &config.encrypt;
+    let compression = args
+        .compression
+        .or(defaults.compression)
+        .unwrap_or(Compression::Zstd);
+    let level = args
+        .level
+        .or(defaults.level)
+        .unwrap_or(compression.default_level());
+    if compression == Compression::Deflate && level > 9 {
+        return Err(Error::Usage(format!("deflate levels are 1-9, got {level}")).into());
+    }
+    let plan = EncryptPlan {
+        recipients: policy::select_recipients(&config, &args.recipients, now)?,
+        compression,
+        level,
+        threads: args.threads.or(defaults.threads).unwrap_or_else(all_cores),
+        armor: args.armor || defaults.armor.unwrap_or(false),
+        now,
+        digest: args.digest_file.is_some(),
+    };
+    let input = Input::open(args.input.as_deref())?;
+    let mut output = Output::open(args.output.output.as_deref(), !plan.armor, args.output.force)?;
+    let summary = encrypt::encrypt(&plan, input, &mut output)?;
+    output.finish()?;
+    if let (Some(path), Some(sha256)) = (&args.digest_file, &summary.sha256) {
+        let name = args
+            .input
+            .as_deref()
+            .map_or("-".into(), |p| p.display().to_string());
+        fs::write(path, digest::digest_line(sha256, &name)).with_context(|| {
+            format!(
+                "the backup was written, but the digest file {} was not",
+                path.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn all_cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+fn decrypt(config: Option<&Path>, args: DecryptArgs) -> Result<()> {
+    let keyring = load_keyring(config, &args.keys)?;
+    let input = Input::open(args.input.as_deref())?;
+    let mut output = Output::open(args.output.output.as_deref(), false, args.output.force)?;
+    decrypt::decrypt(&keyring, input, &mut output, false)?;
+    output.finish()?;
+    Ok(())
+}
+
+fn verify(config: Option<&Path>, args: VerifyArgs) -> Result<()> {
+    let expected = match (&args.digest_file, &args.expect_sha256) {
+        (Some(path), _) => {
+            let text = fs::read_to_string(path)
+                .with_context(|| format!("cannot read digest file {}", path.display()))?;
+            Some(digest::parse_digest_line(&text).ok_or_else(|| {
+                Error::Usage(format!("{} holds no SHA-256 line", path.display()))
+            })?)
+        }
+        (None, Some(hex)) => Some(digest::parse_digest_line(hex).ok_or_else(|| {
+            Error::Usage(format!("--expect-sha256 needs 64 hex digits, got '{hex}'"))
+        })?),
+        (None, None) => None,
+    };
+    let keyring = load_keyring(config, &args.keys)?;
+    let input = Input::open(args.input.as_deref())?;
+    let summary = decrypt::decrypt(&keyring, input, &mut Output::Null, true)?;
+    print_verify_report(&summary, args.json);
+    let actual = summary.sha256.unwrap_or_default();
+    match expected {
+        Some(want) if want != actual => Err(Error::Mismatch(format!(
+            "the backup decrypts cleanly but its plaintext SHA-256 is {actual}, expected {want}: \
+             it is not the backup the digest belongs to"
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+fn print_verify_report(summary: &DecryptSummary, json: bool) {
+    let facts = &summary.facts;
+    let opened = facts.opened_by.as_ref();
+    if json {
+        let report = serde_json::json!({
+            "status": "ok",
+            "plaintext_bytes": summary.plaintext_bytes,
+            "ciphertext_bytes": summary.ciphertext_bytes,
+            "sha256": summary.sha256,
+            "compression": facts.compression_name(),
+            "cipher": facts.cipher.map(|c| c.to_string()),
+            "opened_by_key": opened.map(|o| o.key.to_hex()),
+            "opened_by_cert": opened.map(|o| o.cert.to_hex()),
+            "key_file": opened.map(|o| o.source.display().to_string()),
+        });
+        println!("{report}");
+    } else {
+        println!("ok: the backup decrypts and decompresses cleanly");
+        println!("plaintext bytes: {}", summary.plaintext_bytes);
+        println!("sha256: {}", summary.sha256.as_deref().unwrap_or("-"));
+        println!("compression: {}", facts.compression_name());
+        if let Some(o) = opened {
+            println!(
+                "opened by: key {} of cert {} ({})",
+                o.key.to_hex(),
+                o.cert.to_hex(),
+                o.source.display()
+            );
+        }
+    }
+}
+
+/// The secret keys for decrypt/verify: `--key` files if given, else the
+/// config's `[decrypt] keys`. The config is read only when it is needed.
+fn load_keyring(config: Option<&Path>, args: &KeyArgs) -> Result<SecretKeyring> {
+    let mut paths: Vec<PathBuf> = args.keys.clone();
+    let mut passphrase_file = args.passphrase_file.clone();
+    if paths.is_empty() {
+        let path = config_path(config);
+        let config = Config::load(&path)?;
+        paths = config.decrypt.keys;
+        passphrase_file = passphrase_file.or(config.decrypt.passphrase_file);
+        if paths.is_empty() {
+            return Err(Error::Usage(format!(
+                "no secret key to decrypt with: give --key FILE or list keys under [decrypt] in {}",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    let passphrase = read_passphrase(passphrase_file.as_deref(), args.passphrase_fd)?;
+    Ok(SecretKeyring::load(&paths, passphrase)?)
+}
+
+/// A passphrase from a private file or an inherited fd; never from argv.
+fn read_passphrase(file: Option<&Path>, fd: Option<u32>) -> Result<Option<Password>> {
+    let secret = match (file, fd) {
+        (Some(path), _) => files::read_secret(path, "passphrase file")?,
+        (None, Some(fd)) => files::read_passphrase_fd(fd)?,
+        (None, None) => return Ok(None),
+    };
+    let passphrase = passphrase_from_secret(&secret);
+    if passphrase.map(|p| p.is_empty()) {
+        return Err(Error::Key("the passphrase is empty".into()).into());
+    }
+    Ok(Some(passphrase))
+}
+
+fn keygen(args: KeygenArgs) -> Result<()> {
+    let passphrase = read_passphrase(args.passphrase_file.as_deref(), args.passphrase_fd)?;
+    let validity = parse_validity(&args.expires)?;
+    let key = keys::generate(KeygenPlan {
+        user_id: args
+            .user_id
+            .unwrap_or_else(|| format!("sealpipe backup key {}", args.name)),
+        algorithm: args.algorithm,
+        validity,
+        passphrase,
+        now: time::now()?,
+    })?;
+    // Secret first: if it cannot be written, no orphan cert is left behind.
+    write_new_file(&args.key_out, &keys::armored_secret_key(&key.cert)?, 0o600)?;
+    write_new_file(&args.cert_out, &keys::armored_cert(&key.cert)?, 0o644)?;
+    if let Some(path) = &args.revocation_out {
+        write_new_file(path, &keys::armored_revocation(&key.cert, &key.revocation)?, 0o600)?;
+    }
+    let cert_path = fs::canonicalize(&args.cert_out).unwrap_or(args.cert_out.clone());
+    println!("# Add to the [[recipient]] list of your sealpipe config:");
+    println!("[[recipient]]");
+    println!("name = {}", toml_string(&args.name));
+    println!("fingerprint = \"{}\"", key.cert.fingerprint().to_hex());
+    println!("cert = {}", toml_string(&cert_path.display().to_string()));
+    if args.required {
+        println!("required = true");
+    }
+    Ok(())
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// "2y", "18m", "90d", "never".
+fn parse_validity(text: &str) -> Result<Option<Duration>> {
+    if text == "never" {
+        return Ok(None);
+    }
+    let bad = || Error::Usage(format!("--expires wants e.g. 2y, 18m, 90d or never, got '{text}'"));
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let days = match unit {
+        "d" => n,
+        "m" => n * 30,
+        "y" => n * 365,
+        _ => return Err(bad().into()),
+    };
+    if n == 0 {
+        return Err(bad().into());
+    }
+    Ok(Some(Duration::from_secs(days * 86_400)))
+}
+
+/// Create a file that must not exist yet, with the given mode from the start.
+fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! The TOML config: which recipients are pinned (by full fingerprint, with
+//! the cert file that must match), encryption defaults, and the secret keys
+//! used to decrypt. Unknown keys are an error: a typo must not silently drop
+//! a setting such as `required = true`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::compress::Compression;
+use crate::error::{Error, Result};
+use crate::files;
+
+/// Where the config lives when neither `--config` nor `$SEALPIPE_CONFIG`
+/// names one (Amanda runs the filter with no arguments).
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/sealpipe/sealpipe.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(skip)]
+    pub path: PathBuf,
+    #[serde(default)]
+    pub encrypt: EncryptDefaults,
+    #[serde(default, rename = "recipient")]
+    pub recipients: Vec<PinnedRecipient>,
+    #[serde(default)]
+    pub decrypt: DecryptKeys,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptDefaults {
+    pub compression: Option<Compression>,
+    pub level: Option<i32>,
+    pub threads: Option<u32>,
+    pub armor: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedRecipient {
+    /// A short name for messages and `--recipient`, e.g. "daily-2026" or "escrow".
+    pub name: String,
+    /// The full primary-key fingerprint (40 hex digits for a v4 key).
+    pub fingerprint: String,
+    /// The cert (public key) file; relative paths are relative to the config.
+    pub cert: PathBuf,
+    /// A required recipient (the escrow key) can never be left out.
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecryptKeys {
+    /// Secret key files tried in turn; relative to the config.
+    #[serde(default)]
+    pub keys: Vec<PathBuf>,
+    /// A file whose first line is the passphrase of protected secret keys.
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// Normalise a fingerprint as users write it: spaces removed, upper case.
+pub fn normalize_fingerprint(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+impl Config {
+    /// Read, permission-check and validate a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let bytes = files::read_trusted(path, "config file")?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::config(path, "is not UTF-8 text"))?;
+        Self::parse(path, text)
+    }
+
+    /// Parse and validate config text as if it were read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| Error::config(path, e.message().to_string()))?;
+        config.path = path.to_path_buf();
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for r in &mut config.recipients {
+            resolve(&mut r.cert);
+            r.fingerprint = normalize_fingerprint(&r.fingerprint);
+        }
+        config.decrypt.keys.iter_mut().for_each(resolve);
+        if let Some(p) = config.decrypt.passphrase_file.as_mut() {
+            resolve(p);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |reason: String| Err(Error::config(&self.path, reason));
+        for (i, r) in self.recipients.iter().enumerate() {
+            if r.name.trim().is_empty() {
+                return bad(format!("recipient #{} has an empty name", i + 1));
+            }
+            let fpr = &r.fingerprint;
+            if fpr.len() != 40 || !fpr.chars().all(|c| c.is_ascii_hexdigit()) {
+                return bad(format!(
+                    "recipient '{}': fingerprint must be the full 40 hex digits of a v4 key, got '{fpr}'",
+                    r.name
+                ));
+            }
+            for other in &self.recipients[..i] {
+                if other.name == r.name {
+                    return bad(format!("recipient name '{}' appears twice", r.name));
+                }
+                if other.fingerprint == r.fingerprint {
+                    return bad(format!(
+                        "recipients '{}' and '{}' pin the same fingerprint",
+                        other.name, r.name
+                    ));
+                }
+            }
+        }
+        if let Some(level) = self.encrypt.level {
+            if !(1..=22).contains(&level) {
+                return bad(format!("encrypt.level must be 1..=22, got {level}"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn recipient_by_name_or_fingerprint(&self, wanted: &str) -> Option<&PinnedRecipient> {
+        let fpr = normalize_fingerprint(wanted);
+        self.recipients
+            .iter()
+            .find(|r| r.name == wanted || r.fingerprint == fpr)
+    }
+}
+
+/// Resolve which config file to use: explicit path (from `--config` or
+/// `$SEALPIPE_CONFIG`, which clap merges), else the system default.
+pub fn config_path(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FPR: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let text = format!(
+            "[[recipient]]\nname='a'\nfingerprint='{FPR}'\ncert='a.asc'\nrequird=true\n"
+        );
+        let err = Config::parse(Path::new("/etc/x.toml"), &text).unwrap_err();
+        assert!(err.to_string().contains("requird"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_config_dir() {
+        let text = format!(
+            "[[recipient]]\nname='a'\nfingerprint='{}'\ncert='a.asc'\n[decrypt]\nkeys=['k.asc']\n",
+            FPR.to_lowercase()
+        );
+        let c = Config::parse(Path::new("/etc/sp/x.toml"), &text).unwrap();
+        assert_eq!(c.recipients[0].cert, Path::new("/etc/sp/a.asc"));
+        assert_eq!(c.recipients[0].fingerprint, FPR);
+        assert_eq!(c.decrypt.keys[0], Path::new("/etc/sp/k.asc"));
+    }
+
+    #[test]
+    fn short_fingerprints_and_duplicates_are_rejected() {
+        let short = "[[recipient]]\nname='a'\nfingerprint='ABCD'\ncert='a'\n";
+        assert!(Config::parse(Path::new("c"), short).is_err());
+        let dup = format!(
+            "[[recipient]]\nname='a'\nfingerprint='{FPR}'\ncert='a'\n[[recipient]]\nname='b'\nfingerprint='{FPR}'\ncert='b'\n"
+        );
+        assert!(Config::parse(Path::new("c"), &dup).is_err());
+    }
+}

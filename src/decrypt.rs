@@ -1,0 +1,362 @@
+//! Decryption: the exact reverse of encrypt, streaming at constant memory.
+//! Reads any OpenPGP message encrypted to one of the given secret keys
+//! (sealpipe's or gpg's), undoes OpenPGP compression transparently, and
+//! undoes sealpipe's zstd layer when the literal packet carries its marker.
+//!
+//! Streaming means plaintext is released before the MDC at the end has been
+//! checked (gpg does the same); a failed check still makes decrypt fail, and
+//! `--verify-first` exists for consumers that must never see unverified bytes.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use sequoia_openpgp as openpgp;
+use openpgp::crypto::SessionKey;
+use openpgp::packet::{Packet, PKESK, SKESK};
+use openpgp::parse::stream::{
+    DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
+};
+use openpgp::parse::{PacketParser, Parse};
+use openpgp::policy::StandardPolicy;
+use openpgp::types::{CompressionAlgorithm, SymmetricAlgorithm};
+use openpgp::{Cert, Fingerprint, KeyHandle};
+
+use crate::compress::{StreamDecompressor, ZSTD_LITERAL_FILENAME};
+use crate::digest::HashingReader;
+use crate::encrypt::copy;
+use crate::error::{Error, Result};
+use crate::io::{read_error, write_error, Tracked};
+use crate::keys::{SecretKey, SecretKeyring};
+
+/// How much decrypted data sequoia holds back before releasing it. A message
+/// that fits is authenticated before any byte is released; larger ones
+/// stream. sequoia's 25 MiB default costs ~180 MB RSS; this keeps memory flat.
+pub const DECRYPT_BUFFER_SIZE: usize = 4 * 1024 * 1024;
+
+/// Which secret key opened a message.
+#[derive(Debug, Clone)]
+pub struct OpenedBy {
+    pub key: Fingerprint,
+    pub cert: Fingerprint,
+    pub source: PathBuf,
+}
+
+/// What decrypt learned about a message while reading it.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFacts {
+    pub opened_by: Option<OpenedBy>,
+    pub cipher: Option<SymmetricAlgorithm>,
+    pub seipd_version: Option<u8>,
+    /// OpenPGP compression packets, outermost first.
+    pub openpgp_compression: Vec<CompressionAlgorithm>,
+    pub literal_filename: Option<Vec<u8>>,
+}
+
+impl MessageFacts {
+    /// True when the literal data is a sealpipe zstd stream.
+    pub fn is_zstd(&self) -> bool {
+        self.literal_filename.as_deref() == Some(ZSTD_LITERAL_FILENAME.as_bytes())
+    }
+
+    /// The compression a human would name: "zstd", "zip", "zlib", "bzip2", "none".
+    pub fn compression_name(&self) -> String {
+        if self.is_zstd() {
+            return "zstd".into();
+        }
+        match self.openpgp_compression.first() {
+            Some(CompressionAlgorithm::Zip) => "deflate".into(),
+            Some(algo) => algo.to_string().to_lowercase(),
+            None => "none".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DecryptSummary {
+    pub plaintext_bytes: u64,
+    pub ciphertext_bytes: u64,
+    pub sha256: Option<String>,
+    pub facts: MessageFacts,
+}
+
+/// Decrypt `input` to `output`. `output` must still be finished by the
+/// caller; nothing written is trustworthy unless this returns Ok.
+pub fn decrypt<R, W>(
+    keyring: &SecretKeyring,
+    input: R,
+    output: &mut W,
+    digest: bool,
+) -> Result<DecryptSummary>
+where
+    R: Read + Send + Sync,
+    W: Write,
+{
+    let mut source = Tracked::new(input);
+    let mut sink = Tracked::new(output);
+    let result = survive_parser_panic(|| read_message(keyring, &mut source, &mut sink, digest));
+    if let Some(e) = sink.failure() {
+        return Err(write_error(e));
+    }
+    if let Some(e) = source.failure() {
+        return Err(read_error(e));
+    }
+    let (facts, sha256) = result?;
+    Ok(DecryptSummary {
+        plaintext_bytes: sink.count(),
+        ciphertext_bytes: source.count(),
+        sha256,
+        facts,
+    })
+}
+
+fn read_message<R, W>(
+    keyring: &SecretKeyring,
+    source: &mut Tracked<R>,
+    sink: &mut W,
+    digest: bool,
+) -> Result<(MessageFacts, Option<String>)>
+where
+    R: Read + Send + Sync,
+    W: Write,
+{
+    let policy = StandardPolicy::new();
+    let helper = Helper {
+        keyring,
+        facts: MessageFacts::default(),
+    };
+    let mut decryptor = DecryptorBuilder::from_reader(source)
+        .map_err(classify)?
+        .buffer_size(DECRYPT_BUFFER_SIZE)
+        .with_policy(&policy, None, helper)
+        .map_err(classify)?;
+
+    // By now the parser has seen the literal packet's header.
+    let zstd = decryptor.helper_ref().facts.is_zstd();
+    let plaintext = Tracked::new(&mut decryptor);
+    let stage = StreamDecompressor::new(plaintext, zstd)
+        .map_err(|e| Error::BadInput(format!("zstd decompression failed to start: {e}")))?;
+    let mut hashing = HashingReader::new(stage, digest);
+    let copied = copy(&mut hashing, sink);
+    let (stage, sha256) = hashing.finish();
+    let plaintext = stage.into_inner();
+    if let Err(e) = copied {
+        return Err(match plaintext.failure() {
+            // The OpenPGP layer failed: classify what sequoia said.
+            Some(inner) => classify_io(inner),
+            // The OpenPGP layer was fine, so the zstd layer is broken
+            // (or the sink failed, which the caller reports first).
+            None if zstd => Error::BadInput(format!(
+                "zstd decompression failed: {e}; the backup is damaged"
+            )),
+            None => classify_io(e),
+        });
+    }
+    drop(plaintext);
+    if !decryptor.message_processed() {
+        return Err(Error::BadInput(
+            "the backup ends before the OpenPGP message is complete (truncated)".into(),
+        ));
+    }
+    let facts = decryptor.into_helper().facts;
+    Ok((facts, sha256))
+}
+
+/// sequoia 2.4 panics on some malformed inputs (e.g. a SEIPD packet cut
+/// off right after its header: `data_consume_hard(..).unwrap()` in
+/// parse.rs). A damaged backup must be an error with exit code 6, never a
+/// crash, so the parser runs under `catch_unwind` with the panic message
+/// silenced.
+fn survive_parser_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    outcome.unwrap_or_else(|_| {
+        Err(Error::BadInput(
+            "the backup is malformed (truncated or damaged where the OpenPGP parser cannot continue); \
+             any output already written is untrustworthy"
+                .into(),
+        ))
+    })
+}
+
+struct Helper<'k> {
+    keyring: &'k SecretKeyring,
+    facts: MessageFacts,
+}
+
+impl VerificationHelper for Helper<'_> {
+    fn get_certs(&mut self, _ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
+        Ok(Vec::new())
+    }
+
+    /// Backups are encrypted, not signed; a signature on a foreign message
+    /// is neither required nor verified.
+    fn check(&mut self, _structure: MessageStructure) -> openpgp::Result<()> {
+        Ok(())
+    }
+
+    fn inspect(&mut self, pp: &PacketParser) -> openpgp::Result<()> {
+        match &pp.packet {
+            Packet::Literal(l) => self.facts.literal_filename = l.filename().map(<[u8]>::to_vec),
+            Packet::CompressedData(c) => self.facts.openpgp_compression.push(c.algo()),
+            Packet::SEIP(s) => self.facts.seipd_version = Some(s.version()),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl DecryptionHelper for Helper<'_> {
+    fn decrypt(
+        &mut self,
+        pkesks: &[PKESK],
+        _skesks: &[SKESK],
+        sym_algo: Option<SymmetricAlgorithm>,
+        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+    ) -> openpgp::Result<Option<Cert>> {
+        let (algo, key) = unwrap_session_key(self.keyring, pkesks, sym_algo, |algo, sk| {
+            decrypt(algo, sk)
+        })?;
+        self.facts.cipher = algo.or(sym_algo);
+        self.facts.opened_by = Some(OpenedBy {
+            key: key.key.fingerprint(),
+            cert: key.cert_fingerprint.clone(),
+            source: key.source.clone(),
+        });
+        Ok(None)
+    }
+}
+
+/// Find a secret key that opens one of the PKESKs and whose session key
+/// `accept` confirms. Used by decrypt and by rekey.
+pub fn unwrap_session_key<'k>(
+    keyring: &'k SecretKeyring,
+    pkesks: &[PKESK],
+    sym_algo: Option<SymmetricAlgorithm>,
+    mut accept: impl FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+) -> std::result::Result<(Option<SymmetricAlgorithm>, &'k SecretKey), Error> {
+    let mut unlock_error = None;
+    let mut unwrapped_but_rejected = None;
+    for pkesk in pkesks {
+        for candidate in keyring.candidates(pkesk.recipient()) {
+            let key = match keyring.unlock(candidate) {
+                Ok(k) => k,
+                Err(e) => {
+                    unlock_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            let Ok(mut keypair) = key.into_keypair() else {
+                continue;
+            };
+            if let Some((algo, sk)) = pkesk.decrypt(&mut keypair, sym_algo) {
+                if accept(algo, &sk) {
+                    return Ok((algo, candidate));
+                }
+                unwrapped_but_rejected.get_or_insert(candidate);
+            }
+        }
+    }
+    if let Some(key) = unwrapped_but_rejected {
+        // The key fits the PKESK, but the session key does not fit the data:
+        // the encrypted body is cut short or damaged at its start.
+        return Err(Error::BadInput(format!(
+            "secret key {} opened the session key, but the encrypted data does not decrypt with it: \
+             the backup is truncated or damaged",
+            key.key.fingerprint()
+        )));
+    }
+    if let Some(e) = unlock_error {
+        return Err(e);
+    }
+    let wanted: Vec<String> = pkesks
+        .iter()
+        .map(|p| match p.recipient() {
+            Some(h) => h.to_hex(),
+            None => "anonymous".into(),
+        })
+        .collect();
+    let have: Vec<String> = keyring.keys.iter().map(|k| k.keyid().to_hex()).collect();
+    Err(Error::Key(format!(
+        "no given secret key opens this backup: it is encrypted to key IDs [{}], the secret keys given are [{}]; \
+         pass the matching key with --key (old keys too, after a rotation)",
+        wanted.join(", "),
+        have.join(", ")
+    )))
+}
+
+/// Turn an error from sequoia into one that says what is wrong with the input.
+pub fn classify(e: openpgp::anyhow::Error) -> Error {
+    match e.downcast::<Error>() {
+        Ok(ours) => ours,
+        Err(e) => classify_chain(e.chain(), &e),
+    }
+}
+
+/// Look through an error's causes for what went wrong.
+fn classify_chain<'e>(
+    chain: impl Iterator<Item = &'e (dyn std::error::Error + 'static)>,
+    whole: &dyn std::fmt::Display,
+) -> Error {
+    for cause in chain {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::UnexpectedEof {
+                return truncated();
+            }
+        }
+        if let Some(pgp) = cause.downcast_ref::<openpgp::Error>() {
+            return from_openpgp(pgp, whole);
+        }
+    }
+    damaged(whole)
+}
+
+/// Like `classify` for errors that crossed a `Read` boundary as io::Error.
+fn classify_io(e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return truncated();
+    }
+    match e.into_inner() {
+        Some(inner) => match inner.downcast::<Error>() {
+            Ok(ours) => *ours,
+            Err(inner) => {
+                let first: &(dyn std::error::Error + 'static) = &*inner;
+                classify_chain(std::iter::successors(Some(first), |c| c.source()), &inner)
+            }
+        },
+        None => Error::BadInput("reading the OpenPGP message failed".into()),
+    }
+}
+
+fn truncated() -> Error {
+    Error::BadInput(
+        "the backup is truncated: it ends before the OpenPGP message is complete; \
+         any output already written is incomplete"
+            .into(),
+    )
+}
+
+fn damaged(e: &dyn std::fmt::Display) -> Error {
+    Error::BadInput(format!(
+        "the backup is damaged or not an OpenPGP message ({e}); any output already written is untrustworthy"
+    ))
+}
+
+fn from_openpgp(pgp: &openpgp::Error, whole: &dyn std::fmt::Display) -> Error {
+    match pgp {
+        openpgp::Error::ManipulatedMessage => Error::BadInput(
+            "integrity check failed (MDC): the backup was modified or damaged; \
+             any output already written is untrustworthy"
+                .into(),
+        ),
+        openpgp::Error::MissingSessionKey(_) => Error::Key(format!(
+            "no given secret key opens this backup ({whole})"
+        )),
+        openpgp::Error::PolicyViolation(what, _) => Error::BadInput(format!(
+            "the backup is damaged, or uses something the standard policy rejects as insecure ({what}); \
+             any output already written is untrustworthy"
+        )),
+        _ => damaged(whole),
+    }
+}

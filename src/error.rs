@@ -1,0 +1,89 @@
+//! One error type for the library. Each variant maps to a documented exit
+//! code (docs/exit-codes.md) so scripts and backup systems can tell a policy
+//! refusal from a damaged backup from a full disk.
+
+use std::path::PathBuf;
+
+/// Exit codes, as documented in docs/exit-codes.md.
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    /// A bug or an unexpected failure inside sealpipe.
+    pub const INTERNAL: u8 = 1;
+    /// The command line was wrong (clap uses 2 as well).
+    pub const USAGE: u8 = 2;
+    /// The config file is missing, unreadable, malformed or unsafe.
+    pub const CONFIG: u8 = 3;
+    /// Encryption refused: a recipient is not pinned, does not match its pin,
+    /// or is expired, revoked or weak.
+    pub const POLICY: u8 = 4;
+    /// No usable secret key: none matches the message, or a passphrase is
+    /// missing or wrong.
+    pub const KEY: u8 = 5;
+    /// The input is damaged: truncated, tampered, malformed or not OpenPGP.
+    pub const BAD_INPUT: u8 = 6;
+    /// Reading input or writing output failed (broken pipe, disk full, ...).
+    pub const IO: u8 = 7;
+    /// `verify --expect-sha256` or `--digest-file` comparison failed.
+    pub const MISMATCH: u8 = 8;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("config {path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+
+    /// One line per refused recipient, each with its reason.
+    #[error("encryption refused, nothing was written:\n{}", .refusals.join("\n"))]
+    Policy { refusals: Vec<String> },
+
+    #[error("{0}")]
+    Key(String),
+
+    #[error("{0}")]
+    BadInput(String),
+
+    /// Not a `#[source]`: the message already includes it, once.
+    #[error("{what}: {cause}")]
+    Io { what: String, cause: std::io::Error },
+
+    #[error("{0}")]
+    Mismatch(String),
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Config { .. } => exit::CONFIG,
+            Error::Policy { .. } => exit::POLICY,
+            Error::Key(_) => exit::KEY,
+            Error::BadInput(_) => exit::BAD_INPUT,
+            Error::Io { .. } => exit::IO,
+            Error::Mismatch(_) => exit::MISMATCH,
+            Error::Internal(_) => exit::INTERNAL,
+        }
+    }
+
+    pub fn config(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Config {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn io(what: impl Into<String>, cause: std::io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            cause,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

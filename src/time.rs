@@ -1,0 +1,61 @@
+//! Time for policy decisions, injectable so tests can pin it, and a small
+//! UTC formatter for messages (no timezone database needed).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+
+/// Environment variable that pins "now" (Unix seconds) for policy checks and
+/// key generation. Meant for tests; documented in docs/exit-codes.md.
+pub const NOW_ENV: &str = "SEALPIPE_NOW";
+
+/// The reference time: `$SEALPIPE_NOW` if set, else the clock.
+pub fn now() -> Result<SystemTime> {
+    match std::env::var(NOW_ENV) {
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
+            .map_err(|_| Error::Usage(format!("{NOW_ENV} must be Unix seconds, got '{s}'"))),
+        Err(_) => Ok(SystemTime::now()),
+    }
+}
+
+/// `2026-11-22 13:45:00 UTC`
+pub fn format_utc(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_else(|e| -(e.duration().as_secs() as i64));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(format_utc(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_355_100);
+        assert_eq!(format_utc(t), "2026-11-22 13:45:00 UTC");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(format_utc(leap), "2000-02-29 00:00:00 UTC");
+    }
+}
