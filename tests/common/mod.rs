@@ -1,0 +1,247 @@
+//! Test kit: a temp dir per test with its own keys, config and GNUPGHOME,
+//! driving the real `sealpipe` binary and the real `gpg`.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sealpipe::openpgp;
+use openpgp::parse::{PacketParser, PacketParserResult, Parse};
+use openpgp::Packet;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sealpipe");
+
+/// Fixed "now" for policy checks (2026-06-01 00:00:00 UTC), so expiry tests
+/// do not depend on the clock.
+pub const NOW: u64 = 1_780_272_000;
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+/// What one run of a command gave back.
+pub struct Run {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+    /// Success: exit 0 and not one byte on stderr.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert!(
+            self.status == 0 && self.stderr.is_empty(),
+            "expected silent success, got exit {} stderr: {}",
+            self.status,
+            self.stderr
+        );
+        self
+    }
+    /// Failure with exactly this exit code and a message containing `needle`.
+    #[track_caller]
+    pub fn fails(self, code: i32, needle: &str) -> Run {
+        assert_eq!(self.status, code, "exit code; stderr: {}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr should mention {needle:?}: {}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// One generated key pair inside a TestEnv.
+#[derive(Clone)]
+pub struct TestKey {
+    pub name: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub fingerprint: String,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::Builder::new().prefix("sealpipe-test").tempdir().unwrap();
+        fs::create_dir(dir.path().join("gnupg")).unwrap();
+        fs::set_permissions(dir.path().join("gnupg"), fs::Permissions::from_mode(0o700)).unwrap();
+        TestEnv { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// A sealpipe command with the environment pinned: config, time.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("SEALPIPE_CONFIG", self.path("sealpipe.toml"))
+            .env("SEALPIPE_NOW", NOW.to_string())
+            .env_remove("RUST_BACKTRACE");
+        c
+    }
+
+    /// Run sealpipe with `stdin` as input.
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Run {
+        run_with_stdin(self.cmd(args), stdin)
+    }
+
+    /// `sealpipe keygen` a fresh key named `name` (extra args appended).
+    pub fn keygen(&self, name: &str, extra: &[&str]) -> TestKey {
+        let cert = format!("{name}.cert.asc");
+        let key = format!("{name}.key.asc");
+        let mut args = vec!["keygen", "--name", name, "--cert-out", &cert, "--key-out", &key];
+        args.extend_from_slice(extra);
+        let out = self.run(&args, b"").ok();
+        let snippet = String::from_utf8(out.stdout).unwrap();
+        let fingerprint = snippet
+            .lines()
+            .find_map(|l| l.strip_prefix("fingerprint = \""))
+            .map(|l| l.trim_end_matches('"').to_string())
+            .expect("keygen prints the fingerprint");
+        TestKey {
+            name: name.into(),
+            cert: self.path(&cert),
+            key: self.path(&key),
+            fingerprint,
+        }
+    }
+
+    /// Write sealpipe.toml pinning `recipients` (the last `required` ones
+    /// marked required) and listing `decrypt_keys`.
+    pub fn config(&self, recipients: &[&TestKey], required: &[&TestKey], decrypt_keys: &[&TestKey]) -> PathBuf {
+        let mut text = String::new();
+        for r in recipients {
+            let req = required.iter().any(|q| q.name == r.name);
+            text += &format!(
+                "[[recipient]]\nname = \"{}\"\nfingerprint = \"{}\"\ncert = \"{}\"\nrequired = {req}\n\n",
+                r.name,
+                r.fingerprint,
+                r.cert.file_name().unwrap().to_str().unwrap()
+            );
+        }
+        let keys: Vec<String> = decrypt_keys
+            .iter()
+            .map(|k| format!("\"{}\"", k.key.file_name().unwrap().to_str().unwrap()))
+            .collect();
+        text += &format!("[decrypt]\nkeys = [{}]\n", keys.join(", "));
+        self.write("sealpipe.toml", text.as_bytes())
+    }
+
+    /// The standard setup: a daily key and a required escrow key.
+    pub fn daily_and_escrow(&self) -> (TestKey, TestKey) {
+        let daily = self.keygen("daily", &[]);
+        let escrow = self.keygen("escrow", &[]);
+        self.config(&[&daily, &escrow], &[&escrow], &[&daily]);
+        (daily, escrow)
+    }
+
+    /// gpg with this test's own GNUPGHOME.
+    pub fn gpg(&self, args: &[&str], stdin: &[u8]) -> Run {
+        let mut c = Command::new("gpg");
+        c.env("GNUPGHOME", self.path("gnupg"))
+            .args(["--batch", "--quiet", "--no-tty", "--pinentry-mode", "loopback"])
+            .args(args)
+            .current_dir(self.dir.path());
+        run_with_stdin(c, stdin)
+    }
+
+    pub fn gpg_import(&self, file: &Path) {
+        let r = self.gpg(&["--import", file.to_str().unwrap()], b"");
+        assert_eq!(r.status, 0, "gpg --import: {}", r.stderr);
+    }
+}
+
+pub fn run_with_stdin(mut c: Command, stdin: &[u8]) -> Run {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {c:?}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    // Feed stdin from a thread so a process that stops reading cannot deadlock us.
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    Run::from(out)
+}
+
+/// Pipe `bytes` through a shell command (e.g. `zstd -d`).
+pub fn shell(cmd: &str, stdin: &[u8]) -> Run {
+    let mut c = Command::new("sh");
+    c.args(["-c", cmd]);
+    run_with_stdin(c, stdin)
+}
+
+/// Deterministic pseudo-random bytes that compress somewhat, like a dump.
+pub fn sample_data(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut row = 0u64;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        row += 1;
+        let line = format!("INSERT INTO t VALUES ({row}, 'name-{}', {}, '{:016x}');\n", x % 1000, x % 97, x);
+        out.extend_from_slice(line.as_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// The recipients (key IDs, upper-case hex) of the PKESK packets, and the
+/// tags of the top-level packets, parsed with sequoia.
+pub fn message_shape(ciphertext: &[u8]) -> (Vec<String>, Vec<openpgp::packet::Tag>, Option<u8>) {
+    let mut recipients = Vec::new();
+    let mut tags = Vec::new();
+    let mut seipd = None;
+    let mut ppr = PacketParser::from_bytes(ciphertext).expect("parses as OpenPGP");
+    while let PacketParserResult::Some(pp) = ppr {
+        if pp.recursion_depth() == 0 {
+            tags.push(pp.packet.tag());
+        }
+        match &pp.packet {
+            Packet::PKESK(p) => recipients.push(p.recipient().expect("non-anonymous").to_hex()),
+            Packet::SEIP(s) => seipd = Some(s.version()),
+            _ => {}
+        }
+        ppr = pp.next().expect("well-formed").1;
+    }
+    (recipients, tags, seipd)
+}
+
+/// Key IDs (hex) of the encryption subkeys of a cert file.
+pub fn encryption_keyids(cert: &Path) -> Vec<String> {
+    let cert = openpgp::Cert::from_file(cert).unwrap();
+    let p = openpgp::policy::StandardPolicy::new();
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(NOW);
+    cert.with_policy(&p, t)
+        .unwrap()
+        .keys()
+        .for_storage_encryption()
+        .map(|k| k.key().keyid().to_hex())
+        .collect()
+}
