@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the Debian packages sealpipe needs to build (nettle backend of
+# sequoia) and to run its tests (gpg, zstd, time). Quiet; only what is missing.
+set -euo pipefail
+
+pkgs=(nettle-dev clang libclang-dev pkg-config gnupg zstd time)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "need root (or sudo) to apt-get install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "installing: ${missing[*]}"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
