@@ -39,6 +39,12 @@ pub enum Command {
     /// Test-restore a backup: decrypt and decompress fully, write nothing,
     /// report size, SHA-256 and the key that opened it.
     Verify(VerifyArgs),
+    /// Show who can open backups and whether they conform to the current
+    /// config, without a secret key. Exit 8 if any does not conform.
+    Inspect(InspectArgs),
+    /// Re-address a backup to the currently pinned recipients: the session
+    /// key is re-wrapped, the encrypted data copied byte for byte.
+    Rekey(RekeyArgs),
     /// Generate a key pair for backups (v4, readable by GnuPG 2.2) and print
     /// the config lines that pin it.
     Keygen(KeygenArgs),
@@ -137,6 +143,47 @@ pub struct VerifyArgs {
     pub json: bool,
 
     /// The backup to verify [default: stdin].
+    pub input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Also name recipients found in these certs (e.g. retired keys); repeatable.
+    #[arg(long = "cert", value_name = "FILE")]
+    pub certs: Vec<PathBuf>,
+
+    /// Open the start of each backup with these secret keys (`--key`) to
+    /// report the cipher and compression too. Default: no secret key.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
+    /// Print a JSON array, one object per backup.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The backups to inspect [default: stdin].
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// Wrap for only these pinned recipients (name or fingerprint);
+    /// repeatable. Default: all pinned recipients.
+    #[arg(short, long = "recipient", value_name = "NAME|FPR")]
+    pub recipients: Vec<String>,
+
+    /// ASCII-armor the output.
+    #[arg(short, long)]
+    pub armor: bool,
+
+    /// A secret key that opens the backup (`--key`); default: [decrypt] keys in the config.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// The backup to rekey [default: stdin].
     pub input: Option<PathBuf>,
 }
 

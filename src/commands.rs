@@ -11,13 +11,17 @@ use sealpipe::config::{config_path, Config};
 use sealpipe::decrypt::{self, DecryptSummary};
 use sealpipe::digest;
 use sealpipe::encrypt::{self, EncryptPlan};
+use sealpipe::inspect::{self, KnownCerts};
 use sealpipe::io::{Input, Output};
 use sealpipe::keys::{self, passphrase_from_secret, KeygenPlan, SecretKeyring};
 use sealpipe::openpgp::crypto::Password;
-use std::time::Duration;
+use sealpipe::rekey::{self, RekeyPlan};
 use sealpipe::{files, policy, time, Error};
+use std::time::Duration;
 
-use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, KeyArgs, KeygenArgs, VerifyArgs};
+use crate::cli::{
+    Cli, Command, DecryptArgs, EncryptArgs, InspectArgs, KeyArgs, KeygenArgs, RekeyArgs, VerifyArgs,
+};
 
 pub fn run(cli: Cli) -> Result<()> {
     let config = cli.config.as_deref();
@@ -25,6 +29,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Encrypt(args)) => encrypt(config, args),
         Some(Command::Decrypt(args)) => decrypt(config, args),
         Some(Command::Verify(args)) => verify(config, args),
+        Some(Command::Inspect(args)) => inspect(config, args),
+        Some(Command::Rekey(args)) => rekey(config, args),
         Some(Command::Keygen(args)) => keygen(args),
         None if cli.decrypt => decrypt(config, DecryptArgs::default()),
         None => encrypt(config, EncryptArgs::default()),
@@ -56,7 +62,11 @@ fn encrypt(config: Option<&Path>, args: EncryptArgs) -> Result<()> {
         digest: args.digest_file.is_some(),
     };
     let input = Input::open(args.input.as_deref())?;
-    let mut output = Output::open(args.output.output.as_deref(), !plan.armor, args.output.force)?;
+    let mut output = Output::open(
+        args.output.output.as_deref(),
+        !plan.armor,
+        args.output.force,
+    )?;
     let summary = encrypt::encrypt(&plan, input, &mut output)?;
     output.finish()?;
     if let (Some(path), Some(sha256)) = (&args.digest_file, &summary.sha256) {
@@ -88,19 +98,20 @@ fn decrypt(config: Option<&Path>, args: DecryptArgs) -> Result<()> {
 }
 
 fn verify(config: Option<&Path>, args: VerifyArgs) -> Result<()> {
-    let expected = match (&args.digest_file, &args.expect_sha256) {
-        (Some(path), _) => {
-            let text = fs::read_to_string(path)
-                .with_context(|| format!("cannot read digest file {}", path.display()))?;
-            Some(digest::parse_digest_line(&text).ok_or_else(|| {
-                Error::Usage(format!("{} holds no SHA-256 line", path.display()))
-            })?)
-        }
-        (None, Some(hex)) => Some(digest::parse_digest_line(hex).ok_or_else(|| {
-            Error::Usage(format!("--expect-sha256 needs 64 hex digits, got '{hex}'"))
-        })?),
-        (None, None) => None,
-    };
+    let expected =
+        match (&args.digest_file, &args.expect_sha256) {
+            (Some(path), _) => {
+                let text = fs::read_to_string(path)
+                    .with_context(|| format!("cannot read digest file {}", path.display()))?;
+                Some(digest::parse_digest_line(&text).ok_or_else(|| {
+                    Error::Usage(format!("{} holds no SHA-256 line", path.display()))
+                })?)
+            }
+            (None, Some(hex)) => Some(digest::parse_digest_line(hex).ok_or_else(|| {
+                Error::Usage(format!("--expect-sha256 needs 64 hex digits, got '{hex}'"))
+            })?),
+            (None, None) => None,
+        };
     let keyring = load_keyring(config, &args.keys)?;
     let input = Input::open(args.input.as_deref())?;
     let summary = decrypt::decrypt(&keyring, input, &mut Output::Null, true)?;
@@ -146,6 +157,88 @@ fn print_verify_report(summary: &DecryptSummary, json: bool) {
             );
         }
     }
+}
+
+fn inspect(config: Option<&Path>, args: InspectArgs) -> Result<()> {
+    // The default config is optional here: without one there is no policy
+    // to check, but the recipients are still listed by key ID.
+    let path = config_path(config);
+    let mut known = if config.is_some() || path.exists() {
+        KnownCerts::from_config(&Config::load(&path)?)?
+    } else {
+        KnownCerts::default()
+    };
+    for cert in &args.certs {
+        known.add_file(cert)?;
+    }
+    let keyring = match args.keys.keys.is_empty() {
+        true => None,
+        false => Some(load_keyring(config, &args.keys)?),
+    };
+    let files = match args.files.is_empty() {
+        true => vec![PathBuf::from("-")],
+        false => args.files,
+    };
+
+    let mut reports = Vec::new();
+    let mut failure: Option<Error> = None;
+    for file in &files {
+        let input = Input::open(Some(file))?;
+        let size = fs::metadata(file)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        let name = file.display().to_string();
+        match inspect::inspect(&name, input, size, &known, keyring.as_ref()) {
+            Ok(report) => {
+                if !args.json {
+                    print!("{}", inspect::render_text(&report));
+                }
+                reports.push(report);
+            }
+            Err(e) => {
+                // Keep going: one bad file must not hide the rest of a tape set.
+                eprintln!("sealpipe: error: {name}: {e}");
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    if let Some(e) = failure {
+        return Err(anyhow::Error::new(e).context("not every backup could be inspected"));
+    }
+    let nonconforming = reports
+        .iter()
+        .filter(|r| r.policy.as_ref().is_some_and(|p| !p.conforms))
+        .count();
+    if nonconforming > 0 {
+        return Err(Error::Mismatch(format!(
+            "{nonconforming} of {} backups do not conform to the current recipient policy (see above)",
+            reports.len()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn rekey(config: Option<&Path>, args: RekeyArgs) -> Result<()> {
+    let settings = Config::load(&config_path(config))?;
+    let plan = RekeyPlan {
+        recipients: policy::select_recipients(&settings, &args.recipients, time::now()?)?,
+        armor: args.armor || settings.encrypt.armor.unwrap_or(false),
+    };
+    let keyring = load_keyring(config, &args.keys)?;
+    let input = Input::open(args.input.as_deref())?;
+    let mut output = Output::open(
+        args.output.output.as_deref(),
+        !plan.armor,
+        args.output.force,
+    )?;
+    rekey::rekey(&plan, &keyring, input, &mut output)?;
+    output.finish()?;
+    Ok(())
 }
 
 /// The secret keys for decrypt/verify: `--key` files if given, else the
@@ -200,7 +293,11 @@ fn keygen(args: KeygenArgs) -> Result<()> {
     write_new_file(&args.key_out, &keys::armored_secret_key(&key.cert)?, 0o600)?;
     write_new_file(&args.cert_out, &keys::armored_cert(&key.cert)?, 0o644)?;
     if let Some(path) = &args.revocation_out {
-        write_new_file(path, &keys::armored_revocation(&key.cert, &key.revocation)?, 0o600)?;
+        write_new_file(
+            path,
+            &keys::armored_revocation(&key.cert, &key.revocation)?,
+            0o600,
+        )?;
     }
     let cert_path = fs::canonicalize(&args.cert_out).unwrap_or(args.cert_out.clone());
     println!("# Add to the [[recipient]] list of your sealpipe config:");
@@ -223,7 +320,11 @@ fn parse_validity(text: &str) -> Result<Option<Duration>> {
     if text == "never" {
         return Ok(None);
     }
-    let bad = || Error::Usage(format!("--expires wants e.g. 2y, 18m, 90d or never, got '{text}'"));
+    let bad = || {
+        Error::Usage(format!(
+            "--expires wants e.g. 2y, 18m, 90d or never, got '{text}'"
+        ))
+    };
     let (number, unit) = text.split_at(text.len().saturating_sub(1));
     let n: u64 = number.parse().map_err(|_| bad())?;
     let days = match unit {

@@ -73,8 +73,8 @@ impl Config {
     /// Read, permission-check and validate a config file.
     pub fn load(path: &Path) -> Result<Config> {
         let bytes = files::read_trusted(path, "config file")?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| Error::config(path, "is not UTF-8 text"))?;
+        let text =
+            std::str::from_utf8(&bytes).map_err(|_| Error::config(path, "is not UTF-8 text"))?;
         Self::parse(path, text)
     }
 
@@ -158,9 +158,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected() {
-        let text = format!(
-            "[[recipient]]\nname='a'\nfingerprint='{FPR}'\ncert='a.asc'\nrequird=true\n"
-        );
+        let text =
+            format!("[[recipient]]\nname='a'\nfingerprint='{FPR}'\ncert='a.asc'\nrequird=true\n");
         let err = Config::parse(Path::new("/etc/x.toml"), &text).unwrap_err();
         assert!(err.to_string().contains("requird"), "{err}");
     }

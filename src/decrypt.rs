@@ -10,7 +10,6 @@
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use sequoia_openpgp as openpgp;
 use openpgp::crypto::SessionKey;
 use openpgp::packet::{Packet, PKESK, SKESK};
 use openpgp::parse::stream::{
@@ -20,6 +19,7 @@ use openpgp::parse::{PacketParser, Parse};
 use openpgp::policy::StandardPolicy;
 use openpgp::types::{CompressionAlgorithm, SymmetricAlgorithm};
 use openpgp::{Cert, Fingerprint, KeyHandle};
+use sequoia_openpgp as openpgp;
 
 use crate::compress::{StreamDecompressor, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
@@ -161,12 +161,35 @@ where
     Ok((facts, sha256))
 }
 
+/// How much `peek` lets sequoia read ahead: enough to see the literal
+/// packet's header inside any compression layer.
+const PEEK_BUFFER_SIZE: usize = 64 * 1024;
+
+/// Open a message just far enough to learn which key opens it, its cipher
+/// and its compression, without decrypting the rest (`inspect --key`).
+/// A message that fits the peek buffer is also authenticated.
+pub fn peek<R: Read + Send + Sync>(keyring: &SecretKeyring, input: R) -> Result<MessageFacts> {
+    survive_parser_panic(|| {
+        let policy = StandardPolicy::new();
+        let helper = Helper {
+            keyring,
+            facts: MessageFacts::default(),
+        };
+        let decryptor = DecryptorBuilder::from_reader(input)
+            .map_err(classify)?
+            .buffer_size(PEEK_BUFFER_SIZE)
+            .with_policy(&policy, None, helper)
+            .map_err(classify)?;
+        Ok(decryptor.into_helper().facts)
+    })
+}
+
 /// sequoia 2.4 panics on some malformed inputs (e.g. a SEIPD packet cut
 /// off right after its header: `data_consume_hard(..).unwrap()` in
 /// parse.rs). A damaged backup must be an error with exit code 6, never a
 /// crash, so the parser runs under `catch_unwind` with the panic message
 /// silenced.
-fn survive_parser_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn survive_parser_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
@@ -215,9 +238,8 @@ impl DecryptionHelper for Helper<'_> {
         sym_algo: Option<SymmetricAlgorithm>,
         decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
     ) -> openpgp::Result<Option<Cert>> {
-        let (algo, key) = unwrap_session_key(self.keyring, pkesks, sym_algo, |algo, sk| {
-            decrypt(algo, sk)
-        })?;
+        let (algo, key) =
+            unwrap_session_key(self.keyring, pkesks, sym_algo, |algo, sk| decrypt(algo, sk))?;
         self.facts.cipher = algo.or(sym_algo);
         self.facts.opened_by = Some(OpenedBy {
             key: key.key.fingerprint(),

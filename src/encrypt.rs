@@ -8,13 +8,15 @@
 use std::io::{self, Read, Write};
 use std::time::SystemTime;
 
-use sequoia_openpgp as openpgp;
 use openpgp::armor;
 use openpgp::serialize::stream::{
     Armorer, Compressor, Encryptor, LiteralWriter, Message, Recipient,
 };
-use openpgp::types::{CompressionAlgorithm, CompressionLevel, DataFormat, Features, SymmetricAlgorithm};
+use openpgp::types::{
+    CompressionAlgorithm, CompressionLevel, DataFormat, Features, SymmetricAlgorithm,
+};
 use openpgp::KeyHandle;
+use sequoia_openpgp as openpgp;
 
 use crate::compress::{Compression, StreamCompressor, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
@@ -89,7 +91,9 @@ fn write_message<R: Read, W: Write + Send + Sync>(
         .map(|key| Recipient::new(features.clone(), KeyHandle::from(key.keyid()), key))
         .collect();
     if recipients.is_empty() {
-        return Err(Error::Internal("encryption plan has no recipient keys".into()));
+        return Err(Error::Internal(
+            "encryption plan has no recipient keys".into(),
+        ));
     }
 
     let mut message = Message::new(sink);
@@ -136,7 +140,10 @@ fn write_message<R: Read, W: Write + Send + Sync>(
 }
 
 /// `io::copy` with a large buffer; errors are classified by the caller.
-pub fn copy<R: Read + ?Sized, W: Write + ?Sized>(reader: &mut R, writer: &mut W) -> io::Result<u64> {
+pub fn copy<R: Read + ?Sized, W: Write + ?Sized>(
+    reader: &mut R,
+    writer: &mut W,
+) -> io::Result<u64> {
     let mut buf = vec![0u8; IO_BUFFER_SIZE];
     let mut total = 0u64;
     loop {

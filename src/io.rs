@@ -158,7 +158,10 @@ impl Output {
                     .into(),
             ));
         }
-        Ok(Output::Stdout(BufWriter::with_capacity(IO_BUFFER_SIZE, stdout)))
+        Ok(Output::Stdout(BufWriter::with_capacity(
+            IO_BUFFER_SIZE,
+            stdout,
+        )))
     }
 
     /// Flush everything; for a file, fsync and rename it into place. Until
@@ -171,7 +174,9 @@ impl Output {
                 dest,
                 overwrite,
             } => {
-                let tmp = writer.into_inner().map_err(|e| write_error(e.into_error()))?;
+                let tmp = writer
+                    .into_inner()
+                    .map_err(|e| write_error(e.into_error()))?;
                 tmp.as_file().sync_all().map_err(write_error)?;
                 let persisted = if overwrite {
                     tmp.persist(&dest)
@@ -179,7 +184,10 @@ impl Output {
                     tmp.persist_noclobber(&dest)
                 };
                 persisted.map_err(|e| {
-                    Error::io(format!("cannot move the output into place at {}", dest.display()), e.error)
+                    Error::io(
+                        format!("cannot move the output into place at {}", dest.display()),
+                        e.error,
+                    )
                 })?;
                 Ok(())
             }

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use sequoia_openpgp as openpgp;
 use openpgp::crypto::Password;
 use openpgp::packet::key::{SecretParts, UnspecifiedRole};
 use openpgp::packet::Key;
 use openpgp::parse::Parse;
 use openpgp::{Cert, Fingerprint, KeyID};
+use sequoia_openpgp as openpgp;
 
 use crate::error::{Error, Result};
 use crate::files;

@@ -6,6 +6,8 @@
 //! - [`policy`]: pinned fingerprints -> usable encryption keys, or refusals
 //! - [`compress`]: zstd as Read/Write adapters (deflate is an OpenPGP packet)
 //! - [`encrypt`] / [`decrypt`]: the OpenPGP message, streaming
+//! - [`envelope`] / [`inspect`] / [`rekey`]: the key packets, read and replaced without
+//!   touching the encrypted data
 //! - [`keys`]: certs and secret keys; [`files`]: permission-checked reads
 //! - [`io`]: the ends of the pipe, with explicit, fallible `finish`
 //!
@@ -18,11 +20,14 @@ pub mod config;
 pub mod decrypt;
 pub mod digest;
 pub mod encrypt;
+pub mod envelope;
 pub mod error;
 pub mod files;
+pub mod inspect;
 pub mod io;
 pub mod keys;
 pub mod policy;
+pub mod rekey;
 pub mod time;
 
 pub use error::{Error, Result};

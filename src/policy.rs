@@ -6,12 +6,12 @@
 
 use std::time::SystemTime;
 
-use sequoia_openpgp as openpgp;
 use openpgp::packet::key::{PublicParts, UnspecifiedRole};
 use openpgp::packet::Key;
 use openpgp::policy::{Policy, StandardPolicy};
 use openpgp::types::{KeyFlags, PublicKeyAlgorithm, RevocationStatus};
 use openpgp::Cert;
+use sequoia_openpgp as openpgp;
 
 use crate::config::{Config, PinnedRecipient};
 use crate::error::{Error, Result};

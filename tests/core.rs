@@ -6,11 +6,11 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use common::*;
-use sealpipe::openpgp;
-use openpgp::packet::Tag;
 use openpgp::cert::Preferences;
+use openpgp::packet::Tag;
 use openpgp::parse::Parse;
 use openpgp::serialize::Serialize;
+use sealpipe::openpgp;
 
 const MODES: [&str; 3] = ["zstd", "deflate", "none"];
 
@@ -27,7 +27,11 @@ fn round_trip_every_mode_and_size() {
         for plain in [&b""[..], b"x", &big] {
             let ct = encrypt(&env, mode, plain);
             let back = env.run(&["decrypt"], &ct).ok().stdout;
-            assert!(back == plain, "{mode}: {} bytes differ after round trip", plain.len());
+            assert!(
+                back == plain,
+                "{mode}: {} bytes differ after round trip",
+                plain.len()
+            );
         }
     }
 }
@@ -80,7 +84,10 @@ fn gpg_decrypts_armored_output() {
     let env = TestEnv::new();
     let (daily, _) = env.daily_and_escrow();
     env.gpg_import(&daily.key);
-    let ct = env.run(&["encrypt", "--armor", "-c", "deflate"], b"armored backup").ok().stdout;
+    let ct = env
+        .run(&["encrypt", "--armor", "-c", "deflate"], b"armored backup")
+        .ok()
+        .stdout;
     assert!(ct.starts_with(b"-----BEGIN PGP MESSAGE-----"));
     assert_eq!(env.gpg(&["--decrypt"], &ct).stdout, b"armored backup");
     assert_eq!(env.run(&["decrypt"], &ct).ok().stdout, b"armored backup");
@@ -92,8 +99,18 @@ fn sealpipe_decrypts_what_gpg_wrote() {
     let (daily, _) = env.daily_and_escrow();
     env.gpg_import(&daily.key);
     let plain = sample_data(1024 * 1024);
-    for extra in [&[][..], &["--compress-algo", "none"], &["--compress-algo", "bzip2"]] {
-        let mut args = vec!["--trust-model", "always", "--encrypt", "-r", &daily.fingerprint];
+    for extra in [
+        &[][..],
+        &["--compress-algo", "none"],
+        &["--compress-algo", "bzip2"],
+    ] {
+        let mut args = vec![
+            "--trust-model",
+            "always",
+            "--encrypt",
+            "-r",
+            &daily.fingerprint,
+        ];
         args.extend_from_slice(extra);
         let ct = env.gpg(&args, &plain);
         assert_eq!(ct.status, 0, "gpg -e {extra:?}: {}", ct.stderr);
@@ -106,20 +123,44 @@ fn sealpipe_decrypts_what_gpg_wrote() {
 fn gpg_generated_rsa_key_works_both_ways() {
     let env = TestEnv::new();
     let r = env.gpg(
-        &["--passphrase", "", "--quick-gen-key", "gpg-made <g@example.org>", "rsa3072", "default", "never"],
+        &[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "gpg-made <g@example.org>",
+            "rsa3072",
+            "default",
+            "never",
+        ],
         b"",
     );
     assert_eq!(r.status, 0, "{}", r.stderr);
     let fpr = String::from_utf8(env.gpg(&["--with-colons", "--list-keys"], b"").stdout)
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("fpr:::::::::").map(|f| f.trim_end_matches(':').to_string()))
+        .find_map(|l| {
+            l.strip_prefix("fpr:::::::::")
+                .map(|f| f.trim_end_matches(':').to_string())
+        })
         .unwrap();
-    let r = env.gpg(&["--passphrase", "", "--quick-add-key", &fpr, "rsa3072", "encr", "never"], b"");
+    let r = env.gpg(
+        &[
+            "--passphrase",
+            "",
+            "--quick-add-key",
+            &fpr,
+            "rsa3072",
+            "encr",
+            "never",
+        ],
+        b"",
+    );
     assert_eq!(r.status, 0, "{}", r.stderr);
     let cert = env.gpg(&["--armor", "--export", &fpr], b"").stdout;
     env.write("gpg.cert.asc", &cert);
-    let key = env.gpg(&["--armor", "--export-secret-keys", &fpr], b"").stdout;
+    let key = env
+        .gpg(&["--armor", "--export-secret-keys", &fpr], b"")
+        .stdout;
     let key_path = env.write("gpg.key.asc", &key);
     fs::set_permissions(&key_path, fs::Permissions::from_mode(0o600)).unwrap();
     env.write(
@@ -131,7 +172,9 @@ fn gpg_generated_rsa_key_works_both_ways() {
     c.env_remove("SEALPIPE_NOW");
     let ct = run_with_stdin(c, b"to a gpg key").ok().stdout;
     assert_eq!(env.gpg(&["--decrypt"], &ct).stdout, b"to a gpg key");
-    let ct = env.gpg(&["--trust-model", "always", "-e", "-r", &fpr], b"from gpg").stdout;
+    let ct = env
+        .gpg(&["--trust-model", "always", "-e", "-r", &fpr], b"from gpg")
+        .stdout;
     assert_eq!(env.run(&["decrypt"], &ct).ok().stdout, b"from gpg");
 }
 
@@ -145,8 +188,12 @@ fn seipdv2_advertising_cert_still_gets_v1_that_gpg_reads() {
         .set_creation_time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(NOW - 86_400))
         .generate()
         .unwrap();
-    assert!(cert.with_policy(&openpgp::policy::StandardPolicy::new(), None).unwrap()
-        .features().unwrap().supports_seipdv2());
+    assert!(cert
+        .with_policy(&openpgp::policy::StandardPolicy::new(), None)
+        .unwrap()
+        .features()
+        .unwrap()
+        .supports_seipdv2());
     let mut pubkey = Vec::new();
     cert.armored().serialize(&mut pubkey).unwrap();
     env.write("v2.cert.asc", &pubkey);
@@ -155,7 +202,11 @@ fn seipdv2_advertising_cert_still_gets_v1_that_gpg_reads() {
     env.write("v2.key.asc", &secret);
     env.write(
         "sealpipe.toml",
-        format!("[[recipient]]\nname='v2'\nfingerprint='{}'\ncert='v2.cert.asc'\n", cert.fingerprint().to_hex()).as_bytes(),
+        format!(
+            "[[recipient]]\nname='v2'\nfingerprint='{}'\ncert='v2.cert.asc'\n",
+            cert.fingerprint().to_hex()
+        )
+        .as_bytes(),
     );
     let ct = encrypt(&env, "none", b"gpg must read this");
     assert_eq!(message_shape(&ct).2, Some(1));
@@ -170,12 +221,24 @@ fn recipient_subset_must_be_pinned_and_keep_required() {
     let (daily, escrow) = env.daily_and_escrow();
     env.run(&["encrypt", "-r", "nobody"], b"x")
         .fails(4, "recipient 'nobody' is not pinned");
-    env.run(&["encrypt", "-r", "0123456789ABCDEF0123456789ABCDEF01234567", "-r", "escrow"], b"x")
-        .fails(4, "is not pinned");
+    env.run(
+        &[
+            "encrypt",
+            "-r",
+            "0123456789ABCDEF0123456789ABCDEF01234567",
+            "-r",
+            "escrow",
+        ],
+        b"x",
+    )
+    .fails(4, "is not pinned");
     env.run(&["encrypt", "-r", "daily"], b"x")
         .fails(4, "recipient 'escrow' is required");
     // The escrow key alone is a valid subset, by name or fingerprint.
-    let ct = env.run(&["encrypt", "-r", &escrow.fingerprint], b"x").ok().stdout;
+    let ct = env
+        .run(&["encrypt", "-r", &escrow.fingerprint], b"x")
+        .ok()
+        .stdout;
     assert_eq!(message_shape(&ct).0, encryption_keyids(&escrow.cert));
     let _ = daily;
 }
@@ -186,8 +249,13 @@ fn cert_that_does_not_match_its_pin_is_refused() {
     let (daily, escrow) = env.daily_and_escrow();
     // Someone swaps the daily cert file for another key.
     fs::copy(&escrow.cert, &daily.cert).unwrap();
-    let r = env.run(&["encrypt"], b"secret").fails(4, "not the pinned fingerprint");
-    assert!(r.stdout.is_empty(), "nothing may be written before refusing");
+    let r = env
+        .run(&["encrypt"], b"secret")
+        .fails(4, "not the pinned fingerprint");
+    assert!(
+        r.stdout.is_empty(),
+        "nothing may be written before refusing"
+    );
 }
 
 #[test]
@@ -196,15 +264,38 @@ fn expired_revoked_and_encryptionless_certs_are_refused() {
     let escrow = env.keygen("escrow", &[]);
     // Expired: made 10 days before NOW, valid for 1 day.
     let expired = {
-        let mut c = env.cmd(&["keygen", "--name", "old", "--expires", "1d", "--cert-out", "old.cert.asc", "--key-out", "old.key.asc"]);
+        let mut c = env.cmd(&[
+            "keygen",
+            "--name",
+            "old",
+            "--expires",
+            "1d",
+            "--cert-out",
+            "old.cert.asc",
+            "--key-out",
+            "old.key.asc",
+        ]);
         c.env("SEALPIPE_NOW", (NOW - 10 * 86_400).to_string());
         let out = run_with_stdin(c, b"").ok();
-        let fpr = String::from_utf8(out.stdout).unwrap().lines()
-            .find_map(|l| l.strip_prefix("fingerprint = \"").map(|f| f.trim_end_matches('"').to_string())).unwrap();
-        TestKey { name: "old".into(), cert: env.path("old.cert.asc"), key: env.path("old.key.asc"), fingerprint: fpr }
+        let fpr = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("fingerprint = \"")
+                    .map(|f| f.trim_end_matches('"').to_string())
+            })
+            .unwrap();
+        TestKey {
+            name: "old".into(),
+            cert: env.path("old.cert.asc"),
+            key: env.path("old.key.asc"),
+            fingerprint: fpr,
+        }
     };
     env.config(&[&expired, &escrow], &[&escrow], &[]);
-    env.run(&["encrypt"], b"x").fails(4, "recipient 'old'").fails(4, "expired");
+    env.run(&["encrypt"], b"x")
+        .fails(4, "recipient 'old'")
+        .fails(4, "expired");
 
     // Revoked: merge the revocation certificate keygen wrote.
     let revoked = env.keygen("gone", &["--revocation-out", "gone.rev.asc"]);
@@ -212,7 +303,11 @@ fn expired_revoked_and_encryptionless_certs_are_refused() {
         let cert = openpgp::Cert::from_file(&revoked.cert).unwrap();
         let rev = openpgp::Cert::from_file(env.path("gone.rev.asc")).unwrap();
         let mut out = Vec::new();
-        cert.merge_public(rev).unwrap().armored().serialize(&mut out).unwrap();
+        cert.merge_public(rev)
+            .unwrap()
+            .armored()
+            .serialize(&mut out)
+            .unwrap();
         out
     };
     fs::write(&revoked.cert, merged).unwrap();
@@ -230,23 +325,55 @@ fn expired_revoked_and_encryptionless_certs_are_refused() {
     let mut out = Vec::new();
     signer.armored().serialize(&mut out).unwrap();
     env.write("signer.cert.asc", &out);
-    let signer_key = TestKey { name: "signer".into(), cert: env.path("signer.cert.asc"), key: env.path("none"), fingerprint: signer.fingerprint().to_hex() };
+    let signer_key = TestKey {
+        name: "signer".into(),
+        cert: env.path("signer.cert.asc"),
+        key: env.path("none"),
+        fingerprint: signer.fingerprint().to_hex(),
+    };
     env.config(&[&signer_key, &escrow], &[&escrow], &[]);
-    env.run(&["encrypt"], b"x").fails(4, "no valid encryption-capable subkey");
+    env.run(&["encrypt"], b"x")
+        .fails(4, "no valid encryption-capable subkey");
 }
 
 #[test]
 fn weak_rsa_1024_key_is_refused() {
     let env = TestEnv::new();
     let escrow = env.keygen("escrow", &[]);
-    let r = env.gpg(&["--passphrase", "", "--quick-gen-key", "weak <w@example.org>", "rsa1024", "default", "never"], b"");
+    let r = env.gpg(
+        &[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "weak <w@example.org>",
+            "rsa1024",
+            "default",
+            "never",
+        ],
+        b"",
+    );
     assert_eq!(r.status, 0, "gpg makes an rsa1024 key: {}", r.stderr);
-    let fpr = String::from_utf8(env.gpg(&["--with-colons", "--list-keys"], b"").stdout).unwrap()
-        .lines().find_map(|l| l.strip_prefix("fpr:::::::::").map(|f| f.trim_end_matches(':').to_string())).unwrap();
-    env.write("weak.cert.asc", &env.gpg(&["--armor", "--export", &fpr], b"").stdout);
-    let weak = TestKey { name: "weak".into(), cert: env.path("weak.cert.asc"), key: env.path("none"), fingerprint: fpr };
+    let fpr = String::from_utf8(env.gpg(&["--with-colons", "--list-keys"], b"").stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:::::::::")
+                .map(|f| f.trim_end_matches(':').to_string())
+        })
+        .unwrap();
+    env.write(
+        "weak.cert.asc",
+        &env.gpg(&["--armor", "--export", &fpr], b"").stdout,
+    );
+    let weak = TestKey {
+        name: "weak".into(),
+        cert: env.path("weak.cert.asc"),
+        key: env.path("none"),
+        fingerprint: fpr,
+    };
     env.config(&[&weak, &escrow], &[&escrow], &[]);
-    env.run(&["encrypt"], b"x").fails(4, "RSA-1024 is below the 2048-bit minimum");
+    env.run(&["encrypt"], b"x")
+        .fails(4, "RSA-1024 is below the 2048-bit minimum");
 }
 
 #[test]
@@ -255,10 +382,12 @@ fn unsafe_file_permissions_are_refused() {
     let (daily, _) = env.daily_and_escrow();
     let config = env.path("sealpipe.toml");
     fs::set_permissions(&config, fs::Permissions::from_mode(0o666)).unwrap();
-    env.run(&["encrypt"], b"x").fails(3, "writable by group or others");
+    env.run(&["encrypt"], b"x")
+        .fails(3, "writable by group or others");
     fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
     fs::set_permissions(&daily.cert, fs::Permissions::from_mode(0o664)).unwrap();
-    env.run(&["encrypt"], b"x").fails(4, "writable by group or others");
+    env.run(&["encrypt"], b"x")
+        .fails(4, "writable by group or others");
     fs::set_permissions(&daily.cert, fs::Permissions::from_mode(0o644)).unwrap();
     let ct = env.run(&["encrypt"], b"x").ok().stdout;
     fs::set_permissions(&daily.key, fs::Permissions::from_mode(0o640)).unwrap();
@@ -269,7 +398,9 @@ fn unsafe_file_permissions_are_refused() {
 fn unknown_config_keys_are_an_error() {
     let env = TestEnv::new();
     let (daily, _) = env.daily_and_escrow();
-    let text = fs::read_to_string(env.path("sealpipe.toml")).unwrap().replace("required = true", "requird = true");
+    let text = fs::read_to_string(env.path("sealpipe.toml"))
+        .unwrap()
+        .replace("required = true", "requird = true");
     env.write("sealpipe.toml", text.as_bytes());
     env.run(&["encrypt"], b"x").fails(3, "requird");
     let _ = daily;
@@ -285,7 +416,11 @@ fn damaged_input_fails_with_a_reason() {
         for cut in [0, 1, 50, 200, ct.len() / 2, ct.len() - 30, ct.len() - 1] {
             let r = env.run(&["decrypt"], &ct[..cut]);
             assert_eq!(r.status, 6, "{mode} cut at {cut}: {}", r.stderr);
-            assert!(r.stderr.starts_with("sealpipe: error: ") && r.stderr.lines().count() == 1, "{}", r.stderr);
+            assert!(
+                r.stderr.starts_with("sealpipe: error: ") && r.stderr.lines().count() == 1,
+                "{}",
+                r.stderr
+            );
         }
         let mut flipped = ct.clone();
         flipped[ct.len() * 2 / 3] ^= 0x10;
@@ -301,7 +436,12 @@ fn output_failures_are_failures() {
     let plain = sample_data(4 * 1024 * 1024);
     // /dev/full: ENOSPC.
     let mut c = env.cmd(&["encrypt"]);
-    c.stdout(fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+    c.stdout(
+        fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    );
     let r = run_with_stdin_keep_stdout(c, &plain);
     assert_eq!(r.status, 7, "{}", r.stderr);
     assert!(r.stderr.contains("no space left"), "{}", r.stderr);
@@ -315,7 +455,11 @@ fn output_failures_are_failures() {
             .env("SEALPIPE_CONFIG", env.path("sealpipe.toml"))
             .env("SEALPIPE_NOW", NOW.to_string());
         let r = run_with_stdin(c, input);
-        assert!(r.stderr.contains("pipe closed early"), "{args}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("pipe closed early"),
+            "{args}: {}",
+            r.stderr
+        );
         assert_eq!(r.stderr.lines().last(), Some("7"), "{args}: {}", r.stderr);
     }
 }
@@ -323,13 +467,23 @@ fn output_failures_are_failures() {
 fn run_with_stdin_keep_stdout(mut c: std::process::Command, stdin: &[u8]) -> Run {
     use std::io::Write;
     use std::process::Stdio;
-    let mut child = c.stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut input = child.stdin.take().unwrap();
     let data = stdin.to_vec();
-    let t = std::thread::spawn(move || { let _ = input.write_all(&data); });
+    let t = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
     let out = child.wait_with_output().unwrap();
     t.join().unwrap();
-    Run { status: out.status.code().unwrap_or(-1), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into() }
+    Run {
+        status: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 #[test]
@@ -338,13 +492,22 @@ fn output_file_appears_only_on_success() {
     env.daily_and_escrow();
     env.run(&["encrypt", "-o", "b.pgp"], b"data").ok();
     assert!(env.path("b.pgp").exists());
-    env.run(&["encrypt", "-o", "b.pgp"], b"data").fails(2, "refusing to overwrite");
-    env.run(&["encrypt", "-o", "b.pgp", "--force"], b"data2").ok();
+    env.run(&["encrypt", "-o", "b.pgp"], b"data")
+        .fails(2, "refusing to overwrite");
+    env.run(&["encrypt", "-o", "b.pgp", "--force"], b"data2")
+        .ok();
     let ct = fs::read(env.path("b.pgp")).unwrap();
-    env.run(&["decrypt", "-o", "out"], &ct[..ct.len() - 5]).fails(6, "");
-    assert!(!env.path("out").exists(), "no output file after a failed decrypt");
-    let leftovers: Vec<_> = fs::read_dir(env.dir.path()).unwrap()
-        .filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".part")).collect();
+    env.run(&["decrypt", "-o", "out"], &ct[..ct.len() - 5])
+        .fails(6, "");
+    assert!(
+        !env.path("out").exists(),
+        "no output file after a failed decrypt"
+    );
+    let leftovers: Vec<_> = fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .collect();
     assert!(leftovers.is_empty(), "temp files left behind");
 }
 
@@ -355,9 +518,21 @@ fn wrong_key_and_passphrases() {
     let ct = encrypt(&env, "zstd", b"rotated");
     // A key that is not a recipient.
     let other = env.keygen("other", &[]);
-    env.run(&["decrypt", "--key", other.key.to_str().unwrap()], &ct).fails(5, "no given secret key opens this backup");
+    env.run(&["decrypt", "--key", other.key.to_str().unwrap()], &ct)
+        .fails(5, "no given secret key opens this backup");
     // Rotation: old and new keys together; the matching one is picked.
-    let r = env.run(&["decrypt", "-k", other.key.to_str().unwrap(), "-k", escrow.key.to_str().unwrap()], &ct).ok();
+    let r = env
+        .run(
+            &[
+                "decrypt",
+                "-k",
+                other.key.to_str().unwrap(),
+                "-k",
+                escrow.key.to_str().unwrap(),
+            ],
+            &ct,
+        )
+        .ok();
     assert_eq!(r.stdout, b"rotated");
     // A protected key needs its passphrase, from a file or an fd only.
     let pw = env.write("pw", b"correct horse\n");
@@ -366,10 +541,16 @@ fn wrong_key_and_passphrases() {
     env.config(&[&locked, &escrow], &[&escrow], &[&locked]);
     let ct = encrypt(&env, "zstd", b"locked away");
     env.run(&["decrypt"], &ct).fails(5, "passphrase-protected");
-    assert_eq!(env.run(&["decrypt", "--passphrase-file", "pw"], &ct).ok().stdout, b"locked away");
+    assert_eq!(
+        env.run(&["decrypt", "--passphrase-file", "pw"], &ct)
+            .ok()
+            .stdout,
+        b"locked away"
+    );
     let bad = env.write("bad", b"wrong\n");
     fs::set_permissions(&bad, fs::Permissions::from_mode(0o600)).unwrap();
-    env.run(&["decrypt", "--passphrase-file", "bad"], &ct).fails(5, "wrong passphrase");
+    env.run(&["decrypt", "--passphrase-file", "bad"], &ct)
+        .fails(5, "wrong passphrase");
     let mut c = std::process::Command::new("bash");
     c.args(["-c", &format!("{BIN} decrypt --passphrase-fd 3 3<pw")])
         .current_dir(env.dir.path())
@@ -383,8 +564,13 @@ fn wrong_key_and_passphrases() {
 fn no_secret_bearing_arguments_exist() {
     let env = TestEnv::new();
     let mut help = String::new();
-    for sub in ["", "encrypt", "decrypt", "verify", "keygen", "inspect", "rekey"] {
-        let args: Vec<&str> = [sub, "--help"].into_iter().filter(|a| !a.is_empty()).collect();
+    for sub in [
+        "", "encrypt", "decrypt", "verify", "keygen", "inspect", "rekey",
+    ] {
+        let args: Vec<&str> = [sub, "--help"]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
         let r = env.run(&args, b"");
         help += &String::from_utf8_lossy(&r.stdout);
     }
@@ -393,7 +579,10 @@ fn no_secret_bearing_arguments_exist() {
         let line = line.trim_start();
         for word in ["--passphrase", "--password", "--pass ", "--secret"] {
             if let Some(rest) = line.strip_prefix(word) {
-                assert!(rest.starts_with("-file") || rest.starts_with("-fd"), "secret on argv: {line}");
+                assert!(
+                    rest.starts_with("-file") || rest.starts_with("-fd"),
+                    "secret on argv: {line}"
+                );
             }
         }
     }

@@ -8,9 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use sealpipe::openpgp;
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use openpgp::Packet;
+use sealpipe::openpgp;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sealpipe");
 
@@ -72,7 +72,10 @@ pub struct TestKey {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let dir = tempfile::Builder::new().prefix("sealpipe-test").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("sealpipe-test")
+            .tempdir()
+            .unwrap();
         fs::create_dir(dir.path().join("gnupg")).unwrap();
         fs::set_permissions(dir.path().join("gnupg"), fs::Permissions::from_mode(0o700)).unwrap();
         TestEnv { dir }
@@ -108,7 +111,15 @@ impl TestEnv {
     pub fn keygen(&self, name: &str, extra: &[&str]) -> TestKey {
         let cert = format!("{name}.cert.asc");
         let key = format!("{name}.key.asc");
-        let mut args = vec!["keygen", "--name", name, "--cert-out", &cert, "--key-out", &key];
+        let mut args = vec![
+            "keygen",
+            "--name",
+            name,
+            "--cert-out",
+            &cert,
+            "--key-out",
+            &key,
+        ];
         args.extend_from_slice(extra);
         let out = self.run(&args, b"").ok();
         let snippet = String::from_utf8(out.stdout).unwrap();
@@ -127,7 +138,12 @@ impl TestEnv {
 
     /// Write sealpipe.toml pinning `recipients` (the last `required` ones
     /// marked required) and listing `decrypt_keys`.
-    pub fn config(&self, recipients: &[&TestKey], required: &[&TestKey], decrypt_keys: &[&TestKey]) -> PathBuf {
+    pub fn config(
+        &self,
+        recipients: &[&TestKey],
+        required: &[&TestKey],
+        decrypt_keys: &[&TestKey],
+    ) -> PathBuf {
         let mut text = String::new();
         for r in recipients {
             let req = required.iter().any(|q| q.name == r.name);
@@ -158,7 +174,13 @@ impl TestEnv {
     pub fn gpg(&self, args: &[&str], stdin: &[u8]) -> Run {
         let mut c = Command::new("gpg");
         c.env("GNUPGHOME", self.path("gnupg"))
-            .args(["--batch", "--quiet", "--no-tty", "--pinentry-mode", "loopback"])
+            .args([
+                "--batch",
+                "--quiet",
+                "--no-tty",
+                "--pinentry-mode",
+                "loopback",
+            ])
             .args(args)
             .current_dir(self.dir.path());
         run_with_stdin(c, stdin)
@@ -205,7 +227,12 @@ pub fn sample_data(len: usize) -> Vec<u8> {
         x ^= x >> 7;
         x ^= x << 17;
         row += 1;
-        let line = format!("INSERT INTO t VALUES ({row}, 'name-{}', {}, '{:016x}');\n", x % 1000, x % 97, x);
+        let line = format!(
+            "INSERT INTO t VALUES ({row}, 'name-{}', {}, '{:016x}');\n",
+            x % 1000,
+            x % 97,
+            x
+        );
         out.extend_from_slice(line.as_bytes());
     }
     out.truncate(len);

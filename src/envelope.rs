@@ -1,0 +1,341 @@
+//! The envelope of an encrypted message: the key packets (PKESK, SKESK) in
+//! front of the encrypted data packet, read without any secret key.
+//!
+//! `inspect` reports what the envelope says; `rekey` replaces the key
+//! packets and copies the encrypted data packet byte for byte. Both read the
+//! packet headers here themselves (RFC 4880 section 4.2) so they know exactly
+//! where the encrypted data begins, which sequoia's parser does not expose.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use openpgp::armor;
+use openpgp::packet::{Packet, Tag, PKESK};
+use openpgp::parse::{PacketParser, PacketParserResult, Parse};
+use sequoia_openpgp as openpgp;
+
+use crate::error::{Error, Result};
+
+/// A key packet larger than this is not a key packet (an RSA-16384 PKESK is
+/// about 2 KiB); refuse rather than allocate what a hostile header asks for.
+const MAX_KEY_PACKET: u64 = 64 * 1024;
+
+/// At most this many key packets; real messages have a handful.
+const MAX_KEY_PACKETS: usize = 1024;
+
+/// The packet length as the header states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLength {
+    Full(u64),
+    /// New-format partial body length: a chunk of this size, more follow.
+    Partial(u64),
+    /// Old-format "indeterminate": the packet runs to the end of the input.
+    Indeterminate,
+}
+
+/// What sits in front of the encrypted data, and where that data begins.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The input was ASCII-armored (the raw bytes below are dearmored).
+    pub armored: bool,
+    /// The public-key encrypted session key packets, in order.
+    pub pkesks: Vec<PKESK>,
+    /// Count of passphrase (SKESK) packets: sealpipe never writes them.
+    pub skesk_count: usize,
+    /// The tag of the first packet after the key packets.
+    pub data_tag: Tag,
+    /// For SEIPD and AEAD packets, the version octet of the body.
+    pub data_version: Option<u8>,
+    /// The raw (dearmored) bytes of the key packets.
+    pub key_packets: Vec<u8>,
+    /// The raw bytes of the data packet read so far (its header and the
+    /// version octet); the rest of the packet follows in the reader.
+    pub data_head: Vec<u8>,
+    /// The data packet's length as its header states it.
+    pub data_length: BodyLength,
+}
+
+impl Envelope {
+    /// A one-line description of the encryption container.
+    pub fn container(&self) -> String {
+        match (self.data_tag, self.data_version) {
+            (Tag::SEIP, Some(1)) => "SEIPD v1 (integrity protected with MDC)".into(),
+            (Tag::SEIP, Some(2)) => "SEIPD v2 (AEAD)".into(),
+            (Tag::SEIP, Some(v)) => format!("SEIPD v{v} (unknown version)"),
+            (Tag::SED, _) => {
+                "SED without integrity protection (insecure; sealpipe refuses to decrypt it)".into()
+            }
+            (Tag::AED, Some(v)) => format!("AED v{v} (obsolete draft AEAD)"),
+            (tag, _) => format!("{tag} (not an encrypted message)"),
+        }
+    }
+}
+
+/// Read the envelope from `input`, dearmoring if needed. Returns the envelope
+/// and the reader positioned just after `data_head`.
+pub fn read_envelope<'a, R: Read + Send + Sync + 'a>(
+    input: R,
+) -> Result<(Envelope, Box<dyn BufRead + Send + Sync + 'a>)> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, input);
+    let armored = looks_armored(&mut buffered)?;
+    let mut reader: Box<dyn BufRead + Send + Sync + 'a> = if armored {
+        let dearmored = armor::Reader::from_reader(
+            buffered,
+            armor::ReaderMode::Tolerant(Some(armor::Kind::Message)),
+        );
+        Box::new(BufReader::with_capacity(256 * 1024, dearmored))
+    } else {
+        Box::new(buffered)
+    };
+
+    let mut key_packets = Vec::new();
+    let mut count = 0;
+    loop {
+        let mut raw = Vec::new();
+        let (tag, length) = match read_header(&mut reader, &mut raw)? {
+            Some(h) => h,
+            None if count == 0 => return Err(not_openpgp("the input is empty")),
+            None => return Err(truncated("after the key packets")),
+        };
+        count += 1;
+        if count > MAX_KEY_PACKETS {
+            return Err(malformed("more than 1024 key packets"));
+        }
+        match tag {
+            Tag::PKESK | Tag::SKESK | Tag::Marker => {
+                let BodyLength::Full(len) = length else {
+                    return Err(malformed("a key packet without a definite length"));
+                };
+                if len > MAX_KEY_PACKET {
+                    return Err(malformed(&format!("a {len}-byte key packet")));
+                }
+                let start = raw.len();
+                raw.resize(start + len as usize, 0);
+                reader
+                    .read_exact(&mut raw[start..])
+                    .map_err(|e| read_failure(e, "inside a key packet"))?;
+                key_packets.extend_from_slice(&raw);
+            }
+            Tag::SEIP | Tag::AED | Tag::SED => {
+                let mut data_version = None;
+                if tag != Tag::SED && length != BodyLength::Full(0) {
+                    let mut version = [0u8; 1];
+                    reader
+                        .read_exact(&mut version)
+                        .map_err(|e| read_failure(e, "in the encrypted data header"))?;
+                    raw.push(version[0]);
+                    data_version = Some(version[0]);
+                }
+                let (pkesks, skesk_count) = parse_key_packets(&key_packets)?;
+                let envelope = Envelope {
+                    armored,
+                    pkesks,
+                    skesk_count,
+                    data_tag: tag,
+                    data_version,
+                    key_packets,
+                    data_head: raw,
+                    data_length: length,
+                };
+                return Ok((envelope, reader));
+            }
+            other => {
+                return Err(not_openpgp(&format!(
+                    "it starts with a {other} packet, not with encryption key packets"
+                )))
+            }
+        }
+    }
+}
+
+/// Armored input starts (after optional whitespace) with "-----BEGIN";
+/// binary OpenPGP always has the top bit of its first byte set.
+fn looks_armored<R: Read>(reader: &mut BufReader<R>) -> Result<bool> {
+    let head = reader
+        .fill_buf()
+        .map_err(|e| Error::io("reading the backup", e))?;
+    Ok(head
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'-'))
+}
+
+/// Read one packet header, appending its raw bytes to `raw`. None at a clean
+/// end of input.
+fn read_header<R: Read>(reader: &mut R, raw: &mut Vec<u8>) -> Result<Option<(Tag, BodyLength)>> {
+    let mut ctb = [0u8; 1];
+    match reader.read(&mut ctb) {
+        Ok(0) => return Ok(None),
+        Ok(_) => {}
+        Err(e) => return Err(read_failure(e, "at a packet header")),
+    }
+    raw.push(ctb[0]);
+    if ctb[0] & 0x80 == 0 {
+        return Err(not_openpgp("its bytes are not OpenPGP packets"));
+    }
+    let mut byte = |raw: &mut Vec<u8>| -> Result<u8> {
+        let mut b = [0u8; 1];
+        reader
+            .read_exact(&mut b)
+            .map_err(|e| read_failure(e, "inside a packet header"))?;
+        raw.push(b[0]);
+        Ok(b[0])
+    };
+    if ctb[0] & 0x40 != 0 {
+        // New format (RFC 4880 4.2.2).
+        let tag = Tag::from(ctb[0] & 0x3f);
+        let mut octets = vec![byte(raw)?];
+        let length = loop {
+            if let Some(length) = decode_length(&octets) {
+                break length;
+            }
+            octets.push(byte(raw)?);
+        };
+        Ok(Some((tag, length)))
+    } else {
+        // Old format (RFC 4880 4.2.1), as gpg still writes for key packets.
+        let tag = Tag::from((ctb[0] >> 2) & 0x0f);
+        let octets = match ctb[0] & 0x03 {
+            0 => 1,
+            1 => 2,
+            2 => 4,
+            _ => return Ok(Some((tag, BodyLength::Indeterminate))),
+        };
+        let mut len = 0u64;
+        for _ in 0..octets {
+            len = (len << 8) | byte(raw)? as u64;
+        }
+        Ok(Some((tag, BodyLength::Full(len))))
+    }
+}
+
+/// Follows the framing of a packet body as its bytes stream past, to prove
+/// that the packet ends exactly where the input does: no truncation, no
+/// trailing bytes. This checks structure only, not integrity (the MDC).
+#[derive(Debug)]
+pub enum FrameCheck {
+    Chunk {
+        remaining: u64,
+        last: bool,
+    },
+    /// Between partial chunks: the octets of the next length read so far.
+    Length(Vec<u8>),
+    Done,
+    /// An old-format indeterminate length runs to the end of the input.
+    Unbounded,
+}
+
+impl FrameCheck {
+    /// Start at the first body byte of a packet with this header length.
+    pub fn new(length: BodyLength) -> Self {
+        match length {
+            BodyLength::Full(0) => FrameCheck::Done,
+            BodyLength::Full(n) => FrameCheck::Chunk {
+                remaining: n,
+                last: true,
+            },
+            BodyLength::Partial(n) => FrameCheck::Chunk {
+                remaining: n,
+                last: false,
+            },
+            BodyLength::Indeterminate => FrameCheck::Unbounded,
+        }
+    }
+
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            match self {
+                FrameCheck::Unbounded => return Ok(()),
+                FrameCheck::Done => {
+                    return Err(Error::BadInput(format!(
+                        "the backup has {}+ bytes of trailing data after the encrypted packet (damaged or two files joined)",
+                        data.len()
+                    )))
+                }
+                FrameCheck::Chunk { remaining, last } => {
+                    let take = (*remaining).min(data.len() as u64);
+                    *remaining -= take;
+                    data = &data[take as usize..];
+                    if *remaining == 0 {
+                        *self = if *last { FrameCheck::Done } else { FrameCheck::Length(Vec::new()) };
+                    }
+                }
+                FrameCheck::Length(octets) => {
+                    octets.push(data[0]);
+                    data = &data[1..];
+                    if let Some(next) = decode_length(octets) {
+                        *self = FrameCheck::new(next);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The input has ended: it must have ended where the packet does.
+    pub fn finish(&self) -> Result<()> {
+        match self {
+            FrameCheck::Done | FrameCheck::Unbounded => Ok(()),
+            _ => Err(truncated("inside the encrypted data")),
+        }
+    }
+}
+
+/// A new-format body length from its octets, once all have arrived.
+fn decode_length(octets: &[u8]) -> Option<BodyLength> {
+    let first = octets[0] as u64;
+    match first {
+        0..=191 => Some(BodyLength::Full(first)),
+        192..=223 if octets.len() == 2 => Some(BodyLength::Full(
+            ((first - 192) << 8) + octets[1] as u64 + 192,
+        )),
+        224..=254 => Some(BodyLength::Partial(1 << (first & 0x1f))),
+        255 if octets.len() == 5 => Some(BodyLength::Full(
+            octets[1..]
+                .iter()
+                .fold(0u64, |len, &b| (len << 8) | b as u64),
+        )),
+        _ => None,
+    }
+}
+
+fn parse_key_packets(bytes: &[u8]) -> Result<(Vec<PKESK>, usize)> {
+    let mut pkesks = Vec::new();
+    let mut skesk_count = 0;
+    if bytes.is_empty() {
+        return Ok((pkesks, skesk_count));
+    }
+    let mut ppr = PacketParser::from_bytes(bytes).map_err(|e| malformed(&e.to_string()))?;
+    while let PacketParserResult::Some(pp) = ppr {
+        let (packet, next) = pp.next().map_err(|e| malformed(&e.to_string()))?;
+        match packet {
+            Packet::PKESK(p) => pkesks.push(p),
+            Packet::SKESK(_) => skesk_count += 1,
+            _ => {}
+        }
+        ppr = next;
+    }
+    Ok((pkesks, skesk_count))
+}
+
+fn read_failure(e: io::Error, place: &str) -> Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        truncated(place)
+    } else if e.raw_os_error().is_none() {
+        // Not the operating system: the dearmoring reader rejected the text.
+        Error::BadInput(format!("the backup's ASCII armor is damaged ({e})"))
+    } else {
+        Error::io("reading the backup", e)
+    }
+}
+
+fn truncated(place: &str) -> Error {
+    Error::BadInput(format!("the backup is truncated: it ends {place}"))
+}
+
+fn malformed(what: &str) -> Error {
+    Error::BadInput(format!("the backup's key packets are malformed: {what}"))
+}
+
+fn not_openpgp(why: &str) -> Error {
+    Error::BadInput(format!("not an encrypted OpenPGP message: {why}"))
+}
