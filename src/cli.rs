@@ -121,6 +121,16 @@ pub struct DecryptArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
+    /// Release no byte before the whole backup is authenticated: check it
+    /// in a first pass, write in a second. Stdin is first spooled (still
+    /// encrypted) to --spool-dir.
+    #[arg(long)]
+    pub verify_first: bool,
+
+    /// Where --verify-first spools a backup read from a pipe [default: $TMPDIR, else /tmp].
+    #[arg(long, value_name = "DIR", requires = "verify_first")]
+    pub spool_dir: Option<PathBuf>,
+
     /// The backup to decrypt [default: stdin].
     pub input: Option<PathBuf>,
 }

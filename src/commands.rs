@@ -92,7 +92,12 @@ fn decrypt(config: Option<&Path>, args: DecryptArgs) -> Result<()> {
     let keyring = load_keyring(config, &args.keys)?;
     let input = Input::open(args.input.as_deref())?;
     let mut output = Output::open(args.output.output.as_deref(), false, args.output.force)?;
-    decrypt::decrypt(&keyring, input, &mut output, false)?;
+    if args.verify_first {
+        let spool_dir = args.spool_dir.unwrap_or_else(std::env::temp_dir);
+        decrypt::decrypt_verified_first(&keyring, input, &spool_dir, &mut output)?;
+    } else {
+        decrypt::decrypt(&keyring, input, &mut output, false)?;
+    }
     output.finish()?;
     Ok(())
 }

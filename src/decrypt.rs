@@ -5,10 +5,11 @@
 //!
 //! Streaming means plaintext is released before the MDC at the end has been
 //! checked (gpg does the same); a failed check still makes decrypt fail, and
-//! `--verify-first` exists for consumers that must never see unverified bytes.
+//! `decrypt_verified_first` (`--verify-first`) is for consumers that must
+//! never see unverified bytes.
 
-use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use openpgp::crypto::SessionKey;
 use openpgp::packet::{Packet, PKESK, SKESK};
@@ -25,7 +26,7 @@ use crate::compress::{StreamDecompressor, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::encrypt::copy;
 use crate::error::{Error, Result};
-use crate::io::{read_error, write_error, Tracked};
+use crate::io::{read_error, write_error, Input, Tracked, IO_BUFFER_SIZE};
 use crate::keys::{SecretKey, SecretKeyring};
 
 /// How much decrypted data sequoia holds back before releasing it. A message
@@ -107,6 +108,89 @@ where
         sha256,
         facts,
     })
+}
+
+/// Decrypt so that no unauthenticated byte reaches `output`: a first pass
+/// checks the whole message (MDC, zstd checksum) and writes nothing; only
+/// then a second pass writes. A regular file is simply read twice; any other
+/// input (a pipe) is first spooled, still encrypted, to an unnamed temp file
+/// in `spool_dir`. If the plaintext of the two passes differs (the file
+/// changed underneath), the run fails.
+pub fn decrypt_verified_first<W: Write>(
+    keyring: &SecretKeyring,
+    input: Input,
+    spool_dir: &Path,
+    output: &mut W,
+) -> Result<DecryptSummary> {
+    let regular = match &input {
+        Input::File(f) => f.metadata().map(|m| m.is_file()).unwrap_or(false),
+        Input::Stdin(_) => false,
+    };
+    let (mut ciphertext, first) = match input {
+        Input::File(file) if regular => {
+            let first = decrypt(keyring, &file, &mut io::sink(), true)?;
+            (file, first)
+        }
+        other => {
+            let spool = tempfile::tempfile_in(spool_dir).map_err(|e| spool_error(spool_dir, e))?;
+            let mut tee = Tee {
+                source: other,
+                copy: io::BufWriter::with_capacity(IO_BUFFER_SIZE, spool),
+                failure: None,
+            };
+            let first = decrypt(keyring, &mut tee, &mut io::sink(), true);
+            if let Some(e) = tee.failure.take() {
+                return Err(spool_error(spool_dir, e));
+            }
+            let first = first?;
+            let spool = tee
+                .copy
+                .into_inner()
+                .map_err(|e| spool_error(spool_dir, e.into_error()))?;
+            (spool, first)
+        }
+    };
+    ciphertext
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io("rewinding the backup for the second pass", e))?;
+    let second = decrypt(keyring, &ciphertext, output, true)?;
+    if second.sha256 != first.sha256 {
+        return Err(Error::BadInput(
+            "the backup changed between the verifying pass and the writing pass;              the output is untrustworthy"
+                .into(),
+        ));
+    }
+    Ok(second)
+}
+
+fn spool_error(dir: &Path, e: io::Error) -> Error {
+    Error::io(
+        format!(
+            "spooling the encrypted backup to {} failed (--verify-first needs room there \
+             for the whole backup; choose another place with --spool-dir)",
+            dir.display()
+        ),
+        e,
+    )
+}
+
+/// Copies everything read from `source` into `copy` (the spool file).
+struct Tee<R, W> {
+    source: R,
+    copy: W,
+    failure: Option<io::Error>,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.source.read(buf)?;
+        if let Err(e) = self.copy.write_all(&buf[..n]) {
+            let kind = e.kind();
+            self.failure.get_or_insert(e);
+            return Err(io::Error::new(kind, "spool write failed"));
+        }
+        Ok(n)
+    }
 }
 
 fn read_message<R, W>(

@@ -31,7 +31,10 @@ pub enum Trust {
 /// Check ownership and mode of `path` for the given trust level. Returns a
 /// reason with the fix when the file is unsafe.
 pub fn check_permissions(path: &Path, trust: Trust) -> Result<(), String> {
-    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta = fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".to_string(),
+        _ => format!("is unreadable: {e}"),
+    })?;
     if !meta.is_file() {
         return Err("not a regular file".into());
     }

@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
@@ -141,6 +142,7 @@ impl Output {
                     .map_err(|e| {
                         Error::io(format!("cannot create a temp file in {}", dir.display()), e)
                     })?;
+                remember_partial_output(Some(tmp.path().to_path_buf()));
                 Ok(Output::File {
                     writer: BufWriter::with_capacity(IO_BUFFER_SIZE, tmp),
                     dest: dest.to_path_buf(),
@@ -189,6 +191,7 @@ impl Output {
                         e.error,
                     )
                 })?;
+                remember_partial_output(None);
                 Ok(())
             }
             Output::Null => Ok(()),
@@ -211,6 +214,37 @@ impl Write for Output {
             Output::Null => Ok(()),
         }
     }
+}
+
+/// The temp file of an unfinished `--output`, for the signal handler.
+static PARTIAL_OUTPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+fn remember_partial_output(path: Option<PathBuf>) {
+    *PARTIAL_OUTPUT.lock().unwrap_or_else(|e| e.into_inner()) = path;
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: remove an unfinished `--output` temp file,
+/// say so on stderr and exit with 128 + the signal number. A run that was
+/// killed must never look like it made a backup. (Drop handlers do not run
+/// when a signal ends the process, so this cannot be left to tempfile.)
+pub fn exit_on_termination_signals() -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::io("cannot install signal handlers", e))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let partial = PARTIAL_OUTPUT.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(path) = partial {
+                    let _ = std::fs::remove_file(path);
+                }
+                eprintln!("sealpipe: error: interrupted by signal {signal}; the output is incomplete and was not kept");
+                std::process::exit(128 + signal);
+            }
+        })
+        .map_err(|e| Error::io("cannot start the signal thread", e))?;
+    Ok(())
 }
 
 /// Describe an output failure with what it means for the backup.

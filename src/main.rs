@@ -12,7 +12,10 @@ use sealpipe::error::exit;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match commands::run(cli) {
+    match sealpipe::io::exit_on_termination_signals()
+        .map_err(anyhow::Error::from)
+        .and_then(|()| commands::run(cli))
+    {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(err) => {
             let mut message = format!("sealpipe: error: {err}");
