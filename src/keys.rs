@@ -63,33 +63,42 @@ impl SecretKeyring {
     /// Load secret key files. Each must be private (mode 0600 or stricter)
     /// and hold secret key material.
     pub fn load(paths: &[PathBuf], passphrase: Option<Password>) -> Result<Self> {
-        let mut keys = Vec::new();
+        let mut ring = SecretKeyring {
+            keys: Vec::new(),
+            passphrase,
+        };
         for path in paths {
             let bytes = files::read_secret(path, "secret key file")?;
-            let certs = parse_certs(&bytes).map_err(|e| {
-                Error::Key(format!(
-                    "secret key file {} is not an OpenPGP key: {e}",
-                    path.display()
-                ))
-            })?;
-            let before = keys.len();
-            for cert in certs {
-                for ka in cert.keys().secret() {
-                    keys.push(SecretKey {
-                        cert_fingerprint: cert.fingerprint(),
-                        source: path.clone(),
-                        key: ka.key().clone().role_into_unspecified(),
-                    });
-                }
-            }
-            if keys.len() == before {
-                return Err(Error::Key(format!(
-                    "{} holds no secret key (only a public cert?); decrypt needs the secret key file",
-                    path.display()
-                )));
+            ring.add(&bytes, path)?;
+        }
+        Ok(ring)
+    }
+
+    /// Add the secret keys in `bytes`, read from `source` (named in messages).
+    pub fn add(&mut self, bytes: &[u8], source: &Path) -> Result<()> {
+        let certs = parse_certs(bytes).map_err(|e| {
+            Error::Key(format!(
+                "secret key file {} is not an OpenPGP key: {e}",
+                source.display()
+            ))
+        })?;
+        let before = self.keys.len();
+        for cert in certs {
+            for ka in cert.keys().secret() {
+                self.keys.push(SecretKey {
+                    cert_fingerprint: cert.fingerprint(),
+                    source: source.to_path_buf(),
+                    key: ka.key().clone().role_into_unspecified(),
+                });
             }
         }
-        Ok(SecretKeyring { keys, passphrase })
+        if self.keys.len() == before {
+            return Err(Error::Key(format!(
+                "{} holds no secret key (only a public cert?); decrypt needs the secret key file",
+                source.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The secret keys whose key ID matches, or all for a wildcard recipient.

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# sealpipe benchmark: sealpipe side by side with gpg, zstd and pigz on the
+# same inputs in the same run, medians of N runs, peak RSS from
+# /usr/bin/time -v. Ratios, not absolute numbers, are what carry over
+# between (shared, noisy) machines. See docs/performance.md.
+#
+#   bench/run.sh                  # 1 GiB inputs, 3 runs, + RSS at 1 and 8 GiB
+#   bench/run.sh --size 256M --runs 5
+#   bench/run.sh --smoke          # tiny: every command runs and round-trips; asserts no speed
+#
+# Env: SEALPIPE_BIN to bench a given binary instead of building target/release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+SIZE=1G RUNS=3 SMOKE=0 BIG=1 INPUTS="sql tar"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --size) SIZE=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --smoke) SMOKE=1; SIZE=8M; RUNS=1; BIG=0; shift ;;
+    --no-big) BIG=0; shift ;;
+    --inputs) INPUTS=$2; shift 2 ;;
+    *) echo "usage: bench/run.sh [--size N[KMG]] [--runs N] [--inputs 'sql tar'] [--no-big] [--smoke]" >&2; exit 2 ;;
+  esac
+done
+
+# ---- prerequisites (quiet; only what is missing) ---------------------------
+scripts/deps.sh
+if ! command -v pigz >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pigz >/dev/null \
+    || { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pigz >/dev/null; }
+fi
+if [ -z "${SEALPIPE_BIN:-}" ]; then
+  cargo build --release --locked --quiet
+  SEALPIPE_BIN=$ROOT/target/release/sealpipe
+fi
+SP=$SEALPIPE_BIN
+
+W=$ROOT/bench/work
+mkdir -p "$W"
+BYTES=$(numfmt --from=iec "$SIZE")
+
+# ---- keys: the example keys, for sealpipe and for gpg ----------------------
+rm -rf "$W/keys" "$W/gnupg"
+cp -r keys-example "$W/keys"
+chmod 600 "$W/keys"/*.key.asc
+CONF=$W/keys/sealpipe.toml
+export GNUPGHOME=$W/gnupg
+mkdir -m 700 "$GNUPGHOME"
+gpg --batch -q --import "$W/keys/daily.key.asc" "$W/keys/escrow.cert.asc" 2>/dev/null
+DAILY=049523D7912BD3BCB3721A9E313397A6DCD8C489
+ESCROW=F309C861DE42271CE5FA93E480EA1AEEB32F5B2D
+GPG_E="gpg --batch -q --trust-model always -e -r $DAILY -r $ESCROW"
+GPG_D="gpg --batch -q -d"
+
+# ---- inputs -----------------------------------------------------------------
+make_sql() { # a SQL dump with varied rows (zstd -3 shrinks it ~4x)
+  python3 - "$1" "$BYTES" <<'PY'
+import random, sys
+path, size = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(42)
+names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"]
+words = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt".split()
+with open(path, "w") as f:
+    f.write("CREATE TABLE orders (id BIGINT, customer TEXT, city TEXT, total NUMERIC, created DATE, note TEXT);\n")
+    written, i = 0, 0
+    while written < size:
+        rows = []
+        for _ in range(1000):
+            i += 1
+            rows.append("INSERT INTO orders VALUES (%d, '%s-%d', '%s', %d.%02d, '20%02d-%02d-%02d', '%s');\n" % (
+                i, rnd.choice(names), rnd.randrange(100000), rnd.choice(words).title(),
+                rnd.randrange(100000), rnd.randrange(100), rnd.randrange(10, 27), rnd.randrange(1, 13),
+                rnd.randrange(1, 29), " ".join(rnd.choice(words) for _ in range(rnd.randrange(2, 9)))))
+        chunk = "".join(rows)
+        f.write(chunk)
+        written += len(chunk)
+    f.truncate(size)
+PY
+}
+make_tar() { # a tar of system files
+  tar -cf - /usr/lib /usr/share /usr/bin 2>/dev/null | head -c "$BYTES" > "$1" || true
+}
+for input in $INPUTS; do
+  f=$W/$input.$SIZE
+  [ -f "$f" ] && [ "$(stat -c %s "$f")" = "$BYTES" ] || "make_$input" "$f"
+done
+
+# ---- measuring ----------------------------------------------------------------
+# measure LABEL INPUT OUTPUT COMMAND: run COMMAND < INPUT > OUTPUT $RUNS times;
+# prints "median_seconds max_rss_kib" (RSS: the largest process of the pipeline).
+measure() {
+  local input=$2 output=$3 cmd=$4 times=() rss=0
+  for _ in $(seq "$RUNS"); do
+    /usr/bin/time -f "%e %M" -o "$W/time.out" bash -o pipefail -c "$cmd" < "$input" > "$output" \
+      || { echo "FAILED: $cmd" >&2; exit 1; }
+    read -r secs kib < "$W/time.out"
+    times+=("$secs")
+    [ "$kib" -gt "$rss" ] && rss=$kib
+  done
+  printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")" "$rss"
+}
+
+RESULTS=$W/results.tsv
+: > "$RESULTS"
+# record INPUT DIRECTION NAME PLAIN_FILE IN OUT CMD
+record() {
+  local input=$1 dir=$2 name=$3 plain=$4 in=$5 out=$6 cmd=$7
+  read -r secs kib < <(measure "$name" "$in" "$out" "$cmd")
+  local mbs size
+  mbs=$(awk -v b="$(stat -c %s "$plain")" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? b / s / 1e6 : 0) }')
+  size=$([ "$dir" = encrypt ] && stat -c %s "$out" || echo -)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))" "$size" >> "$RESULTS"
+  printf '  %-8s %-8s %-34s %6s MB/s %5s MiB RSS\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))"
+}
+
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+echo "# $("$SP" --version); $(gpg --version | head -1); zstd $(zstd -V | grep -o 'v[0-9.]*'); pigz $(pigz -V 2>&1 | awk '{print $2}')"
+echo "# inputs: $SIZE each, $RUNS runs, medians"
+for input in $INPUTS; do
+  p=$W/$input.$SIZE
+  o=$W/out.$input
+  for mode in zstd deflate none; do
+    record "$input" encrypt "sealpipe $mode" "$p" "$p" "$o.sp-$mode" "$SP encrypt --config $CONF -c $mode"
+  done
+  record "$input" encrypt "gpg (default zlib-6)" "$p" "$p" "$o.gpg" "$GPG_E"
+  record "$input" encrypt "gpg --compress-algo none" "$p" "$p" "$o.gpg-none" "$GPG_E --compress-algo none"
+  record "$input" encrypt "zstd -3 -T2 | gpg none" "$p" "$p" "$o.zstd-gpg" "zstd -3 -T2 -q | $GPG_E --compress-algo none"
+  record "$input" encrypt "zstd -3 -T2 (alone)" "$p" "$p" "$o.zst" "zstd -3 -T2 -q"
+  record "$input" encrypt "pigz -6 (alone)" "$p" "$p" "$o.gz" "pigz -6 -p 2"
+
+  for mode in zstd deflate none; do
+    record "$input" decrypt "sealpipe $mode" "$p" "$o.sp-$mode" "$W/plain.out" "$SP decrypt --config $CONF"
+    cmp -s "$p" "$W/plain.out" || { echo "FAILED: sealpipe $mode did not round-trip" >&2; exit 1; }
+  done
+  record "$input" decrypt "gpg -d (default)" "$p" "$o.gpg" /dev/null "$GPG_D"
+  record "$input" decrypt "gpg -d (none)" "$p" "$o.gpg-none" /dev/null "$GPG_D"
+  record "$input" decrypt "gpg -d | zstd -d" "$p" "$o.zstd-gpg" "$W/plain.out" "$GPG_D | zstd -dq"
+  cmp -s "$p" "$W/plain.out" || { echo "FAILED: gpg | zstd did not round-trip" >&2; exit 1; }
+  record "$input" decrypt "zstd -d (alone)" "$p" "$o.zst" /dev/null "zstd -dq"
+  record "$input" decrypt "pigz -d (alone)" "$p" "$o.gz" /dev/null "pigz -d"
+  # sealpipe's output restores with plain gpg.
+  $GPG_D < "$o.sp-zstd" 2>/dev/null | zstd -dq | cmp -s - "$p" || { echo "FAILED: gpg could not restore sealpipe zstd" >&2; exit 1; }
+done
+
+# ---- peak RSS does not grow with input size ---------------------------------
+if [ "$BIG" = 1 ]; then
+  first=$(echo "$INPUTS" | awk '{print $1}')
+  p=$W/$first.$SIZE
+  for n in 1 8; do
+    # Stream N copies of the input through encrypt and straight into decrypt.
+    bash -o pipefail -c "for i in \$(seq $n); do cat $p; done \
+      | /usr/bin/time -f '%M' -o $W/rss.enc.$n $SP encrypt --config $CONF \
+      | /usr/bin/time -f '%M' -o $W/rss.dec.$n $SP decrypt --config $CONF > /dev/null" \
+      || { echo "FAILED: streaming $n x $SIZE" >&2; exit 1; }
+    printf 'rss\t%sx%s\tencrypt %s MiB\tdecrypt %s MiB\n' "$n" "$SIZE" \
+      "$(( $(cat "$W/rss.enc.$n") / 1024 ))" "$(( $(cat "$W/rss.dec.$n") / 1024 ))" | tee -a "$W/rss.tsv"
+  done
+fi
+
+# ---- the table ---------------------------------------------------------------
+ratio() { # input dir name_a name_b
+  awk -F'\t' -v i="$1" -v d="$2" -v a="$3" -v b="$4" '
+    $1 == i && $2 == d && $3 == a { x = $4 } $1 == i && $2 == d && $3 == b { y = $4 }
+    END { if (y > 0) printf "%.2fx", x / y; else print "-" }' "$RESULTS"
+}
+echo
+echo "| input | direction | command | MB/s | peak RSS MiB | output bytes |"
+echo "|---|---|---|---:|---:|---:|"
+awk -F'\t' '{ gsub(/\|/, "\\|", $3); printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$RESULTS"
+echo
+for input in $INPUTS; do
+  echo "ratios ($input):"
+  echo "  encrypt zstd vs zstd|gpg: $(ratio "$input" encrypt "sealpipe zstd" "zstd -3 -T2 | gpg none")" \
+       "  vs gpg default: $(ratio "$input" encrypt "sealpipe zstd" "gpg (default zlib-6)")"
+  echo "  decrypt zstd vs gpg|zstd: $(ratio "$input" decrypt "sealpipe zstd" "gpg -d | zstd -d")"
+  echo "  none vs gpg none: encrypt $(ratio "$input" encrypt "sealpipe none" "gpg --compress-algo none")," \
+       "decrypt $(ratio "$input" decrypt "sealpipe none" "gpg -d (none)")"
+  echo "  deflate vs pigz -6: encrypt $(ratio "$input" encrypt "sealpipe deflate" "pigz -6 (alone)")," \
+       "decrypt $(ratio "$input" decrypt "sealpipe deflate" "pigz -d (alone)")"
+done
+[ "$SMOKE" = 1 ] && echo "smoke run OK (no speed asserted)"
+exit 0
