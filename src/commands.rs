@@ -20,7 +20,8 @@ use sealpipe::{files, policy, time, Error};
 use std::time::Duration;
 
 use crate::cli::{
-    Cli, Command, DecryptArgs, EncryptArgs, InspectArgs, KeyArgs, KeygenArgs, RekeyArgs, VerifyArgs,
+    Cli, Command, DecryptArgs, EncryptArgs, InspectArgs, KeyArgs, KeygenArgs, OutputArgs,
+    RekeyArgs, VerifyArgs,
 };
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -62,11 +63,7 @@ fn encrypt(config: Option<&Path>, args: EncryptArgs) -> Result<()> {
         digest: args.digest_file.is_some(),
     };
     let input = Input::open(args.input.as_deref())?;
-    let mut output = Output::open(
-        args.output.output.as_deref(),
-        !plan.armor,
-        args.output.force,
-    )?;
+    let mut output = open_output(&args.output, !plan.armor)?;
     let summary = encrypt::encrypt(&plan, input, &mut output)?;
     output.finish()?;
     if let (Some(path), Some(sha256)) = (&args.digest_file, &summary.sha256) {
@@ -91,7 +88,7 @@ fn all_cores() -> u32 {
 fn decrypt(config: Option<&Path>, args: DecryptArgs) -> Result<()> {
     let keyring = load_keyring(config, &args.keys)?;
     let input = Input::open(args.input.as_deref())?;
-    let mut output = Output::open(args.output.output.as_deref(), false, args.output.force)?;
+    let mut output = open_output(&args.output, false)?;
     if args.verify_first {
         let spool_dir = args.spool_dir.unwrap_or_else(std::env::temp_dir);
         decrypt::decrypt_verified_first(&keyring, input, &spool_dir, &mut output)?;
@@ -236,14 +233,15 @@ fn rekey(config: Option<&Path>, args: RekeyArgs) -> Result<()> {
     };
     let keyring = load_keyring(config, &args.keys)?;
     let input = Input::open(args.input.as_deref())?;
-    let mut output = Output::open(
-        args.output.output.as_deref(),
-        !plan.armor,
-        args.output.force,
-    )?;
+    let mut output = open_output(&args.output, !plan.armor)?;
     rekey::rekey(&plan, &keyring, input, &mut output)?;
     output.finish()?;
     Ok(())
+}
+
+/// The output of a command: `-o FILE` (temp file, renamed when finished) or stdout.
+fn open_output(args: &OutputArgs, binary: bool) -> Result<Output> {
+    Ok(Output::open(args.output.as_deref(), binary, args.force)?)
 }
 
 /// The secret keys for decrypt/verify: `--key` files if given, else the

@@ -12,11 +12,11 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use openpgp::crypto::SessionKey;
-use openpgp::packet::{Packet, PKESK, SKESK};
+use openpgp::packet::{Packet, Tag, PKESK, SKESK};
 use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
 };
-use openpgp::parse::{PacketParser, Parse};
+use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use openpgp::policy::StandardPolicy;
 use openpgp::types::{CompressionAlgorithm, SymmetricAlgorithm};
 use openpgp::{Cert, Fingerprint, KeyHandle};
@@ -25,9 +25,12 @@ use sequoia_openpgp as openpgp;
 use crate::compress::{StreamDecompressor, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::encrypt::copy;
+use crate::envelope::{read_envelope, FrameChecked};
 use crate::error::{Error, Result};
 use crate::io::{read_error, write_error, Input, Tracked, IO_BUFFER_SIZE};
 use crate::keys::{SecretKey, SecretKeyring};
+use crate::pipeline::threaded_reader;
+use crate::seipd::{self, MdcReader, SeipdHead};
 
 /// How much decrypted data sequoia holds back before releasing it. A message
 /// that fits is authenticated before any byte is released; larger ones
@@ -94,7 +97,7 @@ where
 {
     let mut source = Tracked::new(input);
     let mut sink = Tracked::new(output);
-    let result = survive_parser_panic(|| read_message(keyring, &mut source, &mut sink, digest));
+    let result = survive_parser_panic(|| read_any(keyring, &mut source, &mut sink, digest));
     if let Some(e) = sink.failure() {
         return Err(write_error(e));
     }
@@ -195,7 +198,7 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 
 fn read_message<R, W>(
     keyring: &SecretKeyring,
-    source: &mut Tracked<R>,
+    source: R,
     sink: &mut W,
     digest: bool,
 ) -> Result<(MessageFacts, Option<String>)>
@@ -216,7 +219,154 @@ where
 
     // By now the parser has seen the literal packet's header.
     let zstd = decryptor.helper_ref().facts.is_zstd();
-    let plaintext = Tracked::new(&mut decryptor);
+    let sha256 = copy_plaintext(&mut decryptor, zstd, sink, digest)?;
+    if !decryptor.message_processed() {
+        return Err(Error::BadInput(
+            "the backup ends before the OpenPGP message is complete (truncated)".into(),
+        ));
+    }
+    let facts = decryptor.into_helper().facts;
+    Ok((facts, sha256))
+}
+
+/// Set (to anything) to decrypt everything through sequoia's own streaming
+/// decryptor instead of sealpipe's SEIPDv1 reader; the tests use it to show
+/// both readers agree.
+pub const STOCK_READER_ENV: &str = "SEALPIPE_STOCK_READER";
+
+/// Route a message: SEIPDv1 with AES (what sealpipe and gpg write) through
+/// `seipd`, with the OpenPGP layer and the decompression on two threads;
+/// anything else through sequoia's streaming decryptor.
+fn read_any<R, W>(
+    keyring: &SecretKeyring,
+    source: &mut R,
+    sink: &mut W,
+    digest: bool,
+) -> Result<(MessageFacts, Option<String>)>
+where
+    R: Read + Send + Sync,
+    W: Write,
+{
+    let (envelope, rest) = read_envelope(source)?;
+    let seipd_v1 = envelope.data_tag == Tag::SEIP && envelope.data_version == Some(1);
+    let stock_forced = std::env::var_os(STOCK_READER_ENV).is_some();
+    // Unwrap the session key first: its cipher decides the path.
+    let unwrapped = if seipd_v1 && !stock_forced {
+        let mut found = None;
+        let key = unwrap_session_key(keyring, &envelope.pkesks, None, |algo, sk| {
+            found = algo.map(|a| (a, sk.clone()));
+            found.is_some()
+        });
+        match (key, found) {
+            (Ok((_, key)), Some((algo, sk))) if seipd::supports(algo) => Some((algo, sk, key)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let Some((algo, session_key, key)) = unwrapped else {
+        // The stock path, over the bytes already read and the rest, with
+        // the packet framing checked (no truncation, nothing after it).
+        let head = [envelope.key_packets.as_slice(), &envelope.data_head].concat();
+        let rest = FrameChecked::new(rest, &envelope)?;
+        return read_message(keyring, io::Cursor::new(head).chain(rest), sink, digest);
+    };
+
+    let head = SeipdHead::read(rest, envelope.data_length)?;
+    if !head.fits(algo, &session_key) {
+        return Err(Error::BadInput(format!(
+            "secret key {} opened the session key, but the encrypted data does not decrypt with it: \
+             the backup is truncated or damaged",
+            key.key.fingerprint()
+        )));
+    }
+    let mut facts = MessageFacts {
+        opened_by: Some(OpenedBy {
+            key: key.key.fingerprint(),
+            cert: key.cert_fingerprint.clone(),
+            source: key.source.clone(),
+        }),
+        cipher: Some(algo),
+        seipd_version: Some(1),
+        ..MessageFacts::default()
+    };
+    // Thread 1: deframe and AES-CFB. This thread: MDC (SHA-1), the inner
+    // packets, decompression, output.
+    let (container, seed) = head.into_readers(algo, &session_key)?;
+    let (producer, decrypted) = threaded_reader();
+    let sha256 = std::thread::scope(|scope| {
+        scope.spawn(move || producer.produce(container));
+        // Owned by this closure, so that on any early return it is dropped
+        // before the scope joins the producer, which then stops sending.
+        let mut plaintext = MdcReader::new(decrypted, seed);
+        let sha256 = read_inner(&mut plaintext, sink, digest, &mut facts)?;
+        // The MDC is checked when the container ends: read to the end even
+        // if the inner packets ended first.
+        io::copy(&mut plaintext, &mut io::sink()).map_err(classify_io)?;
+        Ok::<_, Error>(sha256)
+    })?;
+    Ok((facts, sha256))
+}
+
+/// The packets inside the container: optional compression, one literal
+/// data packet (its body possibly a sealpipe zstd stream), and the
+/// signature packets a signed message carries (not verified: backups are
+/// not signed).
+fn read_inner<R, W>(
+    plaintext: R,
+    sink: &mut W,
+    digest: bool,
+    facts: &mut MessageFacts,
+) -> Result<Option<String>>
+where
+    R: Read + Send + Sync,
+    W: Write,
+{
+    let mut sha256 = None;
+    let mut literals = 0;
+    let mut ppr = PacketParser::from_reader(plaintext).map_err(classify)?;
+    while let PacketParserResult::Some(mut pp) = ppr {
+        match &pp.packet {
+            Packet::CompressedData(c) => facts.openpgp_compression.push(c.algo()),
+            Packet::Literal(l) => {
+                literals += 1;
+                if literals > 1 {
+                    return Err(Error::BadInput(
+                        "the backup holds more than one literal data packet: it is not one backup stream".into(),
+                    ));
+                }
+                facts.literal_filename = l.filename().map(<[u8]>::to_vec);
+                sha256 = copy_plaintext(&mut pp, facts.is_zstd(), sink, digest)?;
+            }
+            Packet::OnePassSig(_) | Packet::Signature(_) | Packet::Marker(_) => {}
+            other => {
+                return Err(Error::BadInput(format!(
+                    "the backup is damaged or malformed: an unexpected {} packet inside the encryption \
+                     (or compression nested too deep); any output already written is untrustworthy",
+                    other.tag()
+                )))
+            }
+        }
+        ppr = pp.recurse().map_err(classify)?.1;
+    }
+    if literals == 0 {
+        return Err(Error::BadInput(
+            "the backup is malformed: no literal data inside the encryption".into(),
+        ));
+    }
+    Ok(sha256)
+}
+
+/// Copy a literal body to `sink`, undoing sealpipe's zstd layer if `zstd`,
+/// optionally hashing the plaintext. Failures are classified: the OpenPGP
+/// layer (truncation, MDC), the zstd layer, or the sink.
+fn copy_plaintext<R: Read, W: Write>(
+    body: R,
+    zstd: bool,
+    sink: &mut W,
+    digest: bool,
+) -> Result<Option<String>> {
+    let plaintext = Tracked::new(body);
     let stage = StreamDecompressor::new(plaintext, zstd)
         .map_err(|e| Error::BadInput(format!("zstd decompression failed to start: {e}")))?;
     let mut hashing = HashingReader::new(stage, digest);
@@ -225,7 +375,7 @@ where
     let plaintext = stage.into_inner();
     if let Err(e) = copied {
         return Err(match plaintext.failure() {
-            // The OpenPGP layer failed: classify what sequoia said.
+            // The OpenPGP layer failed: classify what it said.
             Some(inner) => classify_io(inner),
             // The OpenPGP layer was fine, so the zstd layer is broken
             // (or the sink failed, which the caller reports first).
@@ -235,14 +385,7 @@ where
             None => classify_io(e),
         });
     }
-    drop(plaintext);
-    if !decryptor.message_processed() {
-        return Err(Error::BadInput(
-            "the backup ends before the OpenPGP message is complete (truncated)".into(),
-        ));
-    }
-    let facts = decryptor.into_helper().facts;
-    Ok((facts, sha256))
+    Ok(sha256)
 }
 
 /// How much `peek` lets sequoia read ahead: enough to see the literal
@@ -409,6 +552,13 @@ fn classify_chain<'e>(
         if let Some(io) = cause.downcast_ref::<io::Error>() {
             if io.kind() == io::ErrorKind::UnexpectedEof {
                 return truncated();
+            }
+            // One of ours (the SEIPD reader's) that crossed the parser.
+            if let Some(ours) = io.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+                return match ours {
+                    Error::Internal(m) => Error::Internal(m.clone()),
+                    other => Error::BadInput(other.to_string()),
+                };
             }
         }
         if let Some(pgp) = cause.downcast_ref::<openpgp::Error>() {

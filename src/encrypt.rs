@@ -1,21 +1,21 @@
 //! Encryption: plaintext -> [zstd] -> literal data -> [deflate packet] ->
 //! SEIPDv1 (with MDC) for the approved recipients -> [armor] -> output.
 //!
-//! SEIPDv1 is forced whatever the recipient certs advertise: GnuPG 2.2
+//! SEIPDv1 is written whatever the recipient certs advertise: GnuPG 2.2
 //! rejects SEIPDv2 ("unknown version"), and every backup must be restorable
-//! with plain gpg.
+//! with plain gpg. The key packets and the inner packets (literal, deflate)
+//! come from sequoia; the SEIPDv1 container itself from `seipd` (fast MDC).
 
 use std::io::{self, Read, Write};
 use std::time::SystemTime;
 
 use openpgp::armor;
-use openpgp::serialize::stream::{
-    Armorer, Compressor, Encryptor, LiteralWriter, Message, Recipient,
-};
-use openpgp::types::{
-    CompressionAlgorithm, CompressionLevel, DataFormat, Features, SymmetricAlgorithm,
-};
-use openpgp::KeyHandle;
+use openpgp::crypto::SessionKey;
+use openpgp::packet::pkesk::PKESK3;
+use openpgp::packet::{Packet, PKESK};
+use openpgp::serialize::stream::{Compressor, LiteralWriter, Message};
+use openpgp::serialize::Serialize;
+use openpgp::types::{CompressionAlgorithm, CompressionLevel, DataFormat, SymmetricAlgorithm};
 use sequoia_openpgp as openpgp;
 
 use crate::compress::{Compression, StreamCompressor, ZSTD_LITERAL_FILENAME};
@@ -23,6 +23,7 @@ use crate::digest::HashingReader;
 use crate::error::{Error, Result};
 use crate::io::{read_error, write_error, Tracked, IO_BUFFER_SIZE};
 use crate::policy::ApprovedRecipient;
+use crate::seipd::{self, SeipdWriter};
 
 /// Everything decided before the first byte is written.
 #[derive(Debug, Clone)]
@@ -79,34 +80,59 @@ fn write_message<R: Read, W: Write + Send + Sync>(
     source: &mut R,
     sink: &mut W,
 ) -> Result<()> {
-    let internal = |what: &str, e: openpgp::anyhow::Error| Error::Internal(format!("{what}: {e}"));
+    if !plan.armor {
+        return write_encrypted(plan, source, sink);
+    }
+    let mut armored = armor::Writer::new(sink, armor::Kind::Message)
+        .map_err(|e| Error::io("writing the armor header", e))?;
+    write_encrypted(plan, source, &mut armored)?;
+    armored
+        .finalize()
+        .map_err(|e| Error::io("finishing the armor", e))?;
+    Ok(())
+}
 
-    // Only SEIPDv1 support is advertised for every recipient, so sequoia
-    // writes what GnuPG 2.2 reads.
-    let features = Features::empty().set_seipdv1();
-    let recipients: Vec<Recipient> = plan
-        .recipients
-        .iter()
-        .flat_map(|r| r.keys())
-        .map(|key| Recipient::new(features.clone(), KeyHandle::from(key.keyid()), key))
-        .collect();
-    if recipients.is_empty() {
+/// Key packets for every approved key, then the SEIPDv1 packet.
+fn write_encrypted<R: Read, W: Write + Send + Sync>(
+    plan: &EncryptPlan,
+    source: &mut R,
+    sink: &mut W,
+) -> Result<()> {
+    let internal = |what: &str, e: openpgp::anyhow::Error| Error::Internal(format!("{what}: {e}"));
+    let session_key = CIPHER
+        .key_size()
+        .and_then(SessionKey::new)
+        .map_err(|e| internal("making a session key", e))?;
+    let mut wrapped = 0;
+    for key in plan.recipients.iter().flat_map(|r| r.keys()) {
+        let pkesk = PKESK3::for_recipient(CIPHER, &session_key, key).map_err(|e| {
+            internal(
+                &format!("wrapping the session key for {}", key.fingerprint()),
+                e,
+            )
+        })?;
+        Packet::from(PKESK::from(pkesk))
+            .serialize(sink)
+            .map_err(|e| internal("writing a key packet", e))?;
+        wrapped += 1;
+    }
+    if wrapped == 0 {
         return Err(Error::Internal(
             "encryption plan has no recipient keys".into(),
         ));
     }
 
-    let mut message = Message::new(sink);
-    if plan.armor {
-        message = Armorer::new(message)
-            .kind(armor::Kind::Message)
-            .build()
-            .map_err(|e| internal("armor", e))?;
-    }
-    message = Encryptor::for_recipients(message, recipients)
-        .symmetric_algo(CIPHER)
-        .build()
-        .map_err(|e| internal("starting encryption", e))?;
+    seipd::write_seipd(&mut *sink, CIPHER, &session_key, |seipd| {
+        write_inner(plan, source, seipd)
+    })?;
+    Ok(())
+}
+
+/// The packets inside the encryption: [deflate packet] -> literal data ->
+/// [zstd stream] of the plaintext.
+fn write_inner<R: Read>(plan: &EncryptPlan, source: &mut R, seipd: &mut SeipdWriter) -> Result<()> {
+    let internal = |what: &str, e: openpgp::anyhow::Error| Error::Internal(format!("{what}: {e}"));
+    let mut message = Message::new(seipd);
     if plan.compression == Compression::Deflate {
         let level = CompressionLevel::new(plan.level.clamp(1, 9) as u8)
             .map_err(|e| internal("deflate level", e))?;
@@ -135,8 +161,7 @@ fn write_message<R: Read, W: Write + Send + Sync>(
         .map_err(|e| Error::io("finishing compression", e))?;
     message
         .finalize()
-        .map_err(|e| internal("finishing the OpenPGP message", e))?;
-    Ok(())
+        .map_err(|e| internal("finishing the inner packets", e))
 }
 
 /// `io::copy` with a large buffer; errors are classified by the caller.

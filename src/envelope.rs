@@ -280,8 +280,43 @@ impl FrameCheck {
     }
 }
 
+/// A `Read` over the rest of an encrypted data packet that fails when the
+/// input ends inside the packet or carries bytes after it. Put in front of
+/// sequoia's decryptor, which on its own ignores trailing bytes after a
+/// packet with a definite final length.
+pub struct FrameChecked<R> {
+    inner: R,
+    frame: FrameCheck,
+}
+
+impl<R: Read> FrameChecked<R> {
+    /// `envelope` has consumed the packet's header and version octet.
+    pub fn new(inner: R, envelope: &Envelope) -> Result<Self> {
+        let mut frame = FrameCheck::new(envelope.data_length);
+        let body_read = match envelope.data_version {
+            Some(_) => &envelope.data_head[envelope.data_head.len() - 1..],
+            None => &[][..],
+        };
+        frame.feed(body_read)?;
+        Ok(FrameChecked { inner, frame })
+    }
+}
+
+impl<R: Read> Read for FrameChecked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let checked = if n == 0 {
+            self.frame.finish()
+        } else {
+            self.frame.feed(&buf[..n])
+        };
+        checked.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok(n)
+    }
+}
+
 /// A new-format body length from its octets, once all have arrived.
-fn decode_length(octets: &[u8]) -> Option<BodyLength> {
+pub(crate) fn decode_length(octets: &[u8]) -> Option<BodyLength> {
     let first = octets[0] as u64;
     match first {
         0..=191 => Some(BodyLength::Full(first)),

@@ -26,8 +26,10 @@ pub mod files;
 pub mod inspect;
 pub mod io;
 pub mod keys;
+pub mod pipeline;
 pub mod policy;
 pub mod rekey;
+pub mod seipd;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -116,6 +116,47 @@ fn sealpipe_decrypts_what_gpg_wrote() {
         assert_eq!(ct.status, 0, "gpg -e {extra:?}: {}", ct.stderr);
         let back = env.run(&["decrypt"], &ct.stdout).ok().stdout;
         assert!(back == plain, "gpg {extra:?} message did not round-trip");
+        // sequoia's own decryptor agrees with sealpipe's SEIPDv1 reader.
+        let stock = run_with_stdin(stock_reader(&env, &["decrypt"]), &ct.stdout).ok();
+        assert!(stock.stdout == plain, "stock reader on gpg {extra:?}");
+    }
+}
+
+/// `sealpipe` with sequoia's stock streaming decryptor forced.
+fn stock_reader(env: &TestEnv, args: &[&str]) -> std::process::Command {
+    let mut c = env.cmd(args);
+    c.env(sealpipe::decrypt::STOCK_READER_ENV, "1");
+    c
+}
+
+/// Every byte sealpipe's own SEIPDv1 writer produces is accepted by stock
+/// sequoia (its streaming decryptor, SHA-1 with collision detection and
+/// all), in every mode, binary and armored, empty to multi-megabyte.
+#[test]
+fn stock_sequoia_reads_what_sealpipe_writes() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    for len in [0, 1, 15, 16, 17, 300_000, 3_000_000] {
+        let plain = sample_data(len);
+        for mode in ["zstd", "deflate", "none"] {
+            for armor in [false, true] {
+                let mut args = vec!["encrypt", "-c", mode];
+                if armor {
+                    args.push("-a");
+                }
+                let ct = env.run(&args, &plain).ok().stdout;
+                let stock = run_with_stdin(stock_reader(&env, &["decrypt"]), &ct).ok();
+                assert!(
+                    stock.stdout == plain,
+                    "stock sequoia: {mode} armor={armor} len={len}"
+                );
+                let fast = env.run(&["decrypt"], &ct).ok();
+                assert!(
+                    fast.stdout == plain,
+                    "sealpipe reader: {mode} armor={armor} len={len}"
+                );
+            }
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! The damage table: every way a stored backup can rot, for every
 //! compression mode. Each case must fail with a one-line reason; not one may
 //! exit 0, crash, or stay silent.
+//!
+//! `cargo test --test damage -- --nocapture` prints the table: cases per mode
+//! and category, the exit codes they gave and the distinct messages.
 
 mod common;
 
@@ -9,120 +12,184 @@ use std::sync::Mutex;
 
 use common::*;
 
-/// Exit codes a damaged backup may produce: 6 (bad input), or 5 when the
-/// damage is inside a key packet so that no key unwraps the session key.
-const ALLOWED: [i32; 2] = [6, 5];
-
-/// Words one of which every damage message contains.
-const REASONS: [&str; 9] = [
+/// Words one of which every bad-input (exit 6) message contains.
+const REASONS: [&str; 11] = [
     "truncated",
     "integrity check failed",
+    "MDC",
     "malformed",
     "damaged",
     "decompression failed",
     "not an OpenPGP",
-    "trailing",
-    "no given secret key opens",
     "not an encrypted",
+    "trailing",
+    "tampered",
+    "corrupt",
 ];
+
+/// What exit 5 must say: the damage hit the key packets, and no key opens
+/// the session key any more.
+const KEY_REASON: &str = "no given secret key opens";
+
+/// The category of damage inside the key packet of the other recipient
+/// (escrow): see `Case::other_recipient_damaged`.
+const ESCROW_PKESK: &str = "bitflip-escrow-pkesk";
 
 struct Case {
     mode: &'static str,
     category: &'static str,
     what: String,
     bytes: Vec<u8>,
-    /// The damage is inside the key packet of another recipient (escrow):
-    /// the daily key still restores the exact plaintext (nothing wrong
-    /// reaches the output), but that recipient can no longer open it.
+    /// The damage is inside the key packets (before the encrypted data), so
+    /// "no key opens it" (exit 5) is an acceptable answer besides exit 6.
+    in_key_packets: bool,
+    /// The damage is inside the key packet of another recipient (escrow),
+    /// past its header: nothing protects those bytes, so the daily key still
+    /// restores the exact plaintext (nothing wrong reaches the output), but
+    /// escrow can no longer open the backup and must say so.
     other_recipient_damaged: bool,
 }
 
-/// Byte ranges of the PKESK packets and the key ID (hex) each is for.
-fn pkesk_ranges(msg: &[u8]) -> Vec<(usize, usize, String)> {
-    let mut out = Vec::new();
+/// Where the parts of a sealpipe message are.
+#[derive(Debug)]
+struct Layout {
+    /// (start, end, key ID hex) of each PKESK packet.
+    pkesks: Vec<(usize, usize, String)>,
+    /// The SEIPD packet's first byte (its CTB).
+    seipd: usize,
+    /// The SEIPD version octet (the first body byte).
+    version: usize,
+    /// Offsets of the SEIPD body-length headers after the first one (the
+    /// headers between partial-body chunks); empty for one definite length.
+    chunk_headers: Vec<usize>,
+    /// Length of the first body chunk (the whole body when not partial).
+    first_chunk: usize,
+    len: usize,
+}
+
+/// Parse the message's packet framing from the length headers (sealpipe
+/// writes new-format packets: PKESK*, then one SEIPD, nothing after it).
+fn layout(msg: &[u8]) -> Layout {
+    let mut pkesks = Vec::new();
     let mut at = 0;
     while msg[at] & 0x3f == 1 {
+        assert_eq!(msg[at] & 0xC0, 0xC0, "new-format PKESK");
         let mut p = at + 1;
-        let mut partial = false;
-        let len = read_len(msg, &mut p, &mut partial);
+        let (len, partial) = read_len(msg, &mut p);
+        assert!(!partial);
         let keyid: String = msg[p + 1..p + 9]
             .iter()
             .map(|b| format!("{b:02X}"))
             .collect();
-        out.push((at, p + len, keyid));
+        pkesks.push((at, p + len, keyid));
         at = p + len;
     }
-    out
-}
-
-/// Offsets where top-level packets and SEIPD partial-body chunks begin.
-fn packet_boundaries(msg: &[u8]) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < msg.len() {
-        out.push(at);
-        let ctb = msg[at];
-        assert!(ctb & 0xC0 == 0xC0, "sealpipe writes new-format packets");
-        let tag = ctb & 0x3f;
-        let mut p = at + 1;
-        let mut partial = false;
-        let mut len = read_len(msg, &mut p, &mut partial);
-        if tag == 18 {
-            out.push(p); // the SEIPD version octet
-            out.push(p + 1); // the first encrypted byte
-        }
-        while partial {
-            p += len;
-            out.push(p);
-            len = read_len(msg, &mut p, &mut partial);
-        }
-        at = p + len;
+    let seipd = at;
+    assert_eq!(
+        msg[seipd],
+        0xC0 | 18,
+        "a new-format SEIPD packet follows the PKESKs"
+    );
+    let mut p = seipd + 1;
+    let (first_chunk, mut partial) = read_len(msg, &mut p);
+    let version = p;
+    let mut chunk_headers = Vec::new();
+    let mut len = first_chunk;
+    while partial {
+        p += len;
+        chunk_headers.push(p);
+        (len, partial) = read_len(msg, &mut p);
     }
-    out
+    assert_eq!(p + len, msg.len(), "nothing follows the SEIPD packet");
+    Layout {
+        pkesks,
+        seipd,
+        version,
+        chunk_headers,
+        first_chunk,
+        len: msg.len(),
+    }
 }
 
-fn read_len(msg: &[u8], p: &mut usize, partial: &mut bool) -> usize {
+/// An OpenPGP new-format body length at `*p`; advances `*p` past it.
+fn read_len(msg: &[u8], p: &mut usize) -> (usize, bool) {
     let first = msg[*p] as usize;
-    *partial = false;
-    let (len, used) = match first {
-        0..=191 => (first, 1),
-        192..=223 => (((first - 192) << 8) + msg[*p + 1] as usize + 192, 2),
+    let (len, used, partial) = match first {
+        0..=191 => (first, 1, false),
+        192..=223 => (((first - 192) << 8) + msg[*p + 1] as usize + 192, 2, false),
         255 => (
             u32::from_be_bytes(msg[*p + 1..*p + 5].try_into().unwrap()) as usize,
             5,
+            false,
         ),
-        _ => {
-            *partial = true;
-            (1 << (first & 0x1f), 1)
-        }
+        _ => (1 << (first & 0x1f), 1, true),
     };
     *p += used;
-    len
+    (len, partial)
+}
+
+/// Pseudo-random bytes (not text, unlike `sample_data`).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }
 
 fn cases_for(mode: &'static str, msg: &[u8], daily_keyid: &str) -> Vec<Case> {
-    let n = msg.len();
-    let others: Vec<(usize, usize)> = pkesk_ranges(msg)
-        .into_iter()
+    let l = layout(msg);
+    let n = l.len;
+    assert_eq!(l.pkesks.len(), 2, "daily and escrow key packets");
+    let escrow: Vec<(usize, usize)> = l
+        .pkesks
+        .iter()
         .filter(|(_, _, id)| id != daily_keyid)
-        .map(|(a, b, _)| (a, b))
+        .map(|&(a, b, _)| (a, b))
         .collect();
-    assert_eq!(others.len(), 1, "one escrow key packet");
+    assert_eq!(escrow.len(), 1, "one escrow key packet");
+    // The encrypted data: after the version octet, 16 random bytes, then the
+    // two quick-check bytes, then the packets inside, then the 22-byte MDC.
+    let body = l.version + 1;
     let mut cases = Vec::new();
-    let mut add = |category, what: String, bytes: Vec<u8>| {
+    let mut add = |category: &'static str, what: String, bytes: Vec<u8>, at: usize| {
         cases.push(Case {
             mode,
             category,
             what,
             bytes,
-            other_recipient_damaged: category == "bitflip-escrow-pkesk",
+            in_key_packets: at < l.seipd,
+            other_recipient_damaged: category == ESCROW_PKESK,
         })
     };
 
-    // (a) truncation: every packet boundary, a spread inside, the last byte.
-    let mut cuts: Vec<usize> = packet_boundaries(msg);
-    cuts.extend((1..24).map(|i| n * i / 24));
-    cuts.extend([1, 2, n - 22, n - 21, n - 2, n - 1]);
+    // (a) Truncation. Every offset through the first key packet's header and
+    // the SEIPD header; every packet and chunk boundary; the random prefix
+    // and quick check; inside the first chunk; ~20 points spread over the
+    // encrypted data; the MDC; the very last byte.
+    let mut cuts: Vec<usize> = (0..=12).collect();
+    for &(start, end, _) in &l.pkesks {
+        cuts.extend([start, start + 1, start + 2, end - 1, end]);
+    }
+    cuts.extend(l.seipd..=body + 1);
+    cuts.extend([
+        body + 15,
+        body + 16,
+        body + 17,
+        body + 18,
+        body + 19,
+        body + 512,
+    ]);
+    cuts.extend([l.version + l.first_chunk / 2, l.version + l.first_chunk - 1]);
+    for &h in &l.chunk_headers {
+        cuts.extend([h - 1, h, h + 1]);
+    }
+    cuts.extend((1..=20).map(|i| body + (n - body) * i / 21));
+    cuts.extend([n - 23, n - 22, n - 21, n - 20, n - 2, n - 1]);
     cuts.sort();
     cuts.dedup();
     for cut in cuts.into_iter().filter(|&c| c < n) {
@@ -130,175 +197,390 @@ fn cases_for(mode: &'static str, msg: &[u8], daily_keyid: &str) -> Vec<Case> {
             "truncate",
             format!("cut at {cut} of {n}"),
             msg[..cut].to_vec(),
+            cut,
         );
     }
 
-    // (b) one flipped bit: key packets, SEIPD header, body, the MDC at the end.
+    // (b) One flipped bit: ~30 spread over the whole message, and aimed at
+    // every part of the key packets (header, version, key ID, algorithm, key
+    // material), the SEIPD header and version, the random prefix and quick
+    // check, the chunk length headers, and the MDC at the end.
     let mut flips: Vec<usize> = (0..30).map(|i| n * i / 30).collect();
-    flips.extend([3, 20, 100, n - 22, n - 21, n - 10, n - 1]);
-    flips.extend(packet_boundaries(msg));
-    // Every part of each key packet: header, version, key ID, algorithm, key material.
-    for (start, end, _) in pkesk_ranges(msg) {
+    for &(start, end, _) in &l.pkesks {
         flips.extend([
             start,
             start + 1,
             start + 2,
             start + 5,
+            start + 10,
             start + 11,
             start + 20,
             end - 1,
         ]);
     }
+    flips.extend(l.seipd..=l.version);
+    flips.extend([body, body + 8, body + 15, body + 16, body + 17, body + 18]);
+    flips.extend(l.chunk_headers.iter().copied());
+    flips.extend([n - 22, n - 21, n - 20, n - 11, n - 1]);
     flips.sort();
     flips.dedup();
     for (i, at) in flips.into_iter().filter(|&a| a < n).enumerate() {
+        let bit = i % 8;
         let mut bytes = msg.to_vec();
-        bytes[at] ^= 1 << (i % 8);
+        bytes[at] ^= 1 << bit;
         // Inside escrow's key packet but past its header: the packet still
         // parses, only escrow's wrapped session key is hurt.
-        let escrow_only = others.iter().any(|&(a, b)| at >= a + 2 && at < b);
-        let category = if escrow_only {
-            "bitflip-escrow-pkesk"
-        } else {
-            "bitflip"
-        };
-        add(category, format!("bit {} at {at}", i % 8), bytes);
+        let escrow_only = escrow.iter().any(|&(a, b)| at >= a + 2 && at < b);
+        let category = if escrow_only { ESCROW_PKESK } else { "bitflip" };
+        add(category, format!("bit {bit} at {at} of {n}"), bytes, at);
     }
 
-    // (c) garbage appended.
-    add("append", "one zero byte".into(), [msg, &[0u8]].concat());
+    // (c) Garbage appended.
+    add("append", "one zero byte".into(), [msg, &[0u8]].concat(), n);
     add(
         "append",
-        "4 KiB of noise".into(),
-        [msg, &sample_data(4096)].concat(),
+        "4 KiB of random bytes".into(),
+        [msg, &noise(4096, n as u64)].concat(),
+        n,
     );
-    add("append", "the message again".into(), [msg, msg].concat());
+    add(
+        "append",
+        "4 KiB of text".into(),
+        [msg, &sample_data(4096)].concat(),
+        n,
+    );
+    add(
+        "append",
+        "a second copy of the message".into(),
+        [msg, msg].concat(),
+        n,
+    );
 
-    // (d) two 4 KiB blocks of the body swapped.
-    for (a, b) in [(n / 4, n / 2), (n / 3, 2 * n / 3)] {
+    // (d) Two blocks of the encrypted data swapped: 4 KiB blocks far apart,
+    // adjacent ones, and cipher-block-aligned ones.
+    let block = 4096.min((n - body) / 8);
+    let aligned = |x: usize| body + (x - body) / 16 * 16;
+    for (a, b) in [
+        (n / 4, n / 2),
+        (n / 3, 2 * n / 3),
+        (body + 64, body + 64 + block),
+        (aligned(n / 5), aligned(3 * n / 5)),
+    ] {
         let mut bytes = msg.to_vec();
-        let block = 4096.min(n / 8);
         let (first, second) = bytes.split_at_mut(b);
         first[a..a + block].swap_with_slice(&mut second[..block]);
-        add("swap", format!("blocks at {a} and {b}"), bytes);
+        add(
+            "swap",
+            format!("{block}-byte blocks at {a} and {b} of {n}"),
+            bytes,
+            a,
+        );
     }
     cases
+}
+
+/// What one case gave.
+struct Outcome {
+    status: i32,
+    stderr: String,
+    problem: Option<String>,
+}
+
+/// Judge a decrypt run of a damaged backup.
+fn judge(in_key_packets: bool, r: &Run) -> Option<String> {
+    let allowed: &[i32] = if in_key_packets { &[6, 5] } else { &[6] };
+    let one_line = r.stderr.lines().count() == 1 && r.stderr.ends_with('\n');
+    let reason_ok = match r.status {
+        5 => r.stderr.contains(KEY_REASON),
+        _ => REASONS.iter().any(|w| r.stderr.contains(w)),
+    };
+    let problem = if r.status == 0 {
+        "EXIT 0: a damaged backup was accepted"
+    } else if r.status == 101 || r.stderr.contains("panicked") {
+        "PANIC"
+    } else if !allowed.contains(&r.status) {
+        "unexpected exit code"
+    } else if !(one_line && r.stderr.starts_with("sealpipe: error:")) {
+        "stderr is not exactly one `sealpipe: error:` line"
+    } else if !reason_ok {
+        "the message names no failure"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{problem}: exit {} (allowed {allowed:?}), stderr {:?}",
+        r.status, r.stderr
+    ))
+}
+
+/// A message with the numbers and hex taken out, to group alike ones.
+fn message_kind(stderr: &str) -> String {
+    let line = stderr.lines().next().unwrap_or("(silent)");
+    let mut out = String::new();
+    for word in line.split(' ') {
+        let digits = word.chars().filter(char::is_ascii_hexdigit).count();
+        if digits >= 8 || word.chars().any(|c| c.is_ascii_digit()) && digits == word.len() {
+            out.push_str("N ");
+        } else {
+            out.push_str(word);
+            out.push(' ');
+        }
+    }
+    let mut kind = out.trim_end().to_string();
+    if kind.len() > 150 {
+        let mut cut = 150;
+        while !kind.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        kind.truncate(cut);
+        kind.push('…');
+    }
+    kind
 }
 
 #[test]
 fn every_damaged_backup_fails_with_a_reason() {
     let env = TestEnv::new();
     env.daily_and_escrow();
-    let plain = sample_data(400_000);
     let daily_keyid = encryption_keyids(&env.path("daily.cert.asc")).remove(0);
+    // Big enough that every mode's ciphertext crosses a 256 KiB partial-body
+    // chunk boundary when the writer uses them (~3.7:1 for zstd and deflate).
+    let mut plains = BTreeMap::new();
     let mut cases = Vec::new();
-    for mode in ["zstd", "deflate", "none"] {
+    for (mode, len) in [
+        ("zstd", 1_200_000),
+        ("deflate", 1_200_000),
+        ("none", 400_000),
+    ] {
+        let plain = sample_data(len);
         let msg = env.run(&["encrypt", "-c", mode], &plain).ok().stdout;
+        let restored = env.run(&["decrypt"], &msg).ok().stdout;
+        assert!(
+            restored == plain,
+            "{mode}: the undamaged backup round-trips"
+        );
+        let l = layout(&msg);
+        println!(
+            "damage table: {mode:8} {} bytes of plaintext, {} of ciphertext; SEIPD at {}, \
+             {} partial-body chunk(s) of {} bytes",
+            plain.len(),
+            msg.len(),
+            l.seipd,
+            l.chunk_headers.len(),
+            if l.chunk_headers.is_empty() {
+                0
+            } else {
+                l.first_chunk
+            }
+        );
         cases.extend(cases_for(mode, &msg, &daily_keyid));
+        plains.insert(mode, plain);
     }
 
-    let failures = Mutex::new(Vec::new());
-    let counts = Mutex::new(BTreeMap::new());
+    // Every case through both readers: sealpipe's own SEIPDv1 reader and
+    // sequoia's streaming decryptor (the path for anything else).
+    let jobs: Vec<(usize, Reader)> = (0..cases.len())
+        .flat_map(|i| READERS.map(|r| (i, r)))
+        .collect();
+    let outcomes: Mutex<BTreeMap<(usize, Reader), Outcome>> = Mutex::new(BTreeMap::new());
     let next = Mutex::new(0usize);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
     std::thread::scope(|s| {
-        for _ in 0..4 {
+        for _ in 0..threads {
             s.spawn(|| loop {
-                let i = {
+                let j = {
                     let mut n = next.lock().unwrap();
                     *n += 1;
                     *n - 1
                 };
-                let Some(case) = cases.get(i) else { break };
-                let r = env.run(&["decrypt"], &case.bytes);
-                if case.other_recipient_damaged {
+                let Some(&(i, reader)) = jobs.get(j) else {
+                    break;
+                };
+                let case = &cases[i];
+                let r = decrypt(&env, reader, &[], &case.bytes);
+                let (problem, shown) = if case.other_recipient_damaged {
                     // Undetectable without escrow's secret key; what matters
                     // is that the output is exactly right, and that escrow
                     // itself then fails loudly.
-                    let escrow = env.run(&["decrypt", "--key", "escrow.key.asc"], &case.bytes);
-                    if r.status != 0 || r.stdout != plain || !ALLOWED.contains(&escrow.status) {
-                        failures.lock().unwrap().push(format!(
-                            "{} {} {}: daily exit {} (output intact: {}), escrow exit {} {:?}",
-                            case.mode,
-                            case.category,
-                            case.what,
+                    let escrow = decrypt(&env, reader, &["--key", "escrow.key.asc"], &case.bytes);
+                    let problem = if r.status != 0 || r.stdout != plains[case.mode] {
+                        Some(format!(
+                            "daily exit {} (output intact: {}), stderr {:?}",
                             r.status,
-                            r.stdout == plain,
-                            escrow.status,
-                            escrow.stderr
-                        ));
-                    }
-                    *counts
-                        .lock()
-                        .unwrap()
-                        .entry((case.mode, case.category))
-                        .or_insert(0) += 1;
-                    continue;
-                }
-                let line_ok = r.stderr.lines().count() == 1
-                    && r.stderr.starts_with("sealpipe: error:")
-                    && REASONS.iter().any(|w| r.stderr.contains(w));
-                if !ALLOWED.contains(&r.status) || !line_ok {
-                    failures.lock().unwrap().push(format!(
-                        "{} {} {}: exit {} stderr {:?}",
-                        case.mode, case.category, case.what, r.status, r.stderr
-                    ));
-                }
-                *counts
-                    .lock()
-                    .unwrap()
-                    .entry((case.mode, case.category))
-                    .or_insert(0) += 1;
+                            r.stdout == plains[case.mode],
+                            r.stderr
+                        ))
+                    } else {
+                        judge(true, &escrow).map(|p| format!("escrow: {p}"))
+                    };
+                    (problem, escrow)
+                } else {
+                    (judge(case.in_key_packets, &r), r)
+                };
+                outcomes.lock().unwrap().insert(
+                    (i, reader),
+                    Outcome {
+                        status: shown.status,
+                        stderr: shown.stderr,
+                        problem,
+                    },
+                );
             });
         }
     });
 
-    let counts = counts.into_inner().unwrap();
-    for ((mode, category), n) in &counts {
-        let outcome = if *category == "bitflip-escrow-pkesk" {
-            "daily restores exact bytes, escrow rejects"
-        } else {
-            "all rejected"
-        };
-        println!("damage table: {mode:8} {category:21} {n:3} cases, {outcome}");
+    // The table: per mode, category and reader, how many cases and what they gave.
+    let outcomes = outcomes.into_inner().unwrap();
+    let mut table: BTreeMap<(&str, &str, Reader), BTreeMap<i32, usize>> = BTreeMap::new();
+    let mut kinds: BTreeMap<(&str, Reader, i32, String), usize> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut disagreements = Vec::new();
+    for ((i, reader), outcome) in &outcomes {
+        let case = &cases[*i];
+        *table
+            .entry((case.mode, case.category, *reader))
+            .or_default()
+            .entry(outcome.status)
+            .or_default() += 1;
+        if !case.other_recipient_damaged {
+            *kinds
+                .entry((
+                    case.category,
+                    *reader,
+                    outcome.status,
+                    message_kind(&outcome.stderr),
+                ))
+                .or_default() += 1;
+        }
+        if let Some(p) = &outcome.problem {
+            failures.push(format!(
+                "{} {} {} ({reader} reader): {p}",
+                case.mode, case.category, case.what
+            ));
+        }
+        if *reader == "fast" {
+            let stock = &outcomes[&(*i, "stock")];
+            if stock.status != outcome.status {
+                disagreements.push(format!(
+                    "{} {} {}: fast reader exit {} {:?}, stock reader exit {} {:?}",
+                    case.mode,
+                    case.category,
+                    case.what,
+                    outcome.status,
+                    outcome.stderr.trim_end(),
+                    stock.status,
+                    stock.stderr.trim_end()
+                ));
+            }
+        }
     }
-    let total: usize = counts.values().sum();
-    let escrow_only: usize = counts
-        .iter()
-        .filter(|((_, c), _)| *c == "bitflip-escrow-pkesk")
-        .map(|(_, n)| n)
-        .sum();
-    eprintln!(
-        "damage table: {total} damaged backups; {} rejected with a reason, {escrow_only} with only \
-         escrow's key packet damaged restore exactly with daily and are rejected by escrow",
-        total - escrow_only
+    for ((mode, category, reader), codes) in &table {
+        let n: usize = codes.values().sum();
+        let codes: Vec<String> = codes
+            .iter()
+            .map(|(c, k)| format!("exit {c}: {k}"))
+            .collect();
+        let note = if *category == ESCROW_PKESK {
+            " (daily restores the exact bytes; these are escrow's exits)"
+        } else {
+            ""
+        };
+        println!(
+            "damage table: {mode:8} {category:21} {reader:5} {n:3} cases; {}{note}",
+            codes.join(", ")
+        );
+    }
+    println!(
+        "damage table: the messages per category and reader, all modes (numbers and hex elided):"
     );
-    let failures = failures.into_inner().unwrap();
+    for ((category, reader, status, kind), n) in &kinds {
+        println!("  {category:8} {reader:5} {n:3} x exit {status}: {kind}");
+    }
+    println!(
+        "damage table: {} case(s) where the two readers give different exit codes{}",
+        disagreements.len(),
+        if disagreements.is_empty() { "" } else { ":" }
+    );
+    for d in &disagreements {
+        println!("  {d}");
+    }
+    let total = cases.len();
+    let escrow_only = cases.iter().filter(|c| c.other_recipient_damaged).count();
+    eprintln!(
+        "damage table: {total} damaged backups in 3 modes, each through both readers; {} must be \
+         rejected with a reason, {escrow_only} (escrow's key packet hit) must restore exactly with \
+         daily and be rejected by escrow; {} runs did not; {} cases where the readers' exit codes differ",
+        total - escrow_only,
+        failures.len(),
+        disagreements.len()
+    );
     assert!(
         failures.is_empty(),
-        "{} of {total} damaged backups were not rejected properly:\n{}",
+        "{} of {} runs of damaged backups were not handled properly:\n{}",
         failures.len(),
+        jobs.len(),
         failures.join("\n")
     );
-    assert!(total > 150, "the table shrank to {total} cases");
+    assert!(total > 300, "the table shrank to {total} cases");
 }
 
-/// verify (the test restore) and --verify-first agree with decrypt.
+/// Which decrypt path: sealpipe's own SEIPDv1 reader, or sequoia's.
+type Reader = &'static str;
+const READERS: [Reader; 2] = ["fast", "stock"];
+
+/// `sealpipe decrypt ARGS` with `bytes` on stdin, through `reader`.
+fn decrypt(env: &TestEnv, reader: Reader, args: &[&str], bytes: &[u8]) -> Run {
+    let mut cmd = env.cmd(&[&["decrypt"], args].concat());
+    if reader == "stock" {
+        cmd.env(sealpipe::decrypt::STOCK_READER_ENV, "1");
+    }
+    run_with_stdin(cmd, bytes)
+}
+
+/// verify (the test restore), on a file and on stdin, and --verify-first
+/// agree with decrypt: exit 6, one line, nothing written.
 #[test]
 fn verify_rejects_damage_too() {
     let env = TestEnv::new();
     env.daily_and_escrow();
     let msg = env.run(&["encrypt"], &sample_data(300_000)).ok().stdout;
+    let n = msg.len();
     let mut flipped = msg.clone();
-    let mid = msg.len() / 2;
-    flipped[mid] ^= 0x80;
-    for bytes in [&msg[..msg.len() - 5], &msg[..msg.len() / 3], &flipped[..]] {
-        for args in [&["verify"][..], &["decrypt", "--verify-first"][..]] {
+    flipped[n / 2] ^= 0x80;
+    let mut mdc = msg.clone();
+    mdc[n - 3] ^= 0x01;
+    let appended = [&msg[..], &noise(100, 7)].concat();
+    let config = env.path("sealpipe.toml");
+    let config = config.to_str().unwrap();
+    for (name, bytes) in [
+        ("cut 5 bytes short", &msg[..n - 5]),
+        ("cut to a third", &msg[..n / 3]),
+        ("a bit flipped in the middle", &flipped[..]),
+        ("a bit flipped in the MDC", &mdc[..]),
+        ("garbage appended", &appended[..]),
+    ] {
+        let file = env.write("damaged.pgp", bytes);
+        let file = file.to_str().unwrap();
+        for args in [
+            &["verify", "--config", config, file][..],
+            &["verify"][..],
+            &["decrypt", "--verify-first"][..],
+        ] {
             let r = env.run(args, bytes);
-            assert_eq!(r.status, 6, "{args:?}: {}", r.stderr);
+            assert_eq!(r.status, 6, "{name}: {args:?}: {}", r.stderr);
+            assert!(
+                r.stderr.lines().count() == 1 && r.stderr.starts_with("sealpipe: error:"),
+                "{name}: {args:?}: one error line: {:?}",
+                r.stderr
+            );
             assert!(
                 r.stdout.is_empty(),
-                "{args:?} wrote output for a damaged backup"
+                "{name}: {args:?} wrote output for a damaged backup"
             );
         }
     }
+    // The undamaged file verifies.
+    let file = env.write("good.pgp", &msg);
+    env.run(&["verify", "--config", config, file.to_str().unwrap()], b"")
+        .ok();
 }

@@ -1,0 +1,598 @@
+//! The SEIPDv1 container (RFC 4880 5.13), written and read here from
+//! nettle's AES-CFB and a standard SHA-1, instead of through sequoia's
+//! streaming stack.
+//!
+//! Why: sequoia routes every SHA-1, the MDC included, through its
+//! collision-detecting SHA-1, which capped its SEIPDv1 path near 200-300 MB/s
+//! (a third of decrypt time in a profile). Collision detection protects
+//! signatures, where an attacker chooses colliding inputs; the MDC is a hash
+//! of plaintext under encryption that an attacker cannot choose to collide,
+//! so a plain (SHA-NI accelerated) SHA-1 is exactly as strong there.
+//! Everything else still comes from sequoia: key packets (PKESK), session
+//! keys, the packets inside (literal, compressed), and the whole stock path
+//! for anything that is not SEIPDv1 with AES. The tests prove that stock
+//! sequoia and gpg 2.2 accept what this writes, and that this reader agrees
+//! with sequoia's on every damage case.
+//!
+//! Layout: `0xD2` (new-format tag 18), partial body lengths of 256 KiB, and
+//! a final definite length; the body is the version octet 1 and then
+//! AES-CFB (zero IV, no resync) over: 16 random bytes + their last two
+//! repeated, the inner packets, and the MDC packet `D3 14` + SHA-1 of
+//! everything before it including `D3 14`.
+
+use std::io::{self, Read, Write};
+use std::sync::mpsc::{sync_channel, SyncSender};
+
+use nettle::cipher::{Aes128, Aes192, Aes256};
+use nettle::hash::insecure_do_not_use::Sha1;
+use nettle::hash::Hash;
+use nettle::mode::{Cfb, Mode};
+use openpgp::crypto::SessionKey;
+use openpgp::types::SymmetricAlgorithm;
+use sequoia_openpgp as openpgp;
+
+use crate::envelope::{decode_length, BodyLength};
+use crate::error::Error;
+
+const BLOCK: usize = 16;
+/// Random prefix: one block plus the repetition of its last two bytes.
+const PREFIX: usize = BLOCK + 2;
+/// The MDC packet: tag, length, 20-byte SHA-1.
+const MDC: usize = 22;
+const MDC_HEADER: [u8; 2] = [0xD3, 0x14];
+/// Partial body chunks of 2^18 = 256 KiB.
+const CHUNK_LOG2: u8 = 18;
+const CHUNK: usize = 1 << CHUNK_LOG2;
+
+/// AES in CFB mode, as nettle provides it. nettle's CFB wants whole blocks
+/// except in the very last call; the callers keep partial blocks back.
+struct CfbCipher(Box<dyn Mode + Send + Sync>);
+
+impl CfbCipher {
+    /// The ciphers the fast path handles; others go the stock way.
+    fn new(algo: SymmetricAlgorithm, key: &[u8]) -> Option<CfbCipher> {
+        let mode: Box<dyn Mode + Send + Sync> = match algo {
+            SymmetricAlgorithm::AES128 => Box::new(Cfb::<Aes128>::with_encrypt_key(key).ok()?),
+            SymmetricAlgorithm::AES192 => Box::new(Cfb::<Aes192>::with_encrypt_key(key).ok()?),
+            SymmetricAlgorithm::AES256 => Box::new(Cfb::<Aes256>::with_encrypt_key(key).ok()?),
+            _ => return None,
+        };
+        Some(CfbCipher(mode))
+    }
+
+    fn encrypt(&mut self, iv: &mut [u8; BLOCK], dst: &mut [u8], src: &[u8]) {
+        // Cannot fail: the IV has the block size.
+        let _ = self.0.encrypt(iv, dst, src);
+    }
+
+    fn decrypt(&mut self, iv: &mut [u8; BLOCK], dst: &mut [u8], src: &[u8]) {
+        let _ = self.0.decrypt(iv, dst, src);
+    }
+}
+
+/// Whether this fast path handles messages encrypted with `algo`.
+pub fn supports(algo: SymmetricAlgorithm) -> bool {
+    matches!(
+        algo,
+        SymmetricAlgorithm::AES128 | SymmetricAlgorithm::AES192 | SymmetricAlgorithm::AES256
+    )
+}
+
+/// Plaintext pieces handed to the encrypting thread.
+enum Piece {
+    Data(Vec<u8>),
+    /// The MDC is in: write the last block and the final length.
+    Finish,
+}
+
+/// Bytes per piece handed from the hashing front to the encrypting thread.
+const PIECE: usize = 256 * 1024;
+
+/// Write one SEIPDv1 packet to `sink`. `body` writes the plaintext (the
+/// inner packets) to the front, which hashes it into the MDC on this thread;
+/// AES-CFB and the length framing run on a second thread. The packet is
+/// complete only if this returns Ok.
+pub fn write_seipd<W, T>(
+    sink: W,
+    algo: SymmetricAlgorithm,
+    key: &SessionKey,
+    body: impl FnOnce(&mut SeipdWriter) -> Result<T, Error>,
+) -> Result<(T, W), Error>
+where
+    W: Write + Send,
+{
+    let mut encryptor = CfbWriter::new(sink, algo, key)?;
+    std::thread::scope(|scope| {
+        let (queue, pieces) = sync_channel::<Piece>(4);
+        let worker = scope.spawn(move || -> io::Result<Option<W>> {
+            for piece in pieces {
+                match piece {
+                    Piece::Data(data) => encryptor.put(&data)?,
+                    Piece::Finish => return encryptor.finish().map(Some),
+                }
+            }
+            // The front gave up: leave the packet unfinished.
+            Ok(None)
+        });
+        let mut front = SeipdWriter {
+            queue,
+            piece: Vec::with_capacity(PIECE),
+            mdc: Sha1::default(),
+        };
+        let outcome = front.start().and_then(|()| body(&mut front)).and_then(|t| {
+            front
+                .close()
+                .map_err(|e| Error::io("writing the encrypted data", e))?;
+            Ok(t)
+        });
+        drop(front);
+        let finished = worker
+            .join()
+            .map_err(|_| Error::Internal("the encrypting thread panicked".into()))?
+            .map_err(|e| Error::io("writing the encrypted data", e))?;
+        let t = outcome?;
+        let sink = finished
+            .ok_or_else(|| Error::Internal("the encrypted data was not finished".into()))?;
+        Ok((t, sink))
+    })
+}
+
+/// The front of a SEIPDv1 packet: everything written to it is plaintext of
+/// the container; it is hashed into the MDC here and encrypted on the
+/// encrypting thread.
+pub struct SeipdWriter {
+    queue: SyncSender<Piece>,
+    piece: Vec<u8>,
+    mdc: Sha1,
+}
+
+impl SeipdWriter {
+    /// The random prefix: one block, its last two bytes repeated.
+    fn start(&mut self) -> Result<(), Error> {
+        let mut prefix = [0u8; PREFIX];
+        openpgp::crypto::random(&mut prefix[..BLOCK])
+            .map_err(|e| Error::Internal(format!("random prefix: {e}")))?;
+        prefix[BLOCK] = prefix[BLOCK - 2];
+        prefix[BLOCK + 1] = prefix[BLOCK - 1];
+        self.write_all(&prefix)
+            .map_err(|e| Error::io("writing the encrypted data", e))
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
+        self.queue
+            .send(Piece::Data(piece))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the encrypting thread stopped"))
+    }
+
+    /// Append the MDC packet (its header hashed, the digest not) and tell
+    /// the encrypting thread to finish.
+    fn close(&mut self) -> io::Result<()> {
+        self.write_all(&MDC_HEADER)?;
+        let mut digest = [0u8; 20];
+        self.mdc.digest(&mut digest);
+        self.piece.extend_from_slice(&digest);
+        self.send()?;
+        self.queue
+            .send(Piece::Finish)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the encrypting thread stopped"))
+    }
+}
+
+impl Write for SeipdWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.mdc.update(buf);
+        self.piece.extend_from_slice(buf);
+        if self.piece.len() >= PIECE {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Only whole chunks can go out; close() sends the rest.
+        Ok(())
+    }
+}
+
+/// The encrypting half: AES-CFB over the plaintext pieces and the
+/// partial-body framing of the packet.
+struct CfbWriter<W: Write> {
+    sink: W,
+    cipher: CfbCipher,
+    iv: [u8; BLOCK],
+    /// Plaintext short of a whole block.
+    pending: Vec<u8>,
+    /// The current partial-body chunk (version octet, then ciphertext).
+    body: Vec<u8>,
+}
+
+impl<W: Write> CfbWriter<W> {
+    /// Start the packet: header and version octet.
+    fn new(mut sink: W, algo: SymmetricAlgorithm, key: &SessionKey) -> Result<Self, Error> {
+        let cipher = CfbCipher::new(algo, key)
+            .ok_or_else(|| Error::Internal(format!("no CFB cipher for {algo}")))?;
+        sink.write_all(&[0xC0 | 18])
+            .map_err(|e| Error::io("writing the encrypted data header", e))?;
+        let mut body = Vec::with_capacity(CHUNK + PIECE);
+        body.push(1);
+        Ok(CfbWriter {
+            sink,
+            cipher,
+            iv: [0; BLOCK],
+            pending: Vec::with_capacity(BLOCK),
+            body,
+        })
+    }
+
+    fn put(&mut self, mut data: &[u8]) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            let take = (BLOCK - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.pending.len() < BLOCK {
+                return Ok(());
+            }
+            let block = std::mem::take(&mut self.pending);
+            self.encrypt_blocks(&block)?;
+            self.pending = block;
+            self.pending.clear();
+        }
+        let whole = data.len() / BLOCK * BLOCK;
+        self.encrypt_blocks(&data[..whole])?;
+        self.pending.extend_from_slice(&data[whole..]);
+        Ok(())
+    }
+
+    /// Encrypt whole blocks (or, at the very end, the last partial one) into
+    /// the body and send every full chunk.
+    fn encrypt_blocks(&mut self, plain: &[u8]) -> io::Result<()> {
+        let start = self.body.len();
+        self.body.resize(start + plain.len(), 0);
+        self.cipher
+            .encrypt(&mut self.iv, &mut self.body[start..], plain);
+        let mut sent = 0;
+        while self.body.len() - sent >= CHUNK {
+            self.sink.write_all(&[224 + CHUNK_LOG2])?;
+            self.sink.write_all(&self.body[sent..sent + CHUNK])?;
+            sent += CHUNK;
+        }
+        self.body.drain(..sent);
+        Ok(())
+    }
+
+    /// Encrypt the last partial block and write the final chunk with a
+    /// definite length. Returns the sink, unflushed.
+    fn finish(mut self) -> io::Result<W> {
+        let last = std::mem::take(&mut self.pending);
+        if !last.is_empty() {
+            self.encrypt_blocks(&last)?;
+        }
+        let len = self.body.len();
+        match len {
+            0..=191 => self.sink.write_all(&[len as u8])?,
+            192..=8383 => {
+                let l = len - 192;
+                self.sink.write_all(&[(l >> 8) as u8 + 192, l as u8])?
+            }
+            _ => {
+                self.sink.write_all(&[255])?;
+                self.sink.write_all(&(len as u32).to_be_bytes())?
+            }
+        }
+        self.sink.write_all(&self.body)?;
+        Ok(self.sink)
+    }
+}
+
+/// Reads the body of a packet through its length framing: partial chunks,
+/// a final definite length, or (old format) to the end of the input. A
+/// body cut short is an error, and so are bytes after the packet.
+struct Deframer<R: Read> {
+    source: R,
+    remaining: u64,
+    last: bool,
+    unbounded: bool,
+}
+
+impl<R: Read> Deframer<R> {
+    /// `length` is the header's; `consumed` body bytes were already read.
+    fn new(source: R, length: BodyLength, consumed: u64) -> io::Result<Self> {
+        let (remaining, last, unbounded) = match length {
+            BodyLength::Full(n) => (n, true, false),
+            BodyLength::Partial(n) => (n, false, false),
+            BodyLength::Indeterminate => (u64::MAX, true, true),
+        };
+        let remaining = remaining
+            .checked_sub(consumed)
+            .ok_or_else(|| bad("the encrypted data packet is too short to hold anything"))?;
+        Ok(Deframer {
+            source,
+            remaining,
+            last,
+            unbounded,
+        })
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.remaining > 0 {
+                let want = (buf.len() as u64).min(self.remaining) as usize;
+                let n = read_some(&mut self.source, &mut buf[..want])?;
+                if n == 0 {
+                    if self.unbounded {
+                        self.remaining = 0;
+                        return Ok(0);
+                    }
+                    return Err(bad(TRUNCATED));
+                }
+                if !self.unbounded {
+                    self.remaining -= n as u64;
+                }
+                return Ok(n);
+            }
+            if self.last {
+                // The packet is over: nothing may follow it.
+                let mut probe = [0u8; 1];
+                if !self.unbounded && read_some(&mut self.source, &mut probe)? > 0 {
+                    return Err(bad(
+                        "the backup has trailing data after the encrypted packet \
+                         (damaged, or two files joined)",
+                    ));
+                }
+                return Ok(0);
+            }
+            let mut octets = Vec::with_capacity(5);
+            let next = loop {
+                let mut b = [0u8; 1];
+                if read_some(&mut self.source, &mut b)? == 0 {
+                    return Err(bad(TRUNCATED));
+                }
+                octets.push(b[0]);
+                if let Some(length) = decode_length(&octets) {
+                    break length;
+                }
+            };
+            (self.remaining, self.last) = match next {
+                BodyLength::Partial(n) => (n, false),
+                BodyLength::Full(n) => (n, true),
+                BodyLength::Indeterminate => {
+                    unreachable!("new-format lengths are never indeterminate")
+                }
+            };
+        }
+    }
+}
+
+fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+const TRUNCATED: &str = "the backup is truncated: it ends before the OpenPGP message is complete; \
+                         any output already written is incomplete";
+
+fn bad(message: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, Error::BadInput(message.into()))
+}
+
+/// The first ciphertext block plus two: enough to check a session key.
+pub struct SeipdHead<R: Read> {
+    deframer: Deframer<R>,
+    head: [u8; PREFIX],
+}
+
+impl<R: Read> SeipdHead<R> {
+    /// Read the start of the encrypted data (after the version octet).
+    pub fn read(source: R, length: BodyLength) -> Result<Self, Error> {
+        let mut deframer = Deframer::new(source, length, 1).map_err(unwrap_io)?;
+        let mut head = [0u8; PREFIX];
+        let mut got = 0;
+        while got < PREFIX {
+            let n = deframer.read(&mut head[got..]).map_err(unwrap_io)?;
+            if n == 0 {
+                return Err(Error::BadInput(TRUNCATED.into()));
+            }
+            got += n;
+        }
+        Ok(SeipdHead { deframer, head })
+    }
+
+    /// Whether `key` decrypts the prefix to its quick-check pattern.
+    pub fn fits(&self, algo: SymmetricAlgorithm, key: &SessionKey) -> bool {
+        let Some(mut cipher) = CfbCipher::new(algo, key) else {
+            return false;
+        };
+        let mut iv = [0u8; BLOCK];
+        let mut plain = [0u8; PREFIX];
+        cipher.decrypt(&mut iv, &mut plain[..BLOCK], &self.head[..BLOCK]);
+        cipher.decrypt(&mut iv, &mut plain[BLOCK..], &self.head[BLOCK..]);
+        plain[BLOCK - 2] == plain[BLOCK] && plain[BLOCK - 1] == plain[BLOCK + 1]
+    }
+
+    /// Start decrypting with an accepted key: the decrypting layer, and
+    /// the MDC check to run over its output (possibly on another thread).
+    pub fn into_readers(
+        self,
+        algo: SymmetricAlgorithm,
+        key: &SessionKey,
+    ) -> Result<(CfbReader<R>, MdcSeed), Error> {
+        let mut cipher = CfbCipher::new(algo, key)
+            .ok_or_else(|| Error::Internal(format!("no CFB cipher for {algo}")))?;
+        let mut iv = [0u8; BLOCK];
+        let mut prefix = [0u8; BLOCK];
+        // nettle's CFB continues correctly only after whole blocks, so
+        // decrypt the first block here and carry the two extra bytes over.
+        cipher.decrypt(&mut iv, &mut prefix, &self.head[..BLOCK]);
+        let mut mdc = Sha1::default();
+        mdc.update(&prefix);
+        let reader = CfbReader {
+            deframer: self.deframer,
+            cipher,
+            iv,
+            carry: self.head[BLOCK..].to_vec(),
+            cipher_buf: vec![0u8; CHUNK],
+            out: Vec::with_capacity(CHUNK),
+            pos: 0,
+        };
+        Ok((reader, MdcSeed(mdc)))
+    }
+}
+
+fn unwrap_io(e: io::Error) -> Error {
+    match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+        Some(Ok(ours)) => *ours,
+        Some(Err(other)) => Error::BadInput(format!("reading the encrypted data failed: {other}")),
+        None => Error::BadInput("reading the encrypted data failed".into()),
+    }
+}
+
+/// Decrypts a SEIPDv1 body (after its first block): yields the prefix's two
+/// repeated bytes, the inner packets and the MDC packet, unchecked.
+pub struct CfbReader<R: Read> {
+    deframer: Deframer<R>,
+    cipher: CfbCipher,
+    iv: [u8; BLOCK],
+    /// Ciphertext short of a whole block.
+    carry: Vec<u8>,
+    cipher_buf: Vec<u8>,
+    out: Vec<u8>,
+    pos: usize,
+}
+
+impl<R: Read> Read for CfbReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.out.len() {
+            let carried = self.carry.len();
+            self.cipher_buf[..carried].copy_from_slice(&self.carry);
+            let n = self.deframer.read(&mut self.cipher_buf[carried..])?;
+            let have = carried + n;
+            // Whole blocks only, except for the very last piece.
+            let whole = if n == 0 { have } else { have / BLOCK * BLOCK };
+            self.out.resize(whole, 0);
+            self.cipher
+                .decrypt(&mut self.iv, &mut self.out, &self.cipher_buf[..whole]);
+            self.carry.clear();
+            self.carry.extend_from_slice(&self.cipher_buf[whole..have]);
+            self.pos = 0;
+            if whole == 0 && n == 0 {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// The MDC state after the random prefix's first block.
+pub struct MdcSeed(Sha1);
+
+/// Checks the MDC over the decrypted container and yields only the inner
+/// packets: the prefix's repeated bytes are hashed and dropped, the last 22
+/// bytes (the MDC packet) held back; at the end the MDC must match, or
+/// reading fails with an integrity error. Like every streaming OpenPGP
+/// reader, it releases plaintext before the MDC has been checked.
+pub struct MdcReader<R: Read> {
+    inner: R,
+    mdc: Sha1,
+    /// Decrypted bytes not yet released; the last MDC bytes stay here.
+    plain: Vec<u8>,
+    released: usize,
+    /// Prefix bytes still to hash without releasing.
+    skip: usize,
+    verified: bool,
+}
+
+impl<R: Read> MdcReader<R> {
+    pub fn new(inner: R, seed: MdcSeed) -> Self {
+        MdcReader {
+            inner,
+            mdc: seed.0,
+            plain: Vec::with_capacity(CHUNK + MDC),
+            released: 0,
+            skip: PREFIX - BLOCK,
+            verified: false,
+        }
+    }
+
+    /// Read more; false at the end of the container.
+    fn fill(&mut self) -> io::Result<bool> {
+        self.plain.drain(..self.released);
+        self.released = 0;
+        let start = self.plain.len();
+        self.plain.resize(start + CHUNK, 0);
+        let n = loop {
+            match self.inner.read(&mut self.plain[start..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        self.plain.truncate(start + *n.as_ref().unwrap_or(&0));
+        Ok(n? > 0)
+    }
+
+    /// The container has ended: what is left must be exactly the MDC packet.
+    fn verify(&mut self) -> io::Result<()> {
+        let tail = &self.plain[self.released..];
+        if tail.len() < MDC + self.skip {
+            return Err(bad(TRUNCATED));
+        }
+        let (data, mdc) = tail.split_at(tail.len() - MDC);
+        self.mdc.update(data);
+        self.mdc.update(&mdc[..2]);
+        let mut digest = [0u8; 20];
+        self.mdc.digest(&mut digest);
+        if mdc[..2] != MDC_HEADER || mdc[2..] != digest {
+            return Err(bad(
+                "integrity check failed (MDC): the backup was modified or damaged; \
+                 any output already written is untrustworthy",
+            ));
+        }
+        self.released = self.plain.len();
+        self.verified = true;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for MdcReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.verified {
+                return Ok(0);
+            }
+            // Everything but the last MDC bytes may go out.
+            let releasable = self
+                .plain
+                .len()
+                .saturating_sub(MDC)
+                .saturating_sub(self.released);
+            if releasable > 0 && self.skip > 0 {
+                // The prefix's two repeated bytes: hashed, never released.
+                let n = releasable.min(self.skip);
+                self.mdc
+                    .update(&self.plain[self.released..self.released + n]);
+                self.released += n;
+                self.skip -= n;
+                continue;
+            }
+            if releasable > 0 {
+                let n = releasable.min(buf.len());
+                let out = &self.plain[self.released..self.released + n];
+                buf[..n].copy_from_slice(out);
+                self.mdc.update(out);
+                self.released += n;
+                return Ok(n);
+            }
+            if !self.fill()? {
+                self.verify()?;
+                return Ok(0);
+            }
+        }
+    }
+}
