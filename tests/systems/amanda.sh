@@ -148,6 +148,7 @@ run_dump() {
   gpg --batch --quiet -d "$WORK/payload.$where.pgp" 2>/dev/null | zstd -dq | tar -t > "$WORK/gpg-list.$where" \
     || fail "gpg -d | zstd -d | tar -t failed"
   grep -q "hello.txt" "$WORK/gpg-list.$where" || fail "gpg restore lacks hello.txt"
+  gpgconf --homedir "$GNUPGHOME" --kill gpg-agent 2>/dev/null || true
   unset GNUPGHOME
 }
 

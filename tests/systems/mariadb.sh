@@ -91,4 +91,5 @@ gpg --batch --quiet -d "$WORK/nightly.xb.pgp" 2>/dev/null | zstd -dq | mbstream 
   || fail "gpg -d | zstd -d | mbstream -x failed"
 [ -f "$WORK/restore3/xtrabackup_checkpoints" ] || fail "gpg restore lacks xtrabackup_checkpoints"
 
+gpgconf --homedir "$GNUPGHOME" --kill gpg-agent 2>/dev/null || true
 echo "PASS mariadb"

@@ -73,4 +73,5 @@ gpg --batch --quiet -d "$WORK/base.tar.pgp" 2>/dev/null | zstd -dq | tar -t > "$
   || fail "gpg -d | zstd -d | tar -t failed"
 grep -Eq '^(\./)?PG_VERSION$' "$WORK/listing" || fail "the gpg-restored tar lacks PG_VERSION"
 
+gpgconf --homedir "$GNUPGHOME" --kill gpg-agent 2>/dev/null || true
 echo "PASS postgres"
