@@ -22,6 +22,20 @@ pub struct TestEnv {
     pub dir: tempfile::TempDir,
 }
 
+impl Drop for TestEnv {
+    /// gpg starts an agent per GNUPGHOME; stop it with its temp dir.
+    fn drop(&mut self) {
+        let home = self.path("gnupg");
+        if home.join("S.gpg-agent").exists() {
+            let _ = Command::new("gpgconf")
+                .arg("--homedir")
+                .arg(&home)
+                .args(["--kill", "gpg-agent"])
+                .status();
+        }
+    }
+}
+
 /// What one run of a command gave back.
 pub struct Run {
     pub status: i32,
