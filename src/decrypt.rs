@@ -594,6 +594,12 @@ fn truncated() -> Error {
 }
 
 fn damaged(e: &dyn std::fmt::Display) -> Error {
+    // One of sealpipe's own verdicts that sequoia passed on as text: say it
+    // once, not wrapped in a second one.
+    let text = e.to_string();
+    if let Some(at) = text.find("the backup ") {
+        return Error::BadInput(text[at..].to_string());
+    }
     Error::BadInput(format!(
         "the backup is damaged or not an OpenPGP message ({e}); any output already written is untrustworthy"
     ))

@@ -152,7 +152,7 @@ pub fn read_envelope<'a, R: Read + Send + Sync + 'a>(
 fn looks_armored<R: Read>(reader: &mut BufReader<R>) -> Result<bool> {
     let head = reader
         .fill_buf()
-        .map_err(|e| Error::io("reading the backup", e))?;
+        .map_err(|e| read_failure(e, "at the start"))?;
     Ok(head
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -352,7 +352,9 @@ fn parse_key_packets(bytes: &[u8]) -> Result<(Vec<PKESK>, usize)> {
     Ok((pkesks, skesk_count))
 }
 
-fn read_failure(e: io::Error, place: &str) -> Error {
+/// An error reading the backup: truncation, damaged armor (bad input), or
+/// a failure of the operating system (I/O).
+pub(crate) fn read_failure(e: io::Error, place: &str) -> Error {
     if e.kind() == io::ErrorKind::UnexpectedEof {
         truncated(place)
     } else if e.raw_os_error().is_none() {

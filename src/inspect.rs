@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::decrypt::{self, MessageFacts};
-use crate::envelope::{read_envelope, Envelope};
+use crate::envelope::{read_envelope, read_failure, Envelope};
 use crate::error::{Error, Result};
 use crate::keys::{self, SecretKeyring};
 
@@ -195,7 +195,7 @@ pub fn inspect<R: Read + Send + Sync>(
         None => {
             let head_len = (envelope.key_packets.len() + envelope.data_head.len()) as u64;
             let rest_len = std::io::copy(&mut rest, &mut std::io::sink())
-                .map_err(|e| Error::io("reading the backup", e))?;
+                .map_err(|e| read_failure(e, "inside the encrypted data"))?;
             (keyring.is_none() && !envelope.armored).then_some(head_len + rest_len)
         }
     };

@@ -19,7 +19,7 @@ use openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp as openpgp;
 
 use crate::decrypt::{classify, survive_parser_panic, unwrap_session_key, OpenedBy};
-use crate::envelope::{read_envelope, FrameCheck};
+use crate::envelope::{read_envelope, read_failure, FrameCheck};
 use crate::error::{Error, Result};
 use crate::io::{read_error, write_error, Tracked, IO_BUFFER_SIZE};
 use crate::keys::SecretKeyring;
@@ -95,7 +95,7 @@ where
     (&mut rest)
         .take(PROBE_SIZE)
         .read_to_end(&mut body_start)
-        .map_err(|e| Error::io("reading the backup", e))?;
+        .map_err(|e| read_failure(e, "inside the encrypted data"))?;
     let probe = [
         envelope.key_packets.as_slice(),
         &envelope.data_head,
@@ -169,7 +169,7 @@ impl Body<'_> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("reading the backup", e)),
+                Err(e) => return Err(read_failure(e, "inside the encrypted data")),
             };
             self.frame.feed(&buf[..n])?;
             writer.write_all(&buf[..n]).map_err(write)?;

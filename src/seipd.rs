@@ -446,8 +446,10 @@ impl<R: Read> SeipdHead<R> {
 fn unwrap_io(e: io::Error) -> Error {
     match e.into_inner().map(|inner| inner.downcast::<Error>()) {
         Some(Ok(ours)) => *ours,
-        Some(Err(other)) => Error::BadInput(format!("reading the encrypted data failed: {other}")),
-        None => Error::BadInput("reading the encrypted data failed".into()),
+        Some(Err(other)) => Error::BadInput(format!(
+            "the backup is damaged ({other}); any output already written is untrustworthy"
+        )),
+        None => Error::BadInput("the backup is damaged: reading the encrypted data failed".into()),
     }
 }
 

@@ -1,23 +1,44 @@
 //! Arbitrary bytes as a backup for `inspect`, with the example config's
-//! certs known: the envelope reader must return Ok or Err, never panic.
+//! certs known as pinned recipients: once without a secret key (the
+//! envelope reader, armor, PKESK parsing, the policy check) and once with
+//! the daily key (`inspect --key`: also `decrypt::peek`, under the same
+//! panic guard as decrypt). Ok or a bad-input / no-key error, never a panic.
 #![no_main]
+
+mod common;
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use sealpipe::inspect::{inspect, KnownCerts, KnownCert};
+use sealpipe::inspect::{inspect, KnownCert, KnownCerts};
 use sealpipe::keys::parse_certs;
 
 fn known() -> &'static KnownCerts {
     static KNOWN: OnceLock<KnownCerts> = OnceLock::new();
     KNOWN.get_or_init(|| {
-        let mut known = KnownCerts { certs: Vec::new(), have_policy: true };
+        let mut known = KnownCerts {
+            certs: Vec::new(),
+            have_policy: true,
+        };
         for (name, bytes, required) in [
-            ("daily", &include_bytes!("../../keys-example/daily.cert.asc")[..], false),
-            ("escrow", &include_bytes!("../../keys-example/escrow.cert.asc")[..], true),
+            (
+                "daily",
+                &include_bytes!("../../keys-example/daily.cert.asc")[..],
+                false,
+            ),
+            (
+                "escrow",
+                &include_bytes!("../../keys-example/escrow.cert.asc")[..],
+                true,
+            ),
         ] {
             for cert in parse_certs(bytes).expect("example certs parse") {
-                known.certs.push(KnownCert { name: name.into(), cert, pinned: true, required });
+                known.certs.push(KnownCert {
+                    name: name.into(),
+                    cert,
+                    pinned: true,
+                    required,
+                });
             }
         }
         known
@@ -25,5 +46,9 @@ fn known() -> &'static KnownCerts {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = inspect("fuzz", data, None, known(), None);
+    common::guard_message_is_known();
+    let without_key = inspect("fuzz", data, None, known(), None);
+    common::judge("inspect", data, &without_key);
+    let with_key = inspect("fuzz", data, None, known(), Some(common::keyring()));
+    common::judge("inspect --key", data, &with_key);
 });
