@@ -46,9 +46,14 @@ fn encrypt(config: Option<&Path>, args: EncryptArgs) -> Result<()> {
         .compression
         .or(defaults.compression)
         .unwrap_or(Compression::Zstd);
+    // The config's level belongs to the config's compression: `-c deflate`
+    // on a zstd config gets deflate's default, not zstd's level 3.
+    let config_level = defaults
+        .level
+        .filter(|_| defaults.compression.unwrap_or(Compression::Zstd) == compression);
     let level = args
         .level
-        .or(defaults.level)
+        .or(config_level)
         .unwrap_or(compression.default_level());
     if compression == Compression::Deflate && level > 9 {
         return Err(Error::Usage(format!("deflate levels are 1-9, got {level}")).into());

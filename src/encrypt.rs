@@ -3,8 +3,9 @@
 //!
 //! SEIPDv1 is written whatever the recipient certs advertise: GnuPG 2.2
 //! rejects SEIPDv2 ("unknown version"), and every backup must be restorable
-//! with plain gpg. The key packets and the inner packets (literal, deflate)
-//! come from sequoia; the SEIPDv1 container itself from `seipd` (fast MDC).
+//! with plain gpg. The key packets and the literal data packet come from
+//! sequoia; the SEIPDv1 container from `seipd` (fast MDC) and the deflate
+//! packet from `compress::ParallelDeflate` (pigz-style, all cores).
 
 use std::io::{self, Read, Write};
 use std::time::SystemTime;
@@ -13,15 +14,16 @@ use openpgp::armor;
 use openpgp::crypto::SessionKey;
 use openpgp::packet::pkesk::PKESK3;
 use openpgp::packet::{Packet, PKESK};
-use openpgp::serialize::stream::{Compressor, LiteralWriter, Message};
+use openpgp::serialize::stream::{LiteralWriter, Message};
 use openpgp::serialize::Serialize;
-use openpgp::types::{CompressionAlgorithm, CompressionLevel, DataFormat, SymmetricAlgorithm};
+use openpgp::types::{CompressionAlgorithm, DataFormat, SymmetricAlgorithm};
 use sequoia_openpgp as openpgp;
 
-use crate::compress::{Compression, StreamCompressor, ZSTD_LITERAL_FILENAME};
+use crate::compress::{Compression, ParallelDeflate, StreamCompressor, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::error::{Error, Result};
 use crate::io::{read_error, write_error, Tracked, IO_BUFFER_SIZE};
+use crate::packet::{self, PacketWriter};
 use crate::policy::ApprovedRecipient;
 use crate::seipd::{self, SeipdWriter};
 
@@ -131,22 +133,37 @@ fn write_encrypted<R: Read, W: Write + Send + Sync>(
 /// The packets inside the encryption: [deflate packet] -> literal data ->
 /// [zstd stream] of the plaintext.
 fn write_inner<R: Read>(plan: &EncryptPlan, source: &mut R, seipd: &mut SeipdWriter) -> Result<()> {
-    let internal = |what: &str, e: openpgp::anyhow::Error| Error::Internal(format!("{what}: {e}"));
-    let mut message = Message::new(seipd);
-    if plan.compression == Compression::Deflate {
-        let level = CompressionLevel::new(plan.level.clamp(1, 9) as u8)
-            .map_err(|e| internal("deflate level", e))?;
-        message = Compressor::new(message)
-            .algo(CompressionAlgorithm::Zip)
-            .level(level)
-            .build()
-            .map_err(|e| internal("starting deflate", e))?;
+    if plan.compression != Compression::Deflate {
+        return write_literal(plan, source, seipd);
     }
+    // A compressed data packet (algorithm 1, raw deflate) whose body comes
+    // from the parallel deflater; gpg and sequoia inflate it in one pass.
+    let start = |e| Error::io("starting deflate", e);
+    let mut packet = PacketWriter::new(seipd, packet::COMPRESSED_DATA).map_err(start)?;
+    packet
+        .write_all(&[u8::from(CompressionAlgorithm::Zip)])
+        .map_err(start)?;
+    let mut deflate =
+        ParallelDeflate::new(&mut packet, plan.level.clamp(1, 9) as u32, plan.threads);
+    write_literal(plan, source, &mut deflate)?;
+    let finish = |e| Error::io("finishing deflate", e);
+    deflate.finish().map_err(finish)?;
+    packet.finish().map_err(finish)?;
+    Ok(())
+}
+
+/// The literal data packet, its body the plaintext or its zstd stream.
+fn write_literal<R: Read, W: Write + Send + Sync>(
+    plan: &EncryptPlan,
+    source: &mut R,
+    sink: W,
+) -> Result<()> {
+    let internal = |what: &str, e: openpgp::anyhow::Error| Error::Internal(format!("{what}: {e}"));
     let filename = match plan.compression {
         Compression::Zstd => ZSTD_LITERAL_FILENAME,
         _ => "",
     };
-    message = LiteralWriter::new(message)
+    let message = LiteralWriter::new(Message::new(sink))
         .format(DataFormat::Binary)
         .filename(filename)
         .and_then(|w| w.date(plan.now))

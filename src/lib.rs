@@ -4,7 +4,8 @@
 //! The pipeline, one module per stage:
 //! - [`config`]: the TOML config (pinned recipients, defaults, decrypt keys)
 //! - [`policy`]: pinned fingerprints -> usable encryption keys, or refusals
-//! - [`compress`]: zstd as Read/Write adapters (deflate is an OpenPGP packet)
+//! - [`compress`]: zstd and parallel deflate as Read/Write adapters
+//! - [`packet`] / [`seipd`]: packet framing and the SEIPDv1 container, written here
 //! - [`encrypt`] / [`decrypt`]: the OpenPGP message, streaming
 //! - [`envelope`] / [`inspect`] / [`rekey`]: the key packets, read and replaced without
 //!   touching the encrypted data
@@ -26,6 +27,7 @@ pub mod files;
 pub mod inspect;
 pub mod io;
 pub mod keys;
+pub mod packet;
 pub mod pipeline;
 pub mod policy;
 pub mod rekey;

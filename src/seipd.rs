@@ -33,6 +33,7 @@ use sequoia_openpgp as openpgp;
 
 use crate::envelope::{decode_length, BodyLength};
 use crate::error::Error;
+use crate::packet::{self, CHUNK};
 
 const BLOCK: usize = 16;
 /// Random prefix: one block plus the repetition of its last two bytes.
@@ -40,9 +41,6 @@ const PREFIX: usize = BLOCK + 2;
 /// The MDC packet: tag, length, 20-byte SHA-1.
 const MDC: usize = 22;
 const MDC_HEADER: [u8; 2] = [0xD3, 0x14];
-/// Partial body chunks of 2^18 = 256 KiB.
-const CHUNK_LOG2: u8 = 18;
-const CHUNK: usize = 1 << CHUNK_LOG2;
 
 /// AES in CFB mode, as nettle provides it. nettle's CFB wants whole blocks
 /// except in the very last call; the callers keep partial blocks back.
@@ -212,7 +210,7 @@ impl<W: Write> CfbWriter<W> {
     fn new(mut sink: W, algo: SymmetricAlgorithm, key: &SessionKey) -> Result<Self, Error> {
         let cipher = CfbCipher::new(algo, key)
             .ok_or_else(|| Error::Internal(format!("no CFB cipher for {algo}")))?;
-        sink.write_all(&[0xC0 | 18])
+        packet::write_header(&mut sink, packet::SEIPD)
             .map_err(|e| Error::io("writing the encrypted data header", e))?;
         let mut body = Vec::with_capacity(CHUNK + PIECE);
         body.push(1);
@@ -251,12 +249,7 @@ impl<W: Write> CfbWriter<W> {
         self.body.resize(start + plain.len(), 0);
         self.cipher
             .encrypt(&mut self.iv, &mut self.body[start..], plain);
-        let mut sent = 0;
-        while self.body.len() - sent >= CHUNK {
-            self.sink.write_all(&[224 + CHUNK_LOG2])?;
-            self.sink.write_all(&self.body[sent..sent + CHUNK])?;
-            sent += CHUNK;
-        }
+        let sent = packet::write_partial_chunks(&mut self.sink, &self.body)?;
         self.body.drain(..sent);
         Ok(())
     }
@@ -268,19 +261,7 @@ impl<W: Write> CfbWriter<W> {
         if !last.is_empty() {
             self.encrypt_blocks(&last)?;
         }
-        let len = self.body.len();
-        match len {
-            0..=191 => self.sink.write_all(&[len as u8])?,
-            192..=8383 => {
-                let l = len - 192;
-                self.sink.write_all(&[(l >> 8) as u8 + 192, l as u8])?
-            }
-            _ => {
-                self.sink.write_all(&[255])?;
-                self.sink.write_all(&(len as u32).to_be_bytes())?
-            }
-        }
-        self.sink.write_all(&self.body)?;
+        packet::write_last_chunk(&mut self.sink, &self.body)?;
         Ok(self.sink)
     }
 }

@@ -79,6 +79,80 @@ fn gpg_decrypts_every_mode() {
     }
 }
 
+/// Deflate mode is compressed pigz-style on worker threads in 256 KiB
+/// blocks, yet stays one OpenPGP compressed data packet (raw deflate) that
+/// one `gpg -d` restores, whatever the thread count and wherever the input
+/// ends relative to a block.
+#[test]
+fn parallel_deflate_is_one_compressed_packet_gpg_restores() {
+    let env = TestEnv::new();
+    let (daily, _) = env.daily_and_escrow();
+    env.gpg_import(&daily.key);
+    for threads in ["1", "3"] {
+        for len in [0, 262_100, 262_144, 1_048_576 + 3] {
+            let plain = sample_data(len);
+            let ct = env
+                .run(&["encrypt", "-c", "deflate", "--threads", threads], &plain)
+                .ok()
+                .stdout;
+            let out = env.gpg(&["--decrypt"], &ct);
+            assert_eq!(
+                out.status, 0,
+                "gpg -d, {threads} threads, {len} bytes: {}",
+                out.stderr
+            );
+            assert!(
+                out.stdout == plain,
+                "gpg restore differs: {threads} threads, {len} bytes"
+            );
+            let packets = env.gpg(&["--list-packets"], &ct).stdout;
+            let packets = String::from_utf8_lossy(&packets);
+            assert_eq!(
+                packets.matches(":compressed packet: algo=1").count(),
+                1,
+                "one raw-deflate packet expected:\n{packets}"
+            );
+            assert_eq!(env.run(&["decrypt"], &ct).ok().stdout, plain);
+        }
+    }
+}
+
+/// A config's `level` belongs to the config's compression: `-c deflate` on a
+/// zstd config uses deflate's default (6), not the zstd level.
+#[test]
+fn config_level_applies_to_the_config_compression_only() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let config = fs::read_to_string(env.path("sealpipe.toml")).unwrap();
+    env.write(
+        "sealpipe.toml",
+        format!("[encrypt]\ncompression = \"zstd\"\nlevel = 1\n\n{config}").as_bytes(),
+    );
+    let plain = sample_data(2 * 1024 * 1024);
+    let size = |args: &[&str]| {
+        let mut all = vec!["encrypt"];
+        all.extend_from_slice(args);
+        env.run(&all, &plain).ok().stdout.len()
+    };
+    // Sizes vary by a byte or two with the key packets' encodings.
+    let same = |a: usize, b: usize| a.abs_diff(b) <= 16;
+    let zstd = size(&[]);
+    assert!(same(zstd, size(&["--level", "1"])), "config level for zstd");
+    assert!(
+        !same(zstd, size(&["--level", "3"])),
+        "zstd levels 1 and 3 differ"
+    );
+    let deflate = size(&["-c", "deflate"]);
+    assert!(
+        same(deflate, size(&["-c", "deflate", "--level", "6"])),
+        "deflate default"
+    );
+    assert!(
+        !same(deflate, size(&["-c", "deflate", "--level", "1"])),
+        "deflate 1 and 6 differ"
+    );
+}
+
 #[test]
 fn gpg_decrypts_armored_output() {
     let env = TestEnv::new();
