@@ -12,4 +12,4 @@ cargo test --locked
 # The smoke run checks every benchmark command round-trips; it asserts no
 # speed, so the debug binary will do (no release build in CI).
 SEALPIPE_BIN=$PWD/target/debug/sealpipe bench/run.sh --smoke
-FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz-smoke.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-30} scripts/fuzz-smoke.sh

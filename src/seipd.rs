@@ -449,7 +449,9 @@ pub struct CfbReader<R: Read> {
 
 impl<R: Read> Read for CfbReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.out.len() {
+        // Loop: a short read (a pipe, a chunk boundary) can leave less than
+        // a block, which decrypts to nothing yet; Ok(0) would mean the end.
+        while self.pos == self.out.len() {
             let carried = self.carry.len();
             self.cipher_buf[..carried].copy_from_slice(&self.carry);
             let n = self.deframer.read(&mut self.cipher_buf[carried..])?;

@@ -234,6 +234,40 @@ fn stock_sequoia_reads_what_sealpipe_writes() {
     }
 }
 
+/// A backup streamed from a slow producer (`encrypt | decrypt`, a tape, a
+/// network) reaches decrypt in short reads, some shorter than a cipher
+/// block. Both readers, and verify, must take it as the same backup.
+#[test]
+fn input_arriving_in_short_reads_decrypts() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let plain = sample_data(1_500_000);
+    for mode in MODES {
+        for armor in [false, true] {
+            let mut args = vec!["encrypt", "-c", mode];
+            if armor {
+                args.push("-a");
+            }
+            let ct = env.run(&args, &plain).ok().stdout;
+            let what = format!("{mode}, armor={armor}");
+            let fast = run_trickled(env.cmd(&["decrypt"]), &ct);
+            assert_eq!(fast.status, 0, "sealpipe reader, {what}: {}", fast.stderr);
+            assert!(
+                fast.stdout == plain,
+                "sealpipe reader, {what}: output differs"
+            );
+            let stock = run_trickled(stock_reader(&env, &["decrypt"]), &ct);
+            assert_eq!(stock.status, 0, "stock reader, {what}: {}", stock.stderr);
+            assert!(
+                stock.stdout == plain,
+                "stock reader, {what}: output differs"
+            );
+            let verify = run_trickled(env.cmd(&["verify"]), &ct);
+            assert_eq!(verify.status, 0, "verify, {what}: {}", verify.stderr);
+        }
+    }
+}
+
 #[test]
 fn gpg_generated_rsa_key_works_both_ways() {
     let env = TestEnv::new();

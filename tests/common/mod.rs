@@ -206,7 +206,38 @@ impl TestEnv {
     }
 }
 
-pub fn run_with_stdin(mut c: Command, stdin: &[u8]) -> Run {
+pub fn run_with_stdin(c: Command, stdin: &[u8]) -> Run {
+    run_fed(c, stdin, |input, data| {
+        let _ = input.write_all(data);
+    })
+}
+
+/// Like `run_with_stdin`, but stdin arrives as from a slow producer: small,
+/// irregular pieces with pauses, so the reader sees short reads of a few
+/// bytes (less than a cipher block) as well as large ones.
+pub fn run_trickled(c: Command, stdin: &[u8]) -> Run {
+    run_fed(c, stdin, |input, data| {
+        const SIZES: [usize; 8] = [1, 5, 16, 17, 3, 4096, 15, 65_537];
+        let mut at = 0;
+        for size in SIZES.iter().cycle() {
+            if at >= data.len() {
+                return;
+            }
+            let end = (at + size).min(data.len());
+            if input.write_all(&data[at..end]).is_err() {
+                return;
+            }
+            at = end;
+            std::thread::sleep(std::time::Duration::from_micros(300));
+        }
+    })
+}
+
+fn run_fed(
+    mut c: Command,
+    stdin: &[u8],
+    feed: impl FnOnce(&mut std::process::ChildStdin, &[u8]) + Send + 'static,
+) -> Run {
     let mut child = c
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -216,9 +247,7 @@ pub fn run_with_stdin(mut c: Command, stdin: &[u8]) -> Run {
     let mut input = child.stdin.take().unwrap();
     let data = stdin.to_vec();
     // Feed stdin from a thread so a process that stops reading cannot deadlock us.
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
+    let feeder = std::thread::spawn(move || feed(&mut input, &data));
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap();
     Run::from(out)
