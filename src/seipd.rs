@@ -179,12 +179,15 @@ impl SeipdWriter {
 
 impl Write for SeipdWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.mdc.update(buf);
-        self.piece.extend_from_slice(buf);
+        // At most a piece at a time: sequoia's literal writer hands over
+        // 4 MiB at once, and whole pieces that size in the queue cost ~30 MiB.
+        let take = (PIECE - self.piece.len()).min(buf.len());
+        self.mdc.update(&buf[..take]);
+        self.piece.extend_from_slice(&buf[..take]);
         if self.piece.len() >= PIECE {
             self.send()?;
         }
-        Ok(buf.len())
+        Ok(take)
     }
 
     fn flush(&mut self) -> io::Result<()> {
