@@ -360,19 +360,27 @@ where
 /// Copy a literal body to `sink`, undoing sealpipe's zstd layer if `zstd`,
 /// optionally hashing the plaintext. Failures are classified: the OpenPGP
 /// layer (truncation, MDC), the zstd layer, or the sink.
-fn copy_plaintext<R: Read, W: Write>(
+fn copy_plaintext<R: Read + Send, W: Write>(
     body: R,
     zstd: bool,
     sink: &mut W,
     digest: bool,
 ) -> Result<Option<String>> {
-    let plaintext = Tracked::new(body);
-    let stage = StreamDecompressor::new(plaintext, zstd)
-        .map_err(|e| Error::BadInput(format!("zstd decompression failed to start: {e}")))?;
-    let mut hashing = HashingReader::new(stage, digest);
-    let copied = copy(&mut hashing, sink);
-    let (stage, sha256) = hashing.finish();
-    let plaintext = stage.into_inner();
+    let mut plaintext = Tracked::new(body);
+    let (copied, sha256) = if zstd {
+        // The OpenPGP layer (MDC, packet parsing) reads on its own thread,
+        // so zstd decoding and the output get a core to themselves.
+        let (producer, queued) = threaded_reader();
+        std::thread::scope(|scope| {
+            let source = &mut plaintext;
+            scope.spawn(move || producer.produce(source));
+            // `queued` is dropped when this returns, before the scope joins
+            // the producer, so an early stop cannot leave it blocked.
+            decode_and_copy(queued, true, sink, digest)
+        })
+    } else {
+        decode_and_copy(&mut plaintext, false, sink, digest)
+    };
     if let Err(e) = copied {
         return Err(match plaintext.failure() {
             // The OpenPGP layer failed: classify what it said.
@@ -386,6 +394,23 @@ fn copy_plaintext<R: Read, W: Write>(
         });
     }
     Ok(sha256)
+}
+
+/// The plaintext through [zstd] and the optional SHA-256 to `sink`.
+fn decode_and_copy<R: Read, W: Write>(
+    source: R,
+    zstd: bool,
+    sink: &mut W,
+    digest: bool,
+) -> (io::Result<u64>, Option<String>) {
+    let stage = match StreamDecompressor::new(source, zstd) {
+        Ok(stage) => stage,
+        Err(e) => return (Err(e), None),
+    };
+    let mut hashing = HashingReader::new(stage, digest);
+    let copied = copy(&mut hashing, sink);
+    let (_, sha256) = hashing.finish();
+    (copied, sha256)
 }
 
 /// How much `peek` lets sequoia read ahead: enough to see the literal
