@@ -24,7 +24,7 @@ pub const ZSTD_LITERAL_FILENAME: &str = "sealpipe.zst";
 /// zstd's default level: a good speed/ratio balance for backups.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// Input per zstd worker job (see StreamCompressor::new).
-const ZSTD_JOB_SIZE: u32 = 4 * 1024 * 1024;
+const ZSTD_JOB_SIZE: u32 = 3 * 1024 * 1024;
 /// zlib's default level, gpg's default too.
 pub const DEFAULT_DEFLATE_LEVEL: i32 = 6;
 
@@ -74,10 +74,11 @@ impl<W: Write> StreamCompressor<W> {
         encoder.include_checksum(true)?;
         if threads > 1 {
             encoder.multithread(threads)?;
-            // zstd's default job (4 windows, 8 MiB at level 3) costs ~70 MiB
-            // of RSS with 2 workers. 4 MiB jobs: ~49 MiB at nearly the same
-            // speed (2 MiB: 37 MiB but ~15% slower), the same ratio (each
-            // job still sees a full window of history). See performance.md.
+            // zstd's default job (4 windows, 8 MiB at level 3) costs 70-100
+            // MiB of RSS with 2 workers on poorly compressible input (a tar
+            // of binaries). 3 MiB jobs: 33 MiB (SQL) to 50 MiB (tar) at the
+            // same speed within noise and the same ratio (each job still
+            // sees a full window of history). See docs/performance.md.
             encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
         }
         Ok(StreamCompressor::Zstd(encoder))
