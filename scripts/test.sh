@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets --quiet -- -D warnings
-cargo test --locked
+# --show-output: the damage table's case counts and the end-to-end tests'
+# timings appear in the log even when everything passes.
+cargo test --locked -- --show-output
 # The smoke run checks every benchmark command round-trips; it asserts no
 # speed, so the debug binary will do (no release build in CI).
 SEALPIPE_BIN=$PWD/target/debug/sealpipe bench/run.sh --smoke

@@ -5,19 +5,18 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sealpipe::compress::Compression;
 use sealpipe::config::{config_path, Config};
 use sealpipe::decrypt::{self, DecryptSummary};
 use sealpipe::digest;
 use sealpipe::encrypt::{self, EncryptPlan};
 use sealpipe::inspect::{self, KnownCerts};
-use sealpipe::io::{Input, Output};
+use sealpipe::io::{print_stdout, Input, Output};
 use sealpipe::keys::{self, passphrase_from_secret, KeygenPlan, SecretKeyring};
 use sealpipe::openpgp::crypto::Password;
 use sealpipe::rekey::{self, RekeyPlan};
 use sealpipe::{files, policy, time, Error};
-use std::time::Duration;
 
 use crate::cli::{
     Cli, Command, DecryptArgs, EncryptArgs, InspectArgs, KeyArgs, KeygenArgs, OutputArgs,
@@ -76,10 +75,13 @@ fn encrypt(config: Option<&Path>, args: EncryptArgs) -> Result<()> {
             .input
             .as_deref()
             .map_or("-".into(), |p| p.display().to_string());
-        fs::write(path, digest::digest_line(sha256, &name)).with_context(|| {
-            format!(
-                "the backup was written, but the digest file {} was not",
-                path.display()
+        fs::write(path, digest::digest_line(sha256, &name)).map_err(|e| {
+            Error::io(
+                format!(
+                    "the backup was written, but the digest file {} was not",
+                    path.display()
+                ),
+                e,
             )
         })?;
     }
@@ -105,24 +107,25 @@ fn decrypt(config: Option<&Path>, args: DecryptArgs) -> Result<()> {
 }
 
 fn verify(config: Option<&Path>, args: VerifyArgs) -> Result<()> {
-    let expected =
-        match (&args.digest_file, &args.expect_sha256) {
-            (Some(path), _) => {
-                let text = fs::read_to_string(path)
-                    .with_context(|| format!("cannot read digest file {}", path.display()))?;
-                Some(digest::parse_digest_line(&text).ok_or_else(|| {
+    let expected = match (&args.digest_file, &args.expect_sha256) {
+        (Some(path), _) => {
+            let text = fs::read_to_string(path)
+                .map_err(|e| Error::io(format!("cannot read digest file {}", path.display()), e))?;
+            Some(
+                digest::parse_digest_line(&text).ok_or_else(|| {
                     Error::Usage(format!("{} holds no SHA-256 line", path.display()))
-                })?)
-            }
-            (None, Some(hex)) => Some(digest::parse_digest_line(hex).ok_or_else(|| {
-                Error::Usage(format!("--expect-sha256 needs 64 hex digits, got '{hex}'"))
-            })?),
-            (None, None) => None,
-        };
+                })?,
+            )
+        }
+        (None, Some(hex)) => Some(digest::parse_digest_line(hex).ok_or_else(|| {
+            Error::Usage(format!("--expect-sha256 needs 64 hex digits, got '{hex}'"))
+        })?),
+        (None, None) => None,
+    };
     let keyring = load_keyring(config, &args.keys)?;
     let input = Input::open(args.input.as_deref())?;
     let summary = decrypt::decrypt(&keyring, input, &mut Output::Null, true)?;
-    print_verify_report(&summary, args.json);
+    print_verify_report(&summary, args.json)?;
     let actual = summary.sha256.unwrap_or_default();
     match expected {
         Some(want) if want != actual => Err(Error::Mismatch(format!(
@@ -134,10 +137,10 @@ fn verify(config: Option<&Path>, args: VerifyArgs) -> Result<()> {
     }
 }
 
-fn print_verify_report(summary: &DecryptSummary, json: bool) {
+fn print_verify_report(summary: &DecryptSummary, json: bool) -> Result<()> {
     let facts = &summary.facts;
     let opened = facts.opened_by.as_ref();
-    if json {
+    let report = if json {
         let report = serde_json::json!({
             "status": "ok",
             "plaintext_bytes": summary.plaintext_bytes,
@@ -149,21 +152,28 @@ fn print_verify_report(summary: &DecryptSummary, json: bool) {
             "opened_by_cert": opened.map(|o| o.cert.to_hex()),
             "key_file": opened.map(|o| o.source.display().to_string()),
         });
-        println!("{report}");
+        format!("{report}\n")
     } else {
-        println!("ok: the backup decrypts and decompresses cleanly");
-        println!("plaintext bytes: {}", summary.plaintext_bytes);
-        println!("sha256: {}", summary.sha256.as_deref().unwrap_or("-"));
-        println!("compression: {}", facts.compression_name());
+        let mut text = format!(
+            "ok: the backup decrypts and decompresses cleanly\n\
+             plaintext bytes: {}\n\
+             sha256: {}\n\
+             compression: {}\n",
+            summary.plaintext_bytes,
+            summary.sha256.as_deref().unwrap_or("-"),
+            facts.compression_name()
+        );
         if let Some(o) = opened {
-            println!(
-                "opened by: key {} of cert {} ({})",
+            text.push_str(&format!(
+                "opened by: key {} of cert {} ({})\n",
                 o.key.to_hex(),
                 o.cert.to_hex(),
                 o.source.display()
-            );
+            ));
         }
-    }
+        text
+    };
+    Ok(print_stdout(&report)?)
 }
 
 fn inspect(config: Option<&Path>, args: InspectArgs) -> Result<()> {
@@ -190,16 +200,17 @@ fn inspect(config: Option<&Path>, args: InspectArgs) -> Result<()> {
     let mut reports = Vec::new();
     let mut failure: Option<Error> = None;
     for file in &files {
-        let input = Input::open(Some(file))?;
+        let name = file.display().to_string();
         let size = fs::metadata(file)
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.len());
-        let name = file.display().to_string();
-        match inspect::inspect(&name, input, size, &known, keyring.as_ref()) {
+        let report = Input::open(Some(file))
+            .and_then(|input| inspect::inspect(&name, input, size, &known, keyring.as_ref()));
+        match report {
             Ok(report) => {
                 if !args.json {
-                    print!("{}", inspect::render_text(&report));
+                    print_stdout(&inspect::render_text(&report))?;
                 }
                 reports.push(report);
             }
@@ -211,7 +222,7 @@ fn inspect(config: Option<&Path>, args: InspectArgs) -> Result<()> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?;
     }
     if let Some(e) = failure {
         return Err(anyhow::Error::new(e).context("not every backup could be inspected"));
@@ -287,7 +298,7 @@ fn read_passphrase(file: Option<&Path>, fd: Option<u32>) -> Result<Option<Passwo
 
 fn keygen(args: KeygenArgs) -> Result<()> {
     let passphrase = read_passphrase(args.passphrase_file.as_deref(), args.passphrase_fd)?;
-    let validity = parse_validity(&args.expires)?;
+    let validity = keys::parse_validity(&args.expires)?;
     let key = keys::generate(KeygenPlan {
         user_id: args
             .user_id
@@ -298,67 +309,32 @@ fn keygen(args: KeygenArgs) -> Result<()> {
         now: time::now()?,
     })?;
     // Secret first: if it cannot be written, no orphan cert is left behind.
-    write_new_file(&args.key_out, &keys::armored_secret_key(&key.cert)?, 0o600)?;
-    write_new_file(&args.cert_out, &keys::armored_cert(&key.cert)?, 0o644)?;
+    files::create_new(&args.key_out, &keys::armored_secret_key(&key.cert)?, 0o600)?;
+    files::create_new(&args.cert_out, &keys::armored_cert(&key.cert)?, 0o644)?;
     if let Some(path) = &args.revocation_out {
-        write_new_file(
+        files::create_new(
             path,
             &keys::armored_revocation(&key.cert, &key.revocation)?,
             0o600,
         )?;
     }
     let cert_path = fs::canonicalize(&args.cert_out).unwrap_or(args.cert_out.clone());
-    println!("# Add to the [[recipient]] list of your sealpipe config:");
-    println!("[[recipient]]");
-    println!("name = {}", toml_string(&args.name));
-    println!("fingerprint = \"{}\"", key.cert.fingerprint().to_hex());
-    println!("cert = {}", toml_string(&cert_path.display().to_string()));
+    let mut snippet = format!(
+        "# Add to the [[recipient]] list of your sealpipe config:\n\
+         [[recipient]]\n\
+         name = {}\n\
+         fingerprint = \"{}\"\n\
+         cert = {}\n",
+        toml_string(&args.name),
+        key.cert.fingerprint().to_hex(),
+        toml_string(&cert_path.display().to_string())
+    );
     if args.required {
-        println!("required = true");
+        snippet.push_str("required = true\n");
     }
-    Ok(())
+    Ok(print_stdout(&snippet)?)
 }
 
 fn toml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
-}
-
-/// "2y", "18m", "90d", "never".
-fn parse_validity(text: &str) -> Result<Option<Duration>> {
-    if text == "never" {
-        return Ok(None);
-    }
-    let bad = || {
-        Error::Usage(format!(
-            "--expires wants e.g. 2y, 18m, 90d or never, got '{text}'"
-        ))
-    };
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let days = match unit {
-        "d" => n,
-        "m" => n * 30,
-        "y" => n * 365,
-        _ => return Err(bad().into()),
-    };
-    if n == 0 {
-        return Err(bad().into());
-    }
-    Ok(Some(Duration::from_secs(days * 86_400)))
-}
-
-/// Create a file that must not exist yet, with the given mode from the start.
-fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::io::{read_error, write_error, Input, Tracked, IO_BUFFER_SIZE};
 use crate::keys::{SecretKey, SecretKeyring};
 use crate::pipeline::threaded_reader;
+use crate::replay;
 use crate::seipd::{self, MdcReader, SeipdHead};
 
 /// How much decrypted data sequoia holds back before releasing it. A message
@@ -117,8 +118,9 @@ where
 /// checks the whole message (MDC, zstd checksum) and writes nothing; only
 /// then a second pass writes. A regular file is simply read twice; any other
 /// input (a pipe) is first spooled, still encrypted, to an unnamed temp file
-/// in `spool_dir`. If the plaintext of the two passes differs (the file
-/// changed underneath), the run fails.
+/// in `spool_dir`. The second pass releases only ciphertext identical to
+/// what the first pass authenticated (`replay`), so a file rewritten
+/// underneath fails the run before anything from the change is written.
 pub fn decrypt_verified_first<W: Write>(
     keyring: &SecretKeyring,
     input: Input,
@@ -129,10 +131,11 @@ pub fn decrypt_verified_first<W: Write>(
         Input::File(f) => f.metadata().map(|m| m.is_file()).unwrap_or(false),
         Input::Stdin(_) => false,
     };
-    let (mut ciphertext, first) = match input {
+    let (recording, mut ciphertext) = match input {
         Input::File(file) if regular => {
-            let first = decrypt(keyring, &file, &mut io::sink(), true)?;
-            (file, first)
+            let mut recorder = replay::Recorder::new(file);
+            decrypt(keyring, &mut recorder, &mut io::sink(), false)?;
+            recorder.finish()
         }
         other => {
             let spool = tempfile::tempfile_in(spool_dir).map_err(|e| spool_error(spool_dir, e))?;
@@ -141,29 +144,24 @@ pub fn decrypt_verified_first<W: Write>(
                 copy: io::BufWriter::with_capacity(IO_BUFFER_SIZE, spool),
                 failure: None,
             };
-            let first = decrypt(keyring, &mut tee, &mut io::sink(), true);
+            let mut recorder = replay::Recorder::new(&mut tee);
+            let first = decrypt(keyring, &mut recorder, &mut io::sink(), false);
+            let (recording, _) = recorder.finish();
             if let Some(e) = tee.failure.take() {
                 return Err(spool_error(spool_dir, e));
             }
-            let first = first?;
+            first?;
             let spool = tee
                 .copy
                 .into_inner()
                 .map_err(|e| spool_error(spool_dir, e.into_error()))?;
-            (spool, first)
+            (recording, spool)
         }
     };
     ciphertext
         .seek(SeekFrom::Start(0))
         .map_err(|e| Error::io("rewinding the backup for the second pass", e))?;
-    let second = decrypt(keyring, &ciphertext, output, true)?;
-    if second.sha256 != first.sha256 {
-        return Err(Error::BadInput(
-            "the backup changed between the verifying pass and the writing pass;              the output is untrustworthy"
-                .into(),
-        ));
-    }
-    Ok(second)
+    decrypt(keyring, recording.replay(ciphertext), output, false)
 }
 
 fn spool_error(dir: &Path, e: io::Error) -> Error {
@@ -248,6 +246,14 @@ where
     W: Write,
 {
     let (envelope, rest) = read_envelope(source)?;
+    if envelope.data_tag == Tag::SED {
+        // Whatever the policy of the day says: this can be altered undetectably.
+        return Err(Error::BadInput(
+            "the backup has no integrity protection (a SED packet, not SEIPD): it could have been \
+             modified undetectably, so sealpipe refuses to decrypt it (not something sealpipe or gpg 2.2 writes)"
+                .into(),
+        ));
+    }
     let seipd_v1 = envelope.data_tag == Tag::SEIP && envelope.data_version == Some(1);
     let stock_forced = std::env::var_os(STOCK_READER_ENV).is_some();
     // Unwrap the session key first: its cipher decides the path.
@@ -512,6 +518,7 @@ pub fn unwrap_session_key<'k>(
 ) -> std::result::Result<(Option<SymmetricAlgorithm>, &'k SecretKey), Error> {
     let mut unlock_error = None;
     let mut unwrapped_but_rejected = None;
+    let mut addressed_but_undecryptable = None;
     for pkesk in pkesks {
         for candidate in keyring.candidates(pkesk.recipient()) {
             let key = match keyring.unlock(candidate) {
@@ -529,6 +536,9 @@ pub fn unwrap_session_key<'k>(
                     return Ok((algo, candidate));
                 }
                 unwrapped_but_rejected.get_or_insert(candidate);
+            } else if pkesk.recipient().is_some() {
+                // Addressed to this very key, yet it does not decrypt.
+                addressed_but_undecryptable.get_or_insert(candidate);
             }
         }
     }
@@ -538,6 +548,13 @@ pub fn unwrap_session_key<'k>(
         return Err(Error::BadInput(format!(
             "secret key {} opened the session key, but the encrypted data does not decrypt with it: \
              the backup is truncated or damaged",
+            key.key.fingerprint()
+        )));
+    }
+    if let Some(key) = addressed_but_undecryptable {
+        return Err(Error::BadInput(format!(
+            "the key packet addressed to secret key {} does not decrypt with it: \
+             the backup's key packets are damaged (another recipient's key may still open it)",
             key.key.fingerprint()
         )));
     }

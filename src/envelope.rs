@@ -79,7 +79,7 @@ pub fn read_envelope<'a, R: Read + Send + Sync + 'a>(
     let armored = looks_armored(&mut buffered)?;
     let mut reader: Box<dyn BufRead + Send + Sync + 'a> = if armored {
         let dearmored = armor::Reader::from_reader(
-            buffered,
+            ArmorTail::new(buffered),
             armor::ReaderMode::Tolerant(Some(armor::Kind::Message)),
         );
         Box::new(BufReader::with_capacity(256 * 1024, dearmored))
@@ -144,6 +144,77 @@ pub fn read_envelope<'a, R: Read + Send + Sync + 'a>(
                 )))
             }
         }
+    }
+}
+
+/// Passes armored text through to the armor reader and makes sure nothing
+/// but whitespace follows the `-----END PGP` line. The armor reader ignores
+/// what comes after its end, so without this a second message or garbage
+/// appended to a backup would pass silently (binary input has the same rule
+/// in the packet framing checks).
+struct ArmorTail<R> {
+    inner: R,
+    /// The start of the current line, enough to recognise the END line.
+    line: Vec<u8>,
+    ended: bool,
+}
+
+const ARMOR_END: &[u8] = b"-----END PGP";
+
+impl<R: Read> ArmorTail<R> {
+    fn new(inner: R) -> Self {
+        ArmorTail {
+            inner,
+            line: Vec::with_capacity(ARMOR_END.len()),
+            ended: false,
+        }
+    }
+
+    /// Whether `bytes`, coming after the END line, hold anything but whitespace.
+    fn check_tail(bytes: &[u8]) -> io::Result<()> {
+        match bytes.iter().all(u8::is_ascii_whitespace) {
+            true => Ok(()),
+            false => Err(io::Error::other(Error::BadInput(
+                "the backup has trailing data after the end of its armored message \
+                 (garbage, or a second message appended); it is not one intact backup"
+                    .into(),
+            ))),
+        }
+    }
+}
+
+impl<R: Read> Read for ArmorTail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut tail_from = None;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if self.ended {
+                tail_from = Some(i);
+                break;
+            }
+            if b == b'\n' {
+                self.ended = self.line.starts_with(ARMOR_END);
+                self.line.clear();
+            } else if self.line.len() < ARMOR_END.len() {
+                self.line.push(b);
+            }
+        }
+        if let Some(from) = tail_from {
+            Self::check_tail(&buf[from..n])?;
+        }
+        if self.ended {
+            // The armor reader may stop reading here: read the rest now.
+            let mut rest = [0u8; 8192];
+            loop {
+                match self.inner.read(&mut rest) {
+                    Ok(0) => break,
+                    Ok(m) => Self::check_tail(&rest[..m])?,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(n)
     }
 }
 

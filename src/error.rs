@@ -36,8 +36,9 @@ pub enum Error {
     #[error("config {path}: {reason}")]
     Config { path: PathBuf, reason: String },
 
-    /// One line per refused recipient, each with its reason.
-    #[error("encryption refused, nothing was written:\n{}", .refusals.join("\n"))]
+    /// Each refused recipient with its reason, on one line (backup systems
+    /// and syslog keep the first line of stderr).
+    #[error("encryption refused, nothing was written: {}", .refusals.join("; "))]
     Policy { refusals: Vec<String> },
 
     #[error("{0}")]

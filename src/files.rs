@@ -7,7 +7,7 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 
@@ -81,18 +81,86 @@ pub fn read_secret(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
 }
 
 /// Read a passphrase from an inherited file descriptor (e.g. `3<secret` in
-/// the shell). Only one line is taken.
+/// the shell). Reading stops at the first newline, so a writer that keeps
+/// the pipe open (an agent, a `coproc`) does not hang sealpipe.
 pub fn read_passphrase_fd(fd: u32) -> Result<Zeroizing<Vec<u8>>> {
-    let path = format!("/proc/self/fd/{fd}");
-    let mut buf = Zeroizing::new(Vec::new());
-    fs::File::open(&path)
-        .and_then(|mut f| f.read_to_end(&mut buf))
-        .map_err(|e| Error::Key(format!("cannot read passphrase from fd {fd}: {e}")))?;
+    const MAX: usize = 64 * 1024;
+    // An fd sealpipe opened itself (e.g. the signal thread's socket) would
+    // hang the read: only one the caller handed over is a passphrase.
+    if INHERITED_FDS.get().is_some_and(|fds| !fds.contains(&fd)) {
+        return Err(Error::Key(format!(
+            "--passphrase-fd {fd}: file descriptor {fd} was not open when sealpipe started; \
+             pass it from the shell, e.g. `--passphrase-fd {fd} {fd}<passphrase-file`"
+        )));
+    }
+    let failed =
+        |e: std::io::Error| Error::Key(format!("cannot read passphrase from fd {fd}: {e}"));
+    let mut file = fs::File::open(format!("/proc/self/fd/{fd}")).map_err(failed)?;
+    // Allocated once: growing would leave copies of the secret behind.
+    let mut buf = Zeroizing::new(Vec::with_capacity(MAX));
+    let mut byte = [0u8; 1];
+    while buf.len() < MAX {
+        match file.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => buf.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    byte.zeroize();
     Ok(buf)
+}
+
+/// The file descriptors open when the process started.
+static INHERITED_FDS: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
+
+/// Note which file descriptors the caller handed over; call first thing in
+/// `main`, before anything opens a file.
+pub fn remember_inherited_fds() {
+    let Ok(entries) = fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    // The listing's own directory fd shows up too; it points back here.
+    let listing = Path::new("/proc")
+        .join(std::process::id().to_string())
+        .join("fd");
+    let fds = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| fs::read_link(e.path()).map_or(true, |t| t != listing))
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    let _ = INHERITED_FDS.set(fds);
 }
 
 /// The passphrase is the first line, without its line ending.
 pub fn first_line(secret: &[u8]) -> &[u8] {
     let line = secret.split(|&b| b == b'\n').next().unwrap_or_default();
     line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Create a file that must not exist yet, with `mode` from the start, and
+/// sync it (keygen: a key pair is written once and never overwritten).
+pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Usage(format!(
+                "{} exists; refusing to overwrite it (it must not exist yet)",
+                path.display()
+            )),
+            _ => Error::io(format!("cannot create {}", path.display()), e),
+        })?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| {
+            // No half-written key file left behind under its real name.
+            let _ = fs::remove_file(path);
+            Error::io(format!("cannot write {}", path.display()), e)
+        })
 }

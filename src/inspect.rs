@@ -115,6 +115,8 @@ impl KnownCerts {
 pub struct Recipient {
     /// The key ID in the packet; None for an anonymous ("wildcard") recipient.
     pub key_id: Option<String>,
+    /// The key packet's version (3 in what sealpipe and gpg 2.2 write).
+    pub pkesk_version: u8,
     pub algorithm: String,
     /// The (sub)key's fingerprint, when its cert is known.
     pub key_fingerprint: Option<String>,
@@ -156,6 +158,9 @@ pub struct Inspection {
     pub passphrase_packets: usize,
     pub recipients: Vec<Recipient>,
     pub opened: Option<Opened>,
+    /// Why `--key` did not open it (none of the given keys is a recipient,
+    /// or a passphrase is missing); the recipients above still say who can.
+    pub not_opened: Option<String>,
     pub policy: Option<Conformance>,
 }
 
@@ -183,12 +188,15 @@ pub fn inspect<R: Read + Send + Sync>(
         envelope.data_head.as_slice(),
     ]
     .concat();
-    let (opened, size) = match keyring {
-        Some(keyring) => {
-            let facts = decrypt::peek(keyring, Cursor::new(head).chain(&mut rest))?;
-            (Some(opened(&facts)), size)
-        }
-        None => (None, size),
+    // A key that cannot open this backup is an answer for an audit (which
+    // tape needs which key), not a failure; damage still is one.
+    let (opened, not_opened) = match keyring {
+        Some(keyring) => match decrypt::peek(keyring, Cursor::new(head).chain(&mut rest)) {
+            Ok(facts) => (Some(opened(&facts)), None),
+            Err(Error::Key(reason)) => (None, Some(reason)),
+            Err(e) => return Err(e),
+        },
+        None => (None, None),
     };
     let size = match size {
         Some(size) => Some(size),
@@ -209,6 +217,7 @@ pub fn inspect<R: Read + Send + Sync>(
         passphrase_packets: envelope.skesk_count,
         recipients,
         opened,
+        not_opened,
         policy,
     })
 }
@@ -222,6 +231,7 @@ fn describe(pkesk: &PKESK, known: &KnownCerts) -> Recipient {
     let found = key_id.as_ref().and_then(|id| known.lookup(id));
     Recipient {
         key_id: key_id.as_ref().map(KeyID::to_hex),
+        pkesk_version: pkesk.version(),
         algorithm: pkesk.pk_algo().to_string(),
         key_fingerprint: found.as_ref().map(|(_, fpr)| fpr.to_hex()),
         cert_fingerprint: found.as_ref().map(|(k, _)| k.cert.fingerprint().to_hex()),
@@ -327,6 +337,11 @@ pub fn render_text(report: &Inspection) -> String {
             let _ = writeln!(out, "  cipher:      {cipher}");
             let _ = writeln!(out, "  compression: {}", o.compression);
         }
+        None if report.not_opened.is_some() => {
+            let reason = report.not_opened.as_deref().unwrap_or_default();
+            let _ = writeln!(out, "  cipher:      (not opened: {reason})");
+            let _ = writeln!(out, "  compression: (not opened)");
+        }
         None => {
             let _ = writeln!(
                 out,
@@ -351,7 +366,11 @@ pub fn render_text(report: &Inspection) -> String {
             (None, Some(id)) => format!("key ID {id}"),
             (None, None) => "anonymous key ID".into(),
         };
-        let _ = writeln!(out, "    {who:<28} {id} {}", r.algorithm);
+        let _ = writeln!(
+            out,
+            "    {who:<28} {id} {} (PKESK v{})",
+            r.algorithm, r.pkesk_version
+        );
     }
     if report.passphrase_packets > 0 {
         let _ = writeln!(

@@ -46,7 +46,10 @@ impl<T> Tracked<T> {
     }
     fn record<X>(&mut self, r: io::Result<X>) -> io::Result<X> {
         if let Err(e) = &r {
-            if self.failure.is_none() && e.kind() != io::ErrorKind::Interrupted {
+            // sealpipe's own verdict from a reader below (e.g. a replayed
+            // chunk that changed) is no I/O failure; it travels on as is.
+            let ours = e.get_ref().is_some_and(|i| i.is::<Error>());
+            if self.failure.is_none() && e.kind() != io::ErrorKind::Interrupted && !ours {
                 self.failure = Some((e.kind(), e.to_string()));
             }
         }
@@ -125,16 +128,24 @@ impl Output {
             None => Self::stdout(binary),
             Some(p) if p == Path::new("-") => Self::stdout(binary),
             Some(dest) => {
-                if dest.exists() && !overwrite {
-                    return Err(Error::Usage(format!(
-                        "{} exists; refusing to overwrite it (use --force)",
-                        dest.display()
-                    )));
+                if let Ok(meta) = dest.symlink_metadata() {
+                    if !meta.is_file() {
+                        // Renaming over a device, a directory or a link
+                        // would replace it, not write into it.
+                        return Err(Error::Usage(format!(
+                            "{} exists and is not a regular file; refusing to replace it \
+                             (write to stdout and redirect instead)",
+                            dest.display()
+                        )));
+                    }
+                    if !overwrite {
+                        return Err(Error::Usage(format!(
+                            "{} exists; refusing to overwrite it (use --force)",
+                            dest.display()
+                        )));
+                    }
                 }
-                let dir = match dest.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => Path::new("."),
-                };
+                let dir = parent_dir(dest);
                 let tmp = tempfile::Builder::new()
                     .prefix(".sealpipe-")
                     .suffix(".part")
@@ -192,7 +203,11 @@ impl Output {
                     )
                 })?;
                 remember_partial_output(None);
-                Ok(())
+                // The rename itself is durable only once the directory is synced.
+                let dir = parent_dir(&dest);
+                File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| Error::io(format!("cannot sync directory {}", dir.display()), e))
             }
             Output::Null => Ok(()),
         }
@@ -213,6 +228,14 @@ impl Write for Output {
             Output::File { writer, .. } => writer.flush(),
             Output::Null => Ok(()),
         }
+    }
+}
+
+/// The directory a file is (to be) in.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
 }
 
@@ -262,4 +285,14 @@ pub fn write_error(e: io::Error) -> Error {
 /// Describe an input failure.
 pub fn read_error(e: io::Error) -> Error {
     Error::io("reading input failed", e)
+}
+
+/// Print a report to stdout. A closed pipe or a full disk is an error
+/// (exit 7), never a panic as with `println!`.
+pub fn print_stdout(text: &str) -> Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(write_error)
 }

@@ -227,3 +227,32 @@ pub fn armored_revocation(cert: &Cert, revocation: &openpgp::packet::Signature) 
     let bytes = revoked.armored().to_vec();
     bytes.map_err(|e| Error::Internal(format!("serialising revocation: {e}")))
 }
+
+/// A key's validity from `keygen --expires`: "2y", "18m", "90d" (a month is
+/// 30 days, a year 365), or "never" (None).
+pub fn parse_validity(text: &str) -> Result<Option<std::time::Duration>> {
+    if text == "never" {
+        return Ok(None);
+    }
+    let bad = || {
+        Error::Usage(format!(
+            "--expires wants e.g. 2y, 18m, 90d or never, got '{text}'"
+        ))
+    };
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let days = match unit {
+        "d" => n,
+        "m" => n.checked_mul(30).ok_or_else(bad)?,
+        "y" => n.checked_mul(365).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    // OpenPGP stores the validity in 32-bit seconds (about 136 years).
+    let seconds = days
+        .checked_mul(86_400)
+        .filter(|s| *s <= u64::from(u32::MAX));
+    match seconds {
+        Some(s) if n > 0 => Ok(Some(std::time::Duration::from_secs(s))),
+        _ => Err(bad()),
+    }
+}

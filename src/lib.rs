@@ -7,6 +7,7 @@
 //! - [`compress`]: zstd and parallel deflate as Read/Write adapters
 //! - [`packet`] / [`seipd`]: packet framing and the SEIPDv1 container, written here
 //! - [`encrypt`] / [`decrypt`]: the OpenPGP message, streaming
+//! - [`replay`]: the second pass of `decrypt --verify-first`, checked against the first
 //! - [`envelope`] / [`inspect`] / [`rekey`]: the key packets, read and replaced without
 //!   touching the encrypted data
 //! - [`keys`]: certs and secret keys; [`files`]: permission-checked reads
@@ -31,6 +32,7 @@ pub mod packet;
 pub mod pipeline;
 pub mod policy;
 pub mod rekey;
+pub mod replay;
 pub mod seipd;
 pub mod time;
 

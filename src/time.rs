@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 
 /// Environment variable that pins "now" (Unix seconds) for policy checks and
-/// key generation. Meant for tests; documented in docs/exit-codes.md.
+/// key generation. Meant for tests; documented in docs/exit-codes.md
+/// (Environment).
 pub const NOW_ENV: &str = "SEALPIPE_NOW";
 
 /// The reference time: `$SEALPIPE_NOW` if set, else the clock.

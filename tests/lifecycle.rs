@@ -52,7 +52,7 @@ fn keygen_keys_are_v4_private_and_usable_by_gpg() {
         ],
         b"",
     )
-    .fails(1, "must not exist yet");
+    .fails(2, "must not exist yet");
 
     // v4 keys whose features advertise SEIPDv1 only.
     let cert = sealpipe::openpgp::Cert::from_file(&daily.cert).unwrap();
@@ -114,6 +114,98 @@ fn keygen_keys_are_v4_private_and_usable_by_gpg() {
     fs::set_permissions(env.path("pass"), fs::Permissions::from_mode(0o644)).unwrap();
     env.run(&["decrypt", "--passphrase-file", "pass", "b.pgp"], b"")
         .fails(5, "pass");
+}
+
+/// keygen's defaults (Cv25519, two years) and its options: RSA-4096, the
+/// printed pin with `required = true`, a passphrase from an inherited fd.
+#[test]
+fn keygen_defaults_algorithms_and_config_snippet() {
+    use sealpipe::openpgp::types::PublicKeyAlgorithm;
+    let env = TestEnv::new();
+    let keygen = |name: &str, extra: &[&str]| {
+        let (key, snippet) = env.keygen_printing(name, extra);
+        let cert = sealpipe::openpgp::Cert::from_file(&key.cert).unwrap();
+        (cert, snippet)
+    };
+    let p = sealpipe::openpgp::policy::StandardPolicy::new();
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(NOW);
+
+    let (cert, snippet) = keygen("plain", &[]);
+    let valid = cert.with_policy(&p, t).unwrap();
+    assert_eq!(
+        valid.primary_key().key().pk_algo(),
+        PublicKeyAlgorithm::EdDSA
+    );
+    let subkeys: Vec<_> = valid.keys().subkeys().for_storage_encryption().collect();
+    assert_eq!(subkeys.len(), 1);
+    assert_eq!(subkeys[0].key().pk_algo(), PublicKeyAlgorithm::ECDH);
+    assert_eq!(
+        valid.primary_key().key_validity_period(),
+        Some(std::time::Duration::from_secs(2 * 365 * 86_400)),
+        "two years by default"
+    );
+    assert!(snippet.contains(&format!(
+        "fingerprint = \"{}\"",
+        cert.fingerprint().to_hex()
+    )));
+    assert!(snippet.contains("name = \"plain\""));
+    assert!(!snippet.contains("required"), "{snippet}");
+
+    let (cert, snippet) = keygen(
+        "vault",
+        &["--algorithm", "rsa4096", "--required", "--expires", "never"],
+    );
+    let valid = cert.with_policy(&p, t).unwrap();
+    for key in valid.keys() {
+        assert_eq!(key.key().pk_algo(), PublicKeyAlgorithm::RSAEncryptSign);
+        assert_eq!(key.key().mpis().bits(), Some(4096));
+    }
+    assert_eq!(valid.primary_key().key_validity_period(), None);
+    assert!(snippet.lines().any(|l| l == "required = true"), "{snippet}");
+
+    // --passphrase-fd 3 without fd 3 open must fail, not hang on an fd
+    // sealpipe opened itself, nor make an unprotected key.
+    let r = env
+        .run(
+            &[
+                "keygen",
+                "--name",
+                "fd",
+                "--cert-out",
+                "fd.cert.asc",
+                "--key-out",
+                "fd.key.asc",
+                "--passphrase-fd",
+                "3",
+            ],
+            b"",
+        )
+        .fails(5, "file descriptor 3 was not open");
+    assert!(r.stdout.is_empty());
+    assert!(!env.path("fd.key.asc").exists());
+    fs::write(env.path("pw"), "fd secret\n").unwrap();
+    let mut c = std::process::Command::new("bash");
+    c.args([
+        "-c",
+        &format!("{BIN} keygen --name fd --cert-out fd.cert.asc --key-out fd.key.asc --passphrase-fd 3 3<pw"),
+    ])
+    .current_dir(env.dir.path())
+    .env("SEALPIPE_NOW", NOW.to_string());
+    // The printed snippet is a valid config: pinned as printed, encrypt works.
+    let out = run_with_stdin(c, b"").ok();
+    fs::write(env.path("sealpipe.toml"), &out.stdout).unwrap();
+    let ct = env.run(&["encrypt"], b"fd-protected").ok().stdout;
+    env.run(&["decrypt", "--key", "fd.key.asc"], &ct)
+        .fails(5, "passphrase");
+    fs::set_permissions(env.path("pw"), fs::Permissions::from_mode(0o600)).unwrap();
+    let back = env
+        .run(
+            &["decrypt", "--key", "fd.key.asc", "--passphrase-file", "pw"],
+            &ct,
+        )
+        .ok()
+        .stdout;
+    assert_eq!(back, b"fd-protected");
 }
 
 #[test]
@@ -232,7 +324,8 @@ fn inspect_names_recipients_and_checks_policy() {
         problems(0)
     );
     assert!(
-        problems(1).contains("only decryptable by keys that are no longer pinned"),
+        problems(1)
+            .contains("only decryptable by keys that are no longer pinned: 'daily-2025.cert.asc'"),
         "{}",
         problems(1)
     );
@@ -355,9 +448,19 @@ fn rekey_readdresses_without_reencrypting() {
     );
     assert_eq!(seipd, Some(1));
     assert_eq!(tags.last(), Some(&sealpipe::openpgp::packet::Tag::SEIP));
-    // The encrypted data is the same bytes: the tails of both files agree.
-    let tail = 2_000_000;
-    assert_eq!(before[before.len() - tail..], after[after.len() - tail..]);
+    // The encrypted data is the same bytes: the files differ only in their
+    // first few hundred bytes (the key packets).
+    let common_tail = before
+        .iter()
+        .rev()
+        .zip(after.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert!(
+        common_tail + 1024 > before.len().max(after.len()),
+        "only the last {common_tail} of {} bytes were copied unchanged",
+        before.len()
+    );
 
     // The new key opens it, with sealpipe and with gpg; the old one no longer does.
     assert!(
@@ -372,6 +475,17 @@ fn rekey_readdresses_without_reencrypting() {
     let out = env.gpg(&["-d", "new.pgp"], b"");
     assert_eq!(out.status, 0, "gpg -d: {}", out.stderr);
     assert!(out.stdout == plain);
+    // gpg with only the removed key cannot open it either (and could open the original).
+    let removed_only = TestEnv::new();
+    removed_only.gpg_import(&old.key);
+    let out = removed_only.gpg(&["-d"], &after);
+    assert_ne!(
+        out.status, 0,
+        "gpg opened the rekeyed backup with the removed key"
+    );
+    assert!(out.stdout.is_empty());
+    let out = removed_only.gpg(&["-d"], &before);
+    assert_eq!(out.status, 0, "gpg -d of the original: {}", out.stderr);
     env.run(&["inspect", "new.pgp"], b"").ok();
 
     // Armored in, armored out; through stdin/stdout.

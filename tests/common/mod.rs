@@ -122,7 +122,20 @@ impl TestEnv {
     }
 
     /// `sealpipe keygen` a fresh key named `name` (extra args appended).
+    /// gpg checks expiry against the real clock, sealpipe against NOW: test
+    /// keys do not expire unless a test asks, or they would stop working
+    /// for gpg two years after NOW.
     pub fn keygen(&self, name: &str, extra: &[&str]) -> TestKey {
+        let mut args = extra.to_vec();
+        if !extra.contains(&"--expires") {
+            args.extend(["--expires", "never"]);
+        }
+        self.keygen_printing(name, &args).0
+    }
+
+    /// `sealpipe keygen` with exactly these extra args; the key and the
+    /// config lines keygen printed.
+    pub fn keygen_printing(&self, name: &str, extra: &[&str]) -> (TestKey, String) {
         let cert = format!("{name}.cert.asc");
         let key = format!("{name}.key.asc");
         let mut args = vec![
@@ -142,12 +155,13 @@ impl TestEnv {
             .find_map(|l| l.strip_prefix("fingerprint = \""))
             .map(|l| l.trim_end_matches('"').to_string())
             .expect("keygen prints the fingerprint");
-        TestKey {
+        let key = TestKey {
             name: name.into(),
             cert: self.path(&cert),
             key: self.path(&key),
             fingerprint,
-        }
+        };
+        (key, snippet)
     }
 
     /// Write sealpipe.toml pinning `recipients` (the last `required` ones

@@ -136,8 +136,12 @@ run_dump() {
 
   note "encrypt $where: amfetchdump -p | tar -x restores identical files"
   rm -rf "$WORK/restore" && mkdir "$WORK/restore" && chown backup "$WORK/restore"
-  as_backup "amfetchdump -a -p $CONFIG localhost $DATA 2>$WORK/fetched/fetch2.err </dev/null | tar -x -C $WORK/restore" \
+  # pipefail: amfetchdump (and the sealpipe -d it runs) must succeed, not only tar.
+  as_backup "set -o pipefail; amfetchdump -a -p $CONFIG localhost $DATA 2>$WORK/fetched/fetch2.err </dev/null | tar -x -C $WORK/restore" \
     || { cat "$WORK/fetched/fetch2.err"; fail "amfetchdump -p | tar -x failed"; }
+  if grep -q "sealpipe: " "$WORK/fetched/fetch2.err"; then
+    cat "$WORK/fetched/fetch2.err"; fail "sealpipe -d wrote to stderr during the restore ($where)"
+  fi
   ( cd "$WORK/restore" && find . -type f -print0 | sort -z | xargs -0 sha256sum ) > "$WORK/got.sha256"
   cmp -s "$WORK/want.sha256" "$WORK/got.sha256" || fail "restored files differ ($where)"
 
@@ -158,9 +162,12 @@ run_dump server
 note "a wrong pin makes the dump FAIL, with the reason in the report"
 write_config client
 sed -i 's/^fingerprint = "0/fingerprint = "1/' "$ETC_SEALPIPE/sealpipe.toml"
-as_backup "amdump $CONFIG" > "$WORK/amdump.refused" 2>&1 || true
+if as_backup "amdump $CONFIG" > "$WORK/amdump.refused" 2>&1; then
+  latest_report; fail "amdump exited 0 although sealpipe refused to encrypt"
+fi
 latest_report > "$WORK/report.refused"
 grep -q "FAILED" "$WORK/report.refused" || { cat "$WORK/report.refused"; fail "a refused encryption did not FAIL the dump"; }
+grep -q "STRANGE" "$WORK/report.refused" && { cat "$WORK/report.refused"; fail "a refused encryption shows as STRANGE, not FAILED"; }
 grep -q "encryption refused\|not the pinned fingerprint" "$WORK/report.refused" \
   || { cat "$WORK/report.refused"; fail "the report does not give sealpipe's reason"; }
 

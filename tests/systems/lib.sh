@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shared helpers for the end-to-end tests against real backup programs.
 # Sourced by tests/systems/*.sh; each script is run by a Rust wrapper test
-# (tests/system_*.rs) with SEALPIPE set to the binary under test.
+# (tests/systems.rs) with SEALPIPE set to the binary under test.
 set -euo pipefail
 
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -58,11 +58,16 @@ note "checksums equal: $after"
 
 note "a damaged backup must fail the restore"
 cp "$WORK/base.tar.pgp" "$WORK/bad.pgp"
-printf '\x00' | dd of="$WORK/bad.pgp" bs=1 seek=$(( $(stat -c %s "$WORK/bad.pgp") / 2 )) conv=notrunc status=none
+# Flip one bit in the middle (an XOR always changes the byte).
+mid=$(( $(stat -c %s "$WORK/bad.pgp") / 2 ))
+byte=$(od -An -tu1 -j "$mid" -N1 "$WORK/bad.pgp" | tr -d ' ')
+printf "\\$(printf '%03o' $(( byte ^ 1 )))" | dd of="$WORK/bad.pgp" bs=1 seek="$mid" conv=notrunc status=none
+cmp -s "$WORK/base.tar.pgp" "$WORK/bad.pgp" && fail "the damage did not change the file"
 mkdir -p "$WORK/restore-bad"
 if "$SEALPIPE" decrypt --config "$CONF" < "$WORK/bad.pgp" 2>"$WORK/bad.err" | tar -x -C "$WORK/restore-bad" 2>/dev/null; then
   fail "restore of a damaged backup succeeded"
 fi
+"$SEALPIPE" decrypt --config "$CONF" < "$WORK/bad.pgp" >/dev/null 2>&1 && fail "sealpipe decrypt exited 0 on a damaged backup"
 grep -q "sealpipe: error:" "$WORK/bad.err" || fail "no reason on stderr"
 
 note "plain gpg restores it too"
