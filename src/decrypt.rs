@@ -414,7 +414,7 @@ fn decode_and_copy<R: Read, W: Write>(
         Err(e) => return (Err(e), None),
     };
     let mut hashing = HashingReader::new(stage, digest);
-    let copied = copy(&mut hashing, sink);
+    let copied = copy(&mut hashing, sink, IO_BUFFER_SIZE);
     let (_, sha256) = hashing.finish();
     (copied, sha256)
 }

@@ -1,10 +1,13 @@
-//! Running a stage on its own thread: a `Read` produced on one thread and
-//! consumed on another through a bounded queue, so the OpenPGP layer and the
-//! decompression layer each get a core while memory stays flat.
+//! Running a stage on its own thread behind a bounded queue, so the stages
+//! of a pipeline each get a core while memory stays flat: a `Read` produced
+//! on one thread and consumed on another (the OpenPGP layer and the
+//! decompression layer), and a `Write` whose bytes another thread writes
+//! out (the cipher and the output).
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Bytes per message and messages in flight: 4 x 256 KiB.
 const PIECE: usize = 256 * 1024;
@@ -126,5 +129,174 @@ impl Read for ThreadedReader {
         buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+/// The producing end of a write stage: bytes written here are written to
+/// the real output by a thread of their own, so a slow or blocking write
+/// (page cache throttling, a pipe) does not stall the cipher.
+pub struct ThreadedWriter {
+    queue: Option<SyncSender<Vec<u8>>>,
+    piece: Vec<u8>,
+    /// The kind of the output thread's first error; later writes fail fast.
+    failed: Arc<OnceLock<io::ErrorKind>>,
+}
+
+impl ThreadedWriter {
+    fn send(&mut self) -> io::Result<()> {
+        let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
+        match self.queue.as_ref().map(|q| q.send(piece)) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self.stopped()),
+        }
+    }
+
+    fn stopped(&self) -> io::Error {
+        let kind = self
+            .failed
+            .get()
+            .copied()
+            .unwrap_or(io::ErrorKind::BrokenPipe);
+        io::Error::new(kind, "the output stage stopped")
+    }
+}
+
+impl Write for ThreadedWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.failed.get().is_some() {
+            return Err(self.stopped());
+        }
+        let n = buf.len().min(PIECE - self.piece.len());
+        self.piece.extend_from_slice(&buf[..n]);
+        if self.piece.len() == PIECE {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    /// Hands the bytes so far to the output thread (it does not wait for them).
+    fn flush(&mut self) -> io::Result<()> {
+        match self.piece.is_empty() {
+            true => Ok(()),
+            false => self.send(),
+        }
+    }
+}
+
+/// Run `body` with a [`ThreadedWriter`] in front of `sink`, written by a
+/// second thread. Everything `body` wrote is in `sink` (flushed) when this
+/// returns Ok. If `body` fails, what is still queued is dropped, not
+/// written: the output is incomplete either way. An error of the sink is
+/// returned as the output failure it is.
+pub fn write_on_thread<W, T>(
+    sink: &mut W,
+    body: impl FnOnce(&mut ThreadedWriter) -> crate::Result<T>,
+) -> crate::Result<T>
+where
+    W: Write + Send,
+{
+    let (queue, pieces) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let failed = Arc::new(OnceLock::new());
+    let abandon = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| -> io::Result<()> {
+            for piece in pieces {
+                if abandon.load(Ordering::Relaxed) {
+                    continue;
+                }
+                if let Err(e) = sink.write_all(&piece) {
+                    let _ = failed.set(e.kind());
+                    return Err(e);
+                }
+            }
+            sink.flush().inspect_err(|e| {
+                let _ = failed.set(e.kind());
+            })
+        });
+        let mut writer = ThreadedWriter {
+            queue: Some(queue),
+            piece: Vec::with_capacity(PIECE),
+            failed: Arc::clone(&failed),
+        };
+        let outcome = body(&mut writer)
+            .and_then(|t| writer.flush().map(|()| t).map_err(crate::io::write_error));
+        if outcome.is_err() {
+            abandon.store(true, Ordering::Relaxed);
+        }
+        // Closing the queue ends the worker once it has written the rest.
+        writer.queue = None;
+        let written = worker
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the output thread panicked")));
+        let t = outcome?;
+        written.map_err(crate::io::write_error)?;
+        Ok(t)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that takes `room` bytes, then fails like a full disk.
+    struct Full {
+        written: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.written.len() + buf.len() > self.room {
+                return Err(io::Error::from(io::ErrorKind::StorageFull));
+            }
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 256) as u8).collect()
+    }
+
+    #[test]
+    fn everything_written_arrives_in_order() {
+        let input = data(3 * PIECE + 12345);
+        let mut sink = Full {
+            written: Vec::new(),
+            room: usize::MAX,
+        };
+        let n = write_on_thread(&mut sink, |out| {
+            for piece in input.chunks(1000) {
+                out.write_all(piece).unwrap();
+            }
+            Ok(input.len())
+        })
+        .unwrap();
+        assert_eq!(n, input.len());
+        assert_eq!(sink.written, input);
+    }
+
+    #[test]
+    fn a_failing_sink_fails_the_writer_and_the_run() {
+        let mut sink = Full {
+            written: Vec::new(),
+            room: PIECE,
+        };
+        let mut saw_error = false;
+        let result = write_on_thread(&mut sink, |out| {
+            for _ in 0..100 {
+                if out.write_all(&data(PIECE)).is_err() {
+                    saw_error = true;
+                    break;
+                }
+            }
+            Ok(())
+        });
+        assert!(saw_error, "writes kept succeeding after the sink failed");
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("no space left"), "{err}");
     }
 }

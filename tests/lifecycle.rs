@@ -378,6 +378,50 @@ fn inspect_names_recipients_and_checks_policy() {
         out.stderr
     );
     assert!(String::from_utf8(out.stdout).unwrap().contains("new.pgp:"));
+
+    // A missing file in a tape set: reported, the others still listed, even as JSON.
+    let out = env.run(
+        &["inspect", "--json", "new.pgp", "gone.pgp", "old.pgp"],
+        b"",
+    );
+    assert_eq!(out.status, 7, "{}", out.stderr);
+    assert!(out.stderr.contains("gone.pgp"), "{}", out.stderr);
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files: Vec<&str> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["new.pgp", "old.pgp"]);
+
+    // --key over a set: a backup the key cannot open is still listed, with
+    // its recipients and why it was not opened; the rest are opened.
+    let out = env.run(
+        &[
+            "inspect",
+            "--json",
+            "--key",
+            "daily-2026.key.asc",
+            "old-only.pgp",
+            "new.pgp",
+        ],
+        b"",
+    );
+    assert_eq!(out.status, 8, "{}", out.stderr);
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(reports[0]["opened"].is_null());
+    assert!(
+        reports[0]["not_opened"]
+            .as_str()
+            .unwrap()
+            .contains("no given secret key opens"),
+        "{}",
+        reports[0]
+    );
+    assert_eq!(reports[0]["recipients"][0]["key_id"], old_keyid.as_str());
+    assert_eq!(reports[0]["recipients"][0]["pkesk_version"], 3);
+    assert_eq!(reports[1]["opened"]["compression"], "zstd");
 }
 
 #[test]

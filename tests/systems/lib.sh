@@ -32,7 +32,10 @@ ensure_pkgs() {
   # Serialise apt across tests that run in parallel.
   flock /tmp/sealpipe-apt.lock bash -c '
     export DEBIAN_FRONTEND=noninteractive
-    if [ ! -f /tmp/sealpipe-apt-updated ]; then apt-get update -qq && touch /tmp/sealpipe-apt-updated; fi
+    # Package lists older than a day are refreshed first.
+    if [ -z "$(find /tmp/sealpipe-apt-updated -mmin -1440 2>/dev/null)" ]; then
+      apt-get update -qq && touch /tmp/sealpipe-apt-updated
+    fi
     apt-get install -y -qq --no-install-recommends "$@" >/tmp/sealpipe-apt.log 2>&1 || { tail -30 /tmp/sealpipe-apt.log; exit 1; }
   ' _ "${missing[@]}" || fail "apt-get install ${missing[*]} failed"
 }
