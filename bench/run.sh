@@ -89,63 +89,73 @@ for input in $INPUTS; do
 done
 
 # ---- measuring ----------------------------------------------------------------
-# measure LABEL INPUT OUTPUT COMMAND: run COMMAND < INPUT > OUTPUT $RUNS times;
-# prints "median_seconds max_rss_kib" (RSS: the largest process of the pipeline).
-measure() {
-  local input=$2 output=$3 cmd=$4 times=() rss=0
-  for _ in $(seq "$RUNS"); do
-    /usr/bin/time -f "%e %M" -o "$W/time.out" bash -o pipefail -c "$cmd" < "$input" > "$output" \
-      || { echo "FAILED: $cmd" >&2; exit 1; }
-    read -r secs kib < "$W/time.out"
-    times+=("$secs")
-    [ "$kib" -gt "$rss" ] && rss=$kib
-  done
-  printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")" "$rss"
-}
-
+# Commands are queued with `job` and run by `run_jobs` round-robin: run 1 of
+# every command, then run 2 of every command, and so on. A machine that gets
+# busier or quieter during the run then slows every command alike, and the
+# ratios between them stay fair. Peak RSS: the largest process of a pipeline.
 RESULTS=$W/results.tsv
 : > "$RESULTS"
-# record INPUT DIRECTION NAME PLAIN_FILE IN OUT CMD
-record() {
-  local input=$1 dir=$2 name=$3 plain=$4 in=$5 out=$6 cmd=$7
-  read -r secs kib < <(measure "$name" "$in" "$out" "$cmd")
-  local mbs size
-  mbs=$(awk -v b="$(stat -c %s "$plain")" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? b / s / 1e6 : 0) }')
-  size=$([ "$dir" = encrypt ] && stat -c %s "$out" || echo -)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))" "$size" >> "$RESULTS"
-  printf '  %-8s %-8s %-34s %6s MB/s %5s MiB RSS\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))"
+JOBS=()
+# job INPUT DIRECTION NAME PLAIN_FILE IN OUT CMD
+job() { JOBS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"$6"$'\t'"$7"); }
+run_jobs() {
+  local r i input dir name plain in out cmd secs kib mbs size
+  local -A times rss
+  for r in $(seq "$RUNS"); do
+    for i in "${!JOBS[@]}"; do
+      IFS=$'\t' read -r input dir name plain in out cmd <<< "${JOBS[$i]}"
+      /usr/bin/time -f "%e %M" -o "$W/time.out" bash -o pipefail -c "$cmd" < "$in" > "$out" \
+        || { echo "FAILED: $cmd" >&2; exit 1; }
+      read -r secs kib < "$W/time.out"
+      times[$i]+="$secs "
+      [ "${rss[$i]:-0}" -ge "$kib" ] || rss[$i]=$kib
+    done
+  done
+  for i in "${!JOBS[@]}"; do
+    IFS=$'\t' read -r input dir name plain in out cmd <<< "${JOBS[$i]}"
+    secs=$(printf '%s\n' ${times[$i]} | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+    mbs=$(awk -v b="$(stat -c %s "$plain")" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? b / s / 1e6 : 0) }')
+    size=$([ "$dir" = encrypt ] && stat -c %s "$out" || echo -)
+    kib=${rss[$i]}
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))" "$size" >> "$RESULTS"
+    printf '  %-8s %-8s %-34s %6s MB/s %5s MiB RSS\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))"
+  done
+  JOBS=()
 }
 
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "# $("$SP" --version); $(gpg --version | head -1); zstd $(zstd -V | grep -o 'v[0-9.]*'); pigz $(pigz -V 2>&1 | awk '{print $2}')"
-echo "# inputs: $SIZE each, $RUNS runs, medians"
+echo "# inputs: $SIZE each, $RUNS runs of every command, round-robin, medians"
 for input in $INPUTS; do
   p=$W/$input.$SIZE
   o=$W/out.$input
   for mode in zstd deflate none; do
-    record "$input" encrypt "sealpipe $mode" "$p" "$p" "$o.sp-$mode" "$SP encrypt --config $CONF -c $mode"
+    job "$input" encrypt "sealpipe $mode" "$p" "$p" "$o.sp-$mode" "$SP encrypt --config $CONF -c $mode"
   done
-  record "$input" encrypt "gpg (default zlib-6)" "$p" "$p" "$o.gpg" "$GPG_E"
-  record "$input" encrypt "gpg --compress-algo none" "$p" "$p" "$o.gpg-none" "$GPG_E --compress-algo none"
-  record "$input" encrypt "zstd -3 -T2 | gpg none" "$p" "$p" "$o.zstd-gpg" "zstd -3 -T2 -q | $GPG_E --compress-algo none"
-  record "$input" encrypt "zstd -3 -T2 (alone)" "$p" "$p" "$o.zst" "zstd -3 -T2 -q"
-  record "$input" encrypt "pigz -6 (alone)" "$p" "$p" "$o.gz" "pigz -6 -p 2"
+  job "$input" encrypt "gpg (default zlib-6)" "$p" "$p" "$o.gpg" "$GPG_E"
+  job "$input" encrypt "gpg --compress-algo none" "$p" "$p" "$o.gpg-none" "$GPG_E --compress-algo none"
+  job "$input" encrypt "zstd -3 -T2 | gpg none" "$p" "$p" "$o.zstd-gpg" "zstd -3 -T2 -q | $GPG_E --compress-algo none"
+  job "$input" encrypt "zstd -3 -T2 (alone)" "$p" "$p" "$o.zst" "zstd -3 -T2 -q"
+  job "$input" encrypt "pigz -6 (alone)" "$p" "$p" "$o.gz" "pigz -6 -p 2"
+
+  run_jobs
 
   # Every decrypt is timed to /dev/null, as the references are; the
   # round trips are checked afterwards, untimed.
   for mode in zstd deflate none; do
-    record "$input" decrypt "sealpipe $mode" "$p" "$o.sp-$mode" /dev/null "$SP decrypt --config $CONF"
+    job "$input" decrypt "sealpipe $mode" "$p" "$o.sp-$mode" /dev/null "$SP decrypt --config $CONF"
   done
-  record "$input" decrypt "gpg -d (default)" "$p" "$o.gpg" /dev/null "$GPG_D"
-  record "$input" decrypt "gpg -d (none)" "$p" "$o.gpg-none" /dev/null "$GPG_D"
-  record "$input" decrypt "gpg -d | zstd -d" "$p" "$o.zstd-gpg" /dev/null "$GPG_D | zstd -dq"
+  job "$input" decrypt "gpg -d (default)" "$p" "$o.gpg" /dev/null "$GPG_D"
+  job "$input" decrypt "gpg -d (none)" "$p" "$o.gpg-none" /dev/null "$GPG_D"
+  job "$input" decrypt "gpg -d | zstd -d" "$p" "$o.zstd-gpg" /dev/null "$GPG_D | zstd -dq"
+  job "$input" decrypt "zstd -d (alone)" "$p" "$o.zst" /dev/null "zstd -dq"
+  job "$input" decrypt "pigz -d (alone)" "$p" "$o.gz" /dev/null "pigz -d"
+  run_jobs
   for mode in zstd deflate none; do
     "$SP" decrypt --config "$CONF" < "$o.sp-$mode" | cmp -s - "$p" \
       || { echo "FAILED: sealpipe $mode did not round-trip" >&2; exit 1; }
   done
   $GPG_D < "$o.zstd-gpg" 2>/dev/null | zstd -dq | cmp -s - "$p" || { echo "FAILED: gpg | zstd did not round-trip" >&2; exit 1; }
-  record "$input" decrypt "zstd -d (alone)" "$p" "$o.zst" /dev/null "zstd -dq"
-  record "$input" decrypt "pigz -d (alone)" "$p" "$o.gz" /dev/null "pigz -d"
   # sealpipe's output restores with plain gpg.
   $GPG_D < "$o.sp-zstd" 2>/dev/null | zstd -dq | cmp -s - "$p" || { echo "FAILED: gpg could not restore sealpipe zstd" >&2; exit 1; }
   $GPG_D < "$o.sp-deflate" 2>/dev/null | cmp -s - "$p" || { echo "FAILED: gpg could not restore sealpipe deflate" >&2; exit 1; }
