@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use sealpipe::compress::Compression;
-use sealpipe::keys::KeyAlgorithm;
+use sealpipe::keys::generate::KeyAlgorithm;
 
 /// Encrypt backup streams with OpenPGP to the recipients pinned in a config
 /// file; decrypt them again. Output is a standard OpenPGP message that GnuPG

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::compress::Compression;
 use crate::error::{Error, Result};
-use crate::files;
+use crate::keys::files;
 
 /// Where the config lives when neither `--config` nor `$SEALPIPE_CONFIG`
 /// names one (Amanda runs the filter with no arguments).

@@ -22,11 +22,11 @@ use sequoia_openpgp as openpgp;
 use crate::compress::{Compression, ParallelDeflate, StreamCompressor, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::error::{Error, Result};
+use crate::format::packet::{self, PacketWriter};
+use crate::format::seipd::{self, SeipdWriter};
 use crate::io::{read_error, write_error, Tracked};
-use crate::packet::{self, PacketWriter};
 use crate::pipeline;
 use crate::policy::ApprovedRecipient;
-use crate::seipd::{self, SeipdWriter};
 
 /// Everything decided before the first byte is written.
 #[derive(Debug, Clone)]

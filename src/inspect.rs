@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::decrypt::{self, MessageFacts};
-use crate::envelope::{read_envelope, read_failure, Envelope};
 use crate::error::{Error, Result};
+use crate::format::envelope::{read_envelope, read_failure, Envelope};
 use crate::keys::{self, SecretKeyring};
 
 /// A cert inspect can name recipients by.

@@ -1,17 +1,20 @@
 //! sealpipe: encrypt backup streams with OpenPGP to a pinned set of
 //! recipients, restorable with plain GnuPG.
 //!
-//! The pipeline, one module per stage:
+//! The pipeline, by layer:
 //! - [`config`]: the TOML config (pinned recipients, defaults, decrypt keys)
 //! - [`policy`]: pinned fingerprints -> usable encryption keys, or refusals
+//! - [`keys`]: certs and secret keys, the permission-checked reads of
+//!   trusted files ([`keys::files`]) and key generation
 //! - [`compress`]: zstd and parallel deflate as Read/Write adapters
-//! - [`packet`] / [`seipd`]: packet framing and the SEIPDv1 container, written here
-//! - [`encrypt`] / [`decrypt`]: the OpenPGP message, streaming
-//! - [`replay`]: the second pass of `decrypt --verify-first`, checked against the first
-//! - [`envelope`] / [`inspect`] / [`rekey`]: the key packets, read and replaced without
+//! - [`format`]: the wire format written and read here: packet framing,
+//!   the envelope (key packets), the SEIPDv1 container
+//! - [`encrypt`] / [`decrypt`]: the OpenPGP message, streaming; the decrypt
+//!   readers and `--verify-first`'s replay live under [`decrypt`]
+//! - [`inspect`] / [`rekey`]: the key packets, read and replaced without
 //!   touching the encrypted data
-//! - [`keys`]: certs and secret keys; [`files`]: permission-checked reads
-//! - [`io`]: the ends of the pipe, with explicit, fallible `finish`
+//! - [`io`] / [`pipeline`]: the ends of the pipe with explicit, fallible
+//!   `finish`, and the thread hand-offs between stages
 //!
 //! Every fallible function returns [`error::Error`], whose variants map to
 //! the exit codes in docs/exit-codes.md.
@@ -22,18 +25,14 @@ pub mod config;
 pub mod decrypt;
 pub mod digest;
 pub mod encrypt;
-pub mod envelope;
 pub mod error;
-pub mod files;
+pub mod format;
 pub mod inspect;
 pub mod io;
 pub mod keys;
-pub mod packet;
 pub mod pipeline;
 pub mod policy;
 pub mod rekey;
-pub mod replay;
-pub mod seipd;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -11,7 +11,7 @@ use clap::Parser;
 use sealpipe::error::exit;
 
 fn main() -> ExitCode {
-    sealpipe::files::remember_inherited_fds();
+    sealpipe::keys::files::remember_inherited_fds();
     let cli = cli::Cli::parse();
     match sealpipe::io::exit_on_termination_signals()
         .map_err(anyhow::Error::from)

@@ -19,8 +19,8 @@ use openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp as openpgp;
 
 use crate::decrypt::{classify, survive_parser_panic, unwrap_session_key, OpenedBy};
-use crate::envelope::{read_envelope, read_failure, FrameCheck};
 use crate::error::{Error, Result};
+use crate::format::envelope::{read_envelope, read_failure, FrameCheck};
 use crate::io::{read_error, write_error, Tracked, IO_BUFFER_SIZE};
 use crate::keys::SecretKeyring;
 use crate::policy::ApprovedRecipient;

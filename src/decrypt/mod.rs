@@ -25,13 +25,14 @@ use sequoia_openpgp as openpgp;
 use crate::compress::{StreamDecompressor, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::encrypt::copy;
-use crate::envelope::{read_envelope, FrameChecked};
 use crate::error::{Error, Result};
+use crate::format::envelope::{read_envelope, FrameChecked};
 use crate::io::{read_error, write_error, Input, Tracked, IO_BUFFER_SIZE};
 use crate::keys::{SecretKey, SecretKeyring};
 use crate::pipeline::threaded_reader;
-use crate::replay;
-use crate::seipd::{self, MdcReader, SeipdHead};
+pub mod replay;
+
+use crate::format::seipd::{self, MdcReader, SeipdHead};
 
 /// How much decrypted data sequoia holds back before releasing it. A message
 /// that fits is authenticated before any byte is released; larger ones

@@ -92,7 +92,7 @@ impl<W: Write> Write for PacketWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::{decode_length, BodyLength};
+    use crate::format::envelope::{decode_length, BodyLength};
 
     /// Undo the framing written by PacketWriter.
     fn deframe(packet: &[u8], tag: u8) -> Vec<u8> {

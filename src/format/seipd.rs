@@ -31,9 +31,9 @@ use openpgp::crypto::SessionKey;
 use openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp as openpgp;
 
-use crate::envelope::{decode_length, BodyLength};
 use crate::error::Error;
-use crate::packet::{self, CHUNK};
+use crate::format::envelope::{decode_length, BodyLength};
+use crate::format::packet::{self, CHUNK};
 
 const BLOCK: usize = 16;
 /// Random prefix: one block plus the repetition of its last two bytes.
