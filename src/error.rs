@@ -44,8 +44,10 @@ pub enum Error {
     #[error("{0}")]
     Key(String),
 
+    /// The input is damaged, malformed or not what sealpipe reads; the
+    /// [`Damage`] says which.
     #[error("{0}")]
-    BadInput(String),
+    BadInput(Damage),
 
     /// Not a `#[source]`: the message already includes it, once.
     #[error("{what}: {cause}")]
@@ -84,6 +86,23 @@ impl Error {
             what: what.into(),
             cause,
         }
+    }
+}
+
+/// What is wrong with an input (exit code 6). Each cause is a variant with
+/// its own message, so callers match on causes, never on text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Damage {
+    /// Transitional: a cause still described in words only. Each use is to
+    /// become a typed variant.
+    #[error("{0}")]
+    Described(String),
+}
+
+impl From<Damage> for Error {
+    fn from(damage: Damage) -> Self {
+        Error::BadInput(damage)
     }
 }
 

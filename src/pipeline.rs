@@ -90,7 +90,7 @@ impl Read for ThreadedReader {
             if let Some((kind, message)) = &self.failed {
                 return Err(io::Error::new(
                     *kind,
-                    crate::Error::BadInput(message.clone()),
+                    crate::Error::BadInput(crate::error::Damage::Described(message.clone())),
                 ));
             }
             if self.ended {

@@ -19,7 +19,7 @@ use openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp as openpgp;
 
 use crate::decrypt::{classify, survive_parser_panic, unwrap_session_key, OpenedBy};
-use crate::error::{Error, Result};
+use crate::error::{Damage, Error, Result};
 use crate::format::envelope::{read_envelope, read_failure, FrameCheck};
 use crate::io::{read_error, write_error, Tracked, IO_BUFFER_SIZE};
 use crate::keys::SecretKeyring;
@@ -86,10 +86,10 @@ where
 {
     let (envelope, mut rest) = read_envelope(source)?;
     if envelope.data_tag != Tag::SEIP || envelope.data_version != Some(1) {
-        return Err(Error::BadInput(format!(
+        return Err(Error::BadInput(Damage::Described(format!(
             "rekey handles SEIPD v1 messages (what sealpipe and GnuPG 2.2 write); this one is {}",
             envelope.container()
-        )));
+        ))));
     }
     let mut body_start = Vec::new();
     (&mut rest)
@@ -212,7 +212,7 @@ fn open_session_key(
         }
         ppr = pp.next().map_err(classify)?.1;
     }
-    Err(Error::BadInput(
+    Err(Error::BadInput(Damage::Described(
         "the backup has no encrypted data packet".into(),
-    ))
+    )))
 }

@@ -25,7 +25,7 @@ use sequoia_openpgp as openpgp;
 use crate::compress::{StreamDecompressor, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::encrypt::copy;
-use crate::error::{Error, Result};
+use crate::error::{Damage, Error, Result};
 use crate::format::envelope::{read_envelope, FrameChecked};
 use crate::io::{read_error, write_error, Input, Tracked, IO_BUFFER_SIZE};
 use crate::keys::{SecretKey, SecretKeyring};
@@ -220,9 +220,9 @@ where
     let zstd = decryptor.helper_ref().facts.is_zstd();
     let sha256 = copy_plaintext(&mut decryptor, zstd, sink, digest)?;
     if !decryptor.message_processed() {
-        return Err(Error::BadInput(
+        return Err(Error::BadInput(Damage::Described(
             "the backup ends before the OpenPGP message is complete (truncated)".into(),
-        ));
+        )));
     }
     let facts = decryptor.into_helper().facts;
     Ok((facts, sha256))
@@ -249,11 +249,11 @@ where
     let (envelope, rest) = read_envelope(source)?;
     if envelope.data_tag == Tag::SED {
         // Whatever the policy of the day says: this can be altered undetectably.
-        return Err(Error::BadInput(
+        return Err(Error::BadInput(Damage::Described(
             "the backup has no integrity protection (a SED packet, not SEIPD): it could have been \
              modified undetectably, so sealpipe refuses to decrypt it (not something sealpipe or gpg 2.2 writes)"
                 .into(),
-        ));
+        )));
     }
     let seipd_v1 = envelope.data_tag == Tag::SEIP && envelope.data_version == Some(1);
     let stock_forced = std::env::var_os(STOCK_READER_ENV).is_some();
@@ -281,11 +281,11 @@ where
 
     let head = SeipdHead::read(rest, envelope.data_length)?;
     if !head.fits(algo, &session_key) {
-        return Err(Error::BadInput(format!(
+        return Err(Error::BadInput(Damage::Described(format!(
             "secret key {} opened the session key, but the encrypted data does not decrypt with it: \
              the backup is truncated or damaged",
             key.key.fingerprint()
-        )));
+        ))));
     }
     let mut facts = MessageFacts {
         opened_by: Some(OpenedBy {
@@ -338,28 +338,28 @@ where
             Packet::Literal(l) => {
                 literals += 1;
                 if literals > 1 {
-                    return Err(Error::BadInput(
+                    return Err(Error::BadInput(Damage::Described(
                         "the backup holds more than one literal data packet: it is not one backup stream".into(),
-                    ));
+                    )));
                 }
                 facts.literal_filename = l.filename().map(<[u8]>::to_vec);
                 sha256 = copy_plaintext(&mut pp, facts.is_zstd(), sink, digest)?;
             }
             Packet::OnePassSig(_) | Packet::Signature(_) | Packet::Marker(_) => {}
             other => {
-                return Err(Error::BadInput(format!(
+                return Err(Error::BadInput(Damage::Described(format!(
                     "the backup is damaged or malformed: an unexpected {} packet inside the encryption \
                      (or compression nested too deep); any output already written is untrustworthy",
                     other.tag()
-                )))
+                ))))
             }
         }
         ppr = pp.recurse().map_err(classify)?.1;
     }
     if literals == 0 {
-        return Err(Error::BadInput(
+        return Err(Error::BadInput(Damage::Described(
             "the backup is malformed: no literal data inside the encryption".into(),
-        ));
+        )));
     }
     Ok(sha256)
 }
@@ -394,9 +394,9 @@ fn copy_plaintext<R: Read + Send, W: Write>(
             Some(inner) => classify_io(inner),
             // The OpenPGP layer was fine, so the zstd layer is broken
             // (or the sink failed, which the caller reports first).
-            None if zstd => Error::BadInput(format!(
+            None if zstd => Error::BadInput(Damage::Described(format!(
                 "zstd decompression failed: {e}; the backup is damaged"
-            )),
+            ))),
             None => classify_io(e),
         });
     }
@@ -454,11 +454,11 @@ pub(crate) fn survive_parser_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     std::panic::set_hook(previous);
     outcome.unwrap_or_else(|_| {
-        Err(Error::BadInput(
+        Err(Error::BadInput(Damage::Described(
             "the backup is malformed (truncated or damaged where the OpenPGP parser cannot continue); \
              any output already written is untrustworthy"
                 .into(),
-        ))
+        )))
     })
 }
 
@@ -546,18 +546,18 @@ pub fn unwrap_session_key<'k>(
     if let Some(key) = unwrapped_but_rejected {
         // The key fits the PKESK, but the session key does not fit the data:
         // the encrypted body is cut short or damaged at its start.
-        return Err(Error::BadInput(format!(
+        return Err(Error::BadInput(Damage::Described(format!(
             "secret key {} opened the session key, but the encrypted data does not decrypt with it: \
              the backup is truncated or damaged",
             key.key.fingerprint()
-        )));
+        ))));
     }
     if let Some(key) = addressed_but_undecryptable {
-        return Err(Error::BadInput(format!(
+        return Err(Error::BadInput(Damage::Described(format!(
             "the key packet addressed to secret key {} does not decrypt with it: \
              the backup's key packets are damaged (another recipient's key may still open it)",
             key.key.fingerprint()
-        )));
+        ))));
     }
     if let Some(e) = unlock_error {
         return Err(e);
@@ -600,7 +600,7 @@ fn classify_chain<'e>(
             if let Some(ours) = io.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
                 return match ours {
                     Error::Internal(m) => Error::Internal(m.clone()),
-                    other => Error::BadInput(other.to_string()),
+                    other => Error::BadInput(Damage::Described(other.to_string())),
                 };
             }
         }
@@ -624,16 +624,18 @@ fn classify_io(e: io::Error) -> Error {
                 classify_chain(std::iter::successors(Some(first), |c| c.source()), &inner)
             }
         },
-        None => Error::BadInput("reading the OpenPGP message failed".into()),
+        None => Error::BadInput(Damage::Described(
+            "reading the OpenPGP message failed".into(),
+        )),
     }
 }
 
 fn truncated() -> Error {
-    Error::BadInput(
+    Error::BadInput(Damage::Described(
         "the backup is truncated: it ends before the OpenPGP message is complete; \
          any output already written is incomplete"
             .into(),
-    )
+    ))
 }
 
 fn damaged(e: &dyn std::fmt::Display) -> Error {
@@ -641,27 +643,27 @@ fn damaged(e: &dyn std::fmt::Display) -> Error {
     // once, not wrapped in a second one.
     let text = e.to_string();
     if let Some(at) = text.find("the backup ") {
-        return Error::BadInput(text[at..].to_string());
+        return Error::BadInput(Damage::Described(text[at..].to_string()));
     }
-    Error::BadInput(format!(
+    Error::BadInput(Damage::Described(format!(
         "the backup is damaged or not an OpenPGP message ({e}); any output already written is untrustworthy"
-    ))
+    )))
 }
 
 fn from_openpgp(pgp: &openpgp::Error, whole: &dyn std::fmt::Display) -> Error {
     match pgp {
-        openpgp::Error::ManipulatedMessage => Error::BadInput(
+        openpgp::Error::ManipulatedMessage => Error::BadInput(Damage::Described(
             "integrity check failed (MDC): the backup was modified or damaged; \
              any output already written is untrustworthy"
                 .into(),
-        ),
+        )),
         openpgp::Error::MissingSessionKey(_) => Error::Key(format!(
             "no given secret key opens this backup ({whole})"
         )),
-        openpgp::Error::PolicyViolation(what, _) => Error::BadInput(format!(
+        openpgp::Error::PolicyViolation(what, _) => Error::BadInput(Damage::Described(format!(
             "the backup is damaged, or uses something the standard policy rejects as insecure ({what}); \
              any output already written is untrustworthy"
-        )),
+        ))),
         _ => damaged(whole),
     }
 }

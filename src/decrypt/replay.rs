@@ -13,7 +13,7 @@ use std::io::{self, Read};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
+use crate::error::{Damage, Error};
 
 /// Bytes of ciphertext per recorded digest.
 const CHUNK: usize = 4 * 1024 * 1024;
@@ -100,11 +100,11 @@ impl<R: Read> Replay<R> {
             (!self.chunk.is_empty()).then(|| Sha256::digest(&self.chunk).into());
         if digest != self.expected.next() {
             self.chunk.clear();
-            return Err(io::Error::other(Error::BadInput(
+            return Err(io::Error::other(Error::BadInput(Damage::Described(
                 "the backup changed between the verifying pass and the writing pass; \
                  nothing from the changed part was released, but the output is incomplete"
                     .into(),
-            )));
+            ))));
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use openpgp::packet::{Packet, Tag, PKESK};
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use sequoia_openpgp as openpgp;
 
-use crate::error::{Error, Result};
+use crate::error::{Damage, Error, Result};
 
 /// A key packet larger than this is not a key packet (an RSA-16384 PKESK is
 /// about 2 KiB); refuse rather than allocate what a hostile header asks for.
@@ -174,11 +174,11 @@ impl<R: Read> ArmorTail<R> {
     fn check_tail(bytes: &[u8]) -> io::Result<()> {
         match bytes.iter().all(u8::is_ascii_whitespace) {
             true => Ok(()),
-            false => Err(io::Error::other(Error::BadInput(
+            false => Err(io::Error::other(Error::BadInput(Damage::Described(
                 "the backup has trailing data after the end of its armored message \
                  (garbage, or a second message appended); it is not one intact backup"
                     .into(),
-            ))),
+            )))),
         }
     }
 }
@@ -317,10 +317,10 @@ impl FrameCheck {
             match self {
                 FrameCheck::Unbounded => return Ok(()),
                 FrameCheck::Done => {
-                    return Err(Error::BadInput(format!(
+                    return Err(Error::BadInput(Damage::Described(format!(
                         "the backup has {}+ bytes of trailing data after the encrypted packet (damaged or two files joined)",
                         data.len()
-                    )))
+                    ))))
                 }
                 FrameCheck::Chunk { remaining, last } => {
                     let take = (*remaining).min(data.len() as u64);
@@ -430,20 +430,28 @@ pub(crate) fn read_failure(e: io::Error, place: &str) -> Error {
         truncated(place)
     } else if e.raw_os_error().is_none() {
         // Not the operating system: the dearmoring reader rejected the text.
-        Error::BadInput(format!("the backup's ASCII armor is damaged ({e})"))
+        Error::BadInput(Damage::Described(format!(
+            "the backup's ASCII armor is damaged ({e})"
+        )))
     } else {
         Error::io("reading the backup", e)
     }
 }
 
 fn truncated(place: &str) -> Error {
-    Error::BadInput(format!("the backup is truncated: it ends {place}"))
+    Error::BadInput(Damage::Described(format!(
+        "the backup is truncated: it ends {place}"
+    )))
 }
 
 fn malformed(what: &str) -> Error {
-    Error::BadInput(format!("the backup's key packets are malformed: {what}"))
+    Error::BadInput(Damage::Described(format!(
+        "the backup's key packets are malformed: {what}"
+    )))
 }
 
 fn not_openpgp(why: &str) -> Error {
-    Error::BadInput(format!("not an encrypted OpenPGP message: {why}"))
+    Error::BadInput(Damage::Described(format!(
+        "not an encrypted OpenPGP message: {why}"
+    )))
 }

@@ -31,7 +31,7 @@ use openpgp::crypto::SessionKey;
 use openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp as openpgp;
 
-use crate::error::Error;
+use crate::error::{Damage, Error};
 use crate::format::envelope::{decode_length, BodyLength};
 use crate::format::packet::{self, CHUNK};
 
@@ -361,7 +361,10 @@ const TRUNCATED: &str = "the backup is truncated: it ends before the OpenPGP mes
                          any output already written is incomplete";
 
 fn bad(message: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, Error::BadInput(message.into()))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        Error::BadInput(Damage::Described(message.into())),
+    )
 }
 
 /// The first ciphertext block plus two: enough to check a session key.
@@ -379,7 +382,7 @@ impl<R: Read> SeipdHead<R> {
         while got < PREFIX {
             let n = deframer.read(&mut head[got..]).map_err(unwrap_io)?;
             if n == 0 {
-                return Err(Error::BadInput(TRUNCATED.into()));
+                return Err(Error::BadInput(Damage::Described(TRUNCATED.into())));
             }
             got += n;
         }
@@ -430,10 +433,12 @@ impl<R: Read> SeipdHead<R> {
 fn unwrap_io(e: io::Error) -> Error {
     match e.into_inner().map(|inner| inner.downcast::<Error>()) {
         Some(Ok(ours)) => *ours,
-        Some(Err(other)) => Error::BadInput(format!(
+        Some(Err(other)) => Error::BadInput(Damage::Described(format!(
             "the backup is damaged ({other}); any output already written is untrustworthy"
+        ))),
+        None => Error::BadInput(Damage::Described(
+            "the backup is damaged: reading the encrypted data failed".into(),
         )),
-        None => Error::BadInput("the backup is damaged: reading the encrypted data failed".into()),
     }
 }
 

@@ -68,7 +68,7 @@ pub fn keyring() -> &'static SecretKeyring {
 pub fn judge<T>(what: &str, data: &[u8], result: &sealpipe::Result<T>) {
     match result {
         Ok(_) => {}
-        Err(Error::BadInput(message)) if message.starts_with(GUARD_MESSAGE) => {
+        Err(Error::BadInput(sealpipe::error::Damage::Described(message))) if message.starts_with(GUARD_MESSAGE) => {
             replay_in_sequoia(what, data)
         }
         Err(Error::BadInput(_) | Error::Key(_)) => {}
@@ -239,7 +239,7 @@ pub fn guard_message_is_known() {
         std::env::set_var(sealpipe::decrypt::STOCK_READER_ENV, "1");
         let guarded = (seipd + 2..seipd + 60).find_map(|cut| {
             match sealpipe::decrypt::decrypt(keyring(), &seed[..cut], &mut std::io::sink(), true) {
-                Err(Error::BadInput(m)) if m.starts_with(GUARD_MESSAGE) => Some(cut),
+                Err(Error::BadInput(sealpipe::error::Damage::Described(m))) if m.starts_with(GUARD_MESSAGE) => Some(cut),
                 _ => None,
             }
         });
