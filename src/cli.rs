@@ -48,6 +48,8 @@ pub enum Command {
     /// Generate a key pair for backups (v4, readable by GnuPG 2.2) and print
     /// the config lines that pin it.
     Keygen(KeygenArgs),
+    /// Write the man pages or print a shell completion script (for packagers).
+    Generate(GenerateArgs),
 }
 
 #[derive(Debug, Args, Default)]
@@ -238,4 +240,25 @@ pub struct KeygenArgs {
     /// Mark the key `required = true` (an escrow key) in the printed config lines.
     #[arg(long)]
     pub required: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(subcommand)]
+    pub what: GenerateWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateWhat {
+    /// Write sealpipe.1 and one page per subcommand (sealpipe-encrypt.1, ...) into DIR.
+    Man {
+        /// The directory to write the pages to (created if missing).
+        dir: PathBuf,
+    },
+    /// Print the completion script for SHELL to stdout.
+    Completion {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }

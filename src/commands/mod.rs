@@ -5,6 +5,7 @@
 
 mod decrypt;
 mod encrypt;
+mod generate;
 mod inspect;
 mod keygen;
 mod rekey;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Inspect(args)) => inspect::run(config, args),
         Some(Command::Rekey(args)) => rekey::run(config, args),
         Some(Command::Keygen(args)) => keygen::run(args),
+        Some(Command::Generate(args)) => generate::run(args),
         None if cli.decrypt => decrypt::run(config, DecryptArgs::default()),
         None => encrypt::run(config, EncryptArgs::default()),
     }
