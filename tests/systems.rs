@@ -50,7 +50,7 @@ fn postgres_pg_basebackup() {
 }
 
 #[test]
-fn bacula_bpipe_reader_and_writer() {
+fn bacula_daemons_bpipe_backup_restore_and_refusal() {
     system_test("bacula");
 }
 

@@ -1,75 +1,248 @@
 #!/usr/bin/env bash
-# Bacula bpipe: run the READER and WRITER commands documented in
-# docs/bacula.md exactly as bpipe-fd does (split on spaces, no shell, stdout
-# stored, stored bytes on stdin, %w = restore where), with paths redirected
-# into a temp dir. Checks restored files byte for byte, and that a policy
-# refusal fails the reader.
+# Bacula 9.6 with real daemons: bacula-dir (sqlite3 catalog), bacula-sd with a
+# file device and bacula-fd, all on 127.0.0.1 in a temp dir, driven by
+# bconsole. The Job and FileSet come from docs/bacula.md (paths redirected
+# into the temp dir): a Full backup through the bpipe Plugin lines, a restore
+# through their writers, byte-compared; the volume must not hold the
+# plaintext; a wrong pin must make the job fail (status f), not end
+# "OK -- with warnings".
 source "$(dirname "$0")/lib.sh"
 set -o pipefail
 need_root
-ensure_pkgs bacula-fd
+ensure_pkgs bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console sqlite3
 [ -f /usr/lib/bacula/bpipe-fd.so ] || fail "bacula-fd installed but /usr/lib/bacula/bpipe-fd.so is missing"
 make_workdir
 
+DAEMONS=()
+cleanup() {
+  for pid in "${DAEMONS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${DAEMONS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
 KEYS=$WORK/keys
 install_example_keys "$KEYS"
-export SEALPIPE_CONFIG=$KEYS/sealpipe.toml   # stands in for /etc/sealpipe/sealpipe.toml
-mkdir -p "$WORK/bin" "$WORK/where"
+mkdir -p "$WORK/bin" "$WORK/where" "$WORK/dir" "$WORK/sd" "$WORK/fd" "$WORK/run" "$WORK/volumes"
 ln -s "$SEALPIPE" "$WORK/bin/sealpipe"
-export PATH=$WORK/bin:$PATH
 
-# Test data: a small tree, and a single dump file.
+# Test data: a small tree with a marker that must never reach the volume in
+# clear, and a single dump file.
+MARKER="sealpipe-bacula-plaintext-marker-$$"
 mkdir -p "$WORK/srv/data/sub"
 head -c 300000 /dev/urandom > "$WORK/srv/data/blob.bin"
 seq 1 50000 > "$WORK/srv/data/sub/numbers.txt"
+for _ in $(seq 1 200); do echo "$MARKER"; done > "$WORK/srv/data/marker.txt"
 ln -s sub/numbers.txt "$WORK/srv/data/link"
 seq 1 20000 | sed 's/.*/INSERT INTO t VALUES (&);/' > "$WORK/shop.sql"
 
-# redirect CMD: the documented command with its paths moved into $WORK.
+# redirect: the documented text with its paths moved into $WORK.
 redirect() {
   sed -e "s|/etc/bacula/scripts/|$REPO_ROOT/contrib/bacula/|g" \
-      -e "s|/usr/local/bin/sealpipe|$WORK/bin/sealpipe|g" \
+      -e "s|/usr/bin/sealpipe|$WORK/bin/sealpipe|g" \
       -e "s|/srv/data|$WORK/srv/data|g" \
-      -e "s|/var/backups/shop.sql|$WORK/shop.sql|g" \
-      -e "s|%w|$WORK/where|g" <<<"$1"
+      -e "s|/var/backups/shop.sql|$WORK/shop.sql|g"
 }
-
-# bpipe_run CMD [STDIN_FILE]: split on spaces and exec, as bpipe does.
-bpipe_run() {
-  local -a argv
-  read -r -a argv <<<"$1"
-  if [ -n "${2:-}" ]; then "${argv[@]}" < "$2"; else "${argv[@]}" < /dev/null; fi
+# doc_block NAME: the indented block of docs/bacula.md that starts with
+# "NAME {" (a FileSet or Job resource), up to its closing brace.
+doc_block() {
+  awk -v start="^    $1 \\\\{" '$0 ~ start {on=1} on {print substr($0, 5)} on && /^    \}/ {exit}' \
+    "$REPO_ROOT/docs/bacula.md"
 }
+fileset=$(doc_block FileSet | redirect)
+job=$(doc_block Job | redirect)
+grep -q 'Plugin = "bpipe:' <<<"$fileset" || fail "docs/bacula.md has no FileSet with bpipe Plugin lines"
+grep -q 'Name = "sealed-backup"' <<<"$job" || fail "docs/bacula.md has no Job named sealed-backup"
 
-mapfile -t plugins < <(grep -o 'Plugin = "bpipe:/[^"]*"' "$REPO_ROOT/docs/bacula.md" | sed 's/^Plugin = "//; s/"$//')
-[ ${#plugins[@]} -ge 2 ] || fail "docs/bacula.md documents fewer than 2 bpipe Plugin lines"
+DIR_PORT=39101 FD_PORT=39102 SD_PORT=39103
+cat > "$WORK/bacula-dir.conf" <<CONF
+Director {
+  Name = e2e-dir
+  DIRport = $DIR_PORT
+  DirAddress = 127.0.0.1
+  QueryFile = "/etc/bacula/scripts/query.sql"
+  WorkingDirectory = "$WORK/dir"
+  PidDirectory = "$WORK/run"
+  Maximum Concurrent Jobs = 1
+  Password = "e2e-console-pass"
+  Messages = Daemon
+}
+Catalog {
+  Name = MyCatalog
+  dbname = "bacula"; dbuser = ""; dbpassword = ""
+}
+Client {
+  Name = backup-client
+  Address = 127.0.0.1
+  FDPort = $FD_PORT
+  Catalog = MyCatalog
+  Password = "e2e-fd-pass"
+  AutoPrune = no
+}
+Storage {
+  Name = File
+  Address = 127.0.0.1
+  SDPort = $SD_PORT
+  Password = "e2e-sd-pass"
+  Device = FileStorage
+  Media Type = File
+}
+Pool {
+  Name = Default
+  Pool Type = Backup
+  Label Format = "Vol-"
+  Maximum Volume Jobs = 1
+  AutoPrune = no
+}
+Messages {
+  Name = Standard
+  console = all, !skipped, !saved
+  append = "$WORK/dir/jobs.log" = all, !skipped
+  catalog = all
+}
+Messages {
+  Name = Daemon
+  console = all, !skipped, !saved
+  append = "$WORK/dir/daemon.log" = all, !skipped
+}
+Job {
+  Name = "restore-files"
+  Type = Restore
+  Client = backup-client
+  FileSet = "sealed-files"
+  Storage = File
+  Pool = Default
+  Messages = Standard
+  Where = "$WORK/where"
+}
+$fileset
+$job
+CONF
+cat > "$WORK/bacula-sd.conf" <<CONF
+Storage {
+  Name = e2e-sd
+  SDPort = $SD_PORT
+  SDAddress = 127.0.0.1
+  WorkingDirectory = "$WORK/sd"
+  PidDirectory = "$WORK/run"
+}
+Director {
+  Name = e2e-dir
+  Password = "e2e-sd-pass"
+}
+Device {
+  Name = FileStorage
+  Media Type = File
+  Archive Device = "$WORK/volumes"
+  LabelMedia = yes
+  Random Access = yes
+  AutomaticMount = yes
+  RemovableMedia = no
+  AlwaysOpen = no
+}
+Messages {
+  Name = Standard
+  director = e2e-dir = all
+}
+CONF
+cat > "$WORK/bacula-fd.conf" <<CONF
+FileDaemon {
+  Name = backup-client
+  FDport = $FD_PORT
+  FDAddress = 127.0.0.1
+  WorkingDirectory = "$WORK/fd"
+  PidDirectory = "$WORK/run"
+  Plugin Directory = /usr/lib/bacula
+}
+Director {
+  Name = e2e-dir
+  Password = "e2e-fd-pass"
+}
+Messages {
+  Name = Standard
+  director = e2e-dir = all, !skipped, !restored
+}
+CONF
+cat > "$WORK/bconsole.conf" <<CONF
+Director {
+  Name = e2e-dir
+  DIRport = $DIR_PORT
+  address = 127.0.0.1
+  Password = "e2e-console-pass"
+}
+CONF
 
-for plugin in "${plugins[@]}"; do
-  IFS=: read -r kind vpath reader writer extra <<<"$plugin"
-  [ "$kind" = bpipe ] && [ -n "$reader" ] && [ -n "$writer" ] && [ -z "$extra" ] \
-    || fail "malformed Plugin line (a ':' inside a command?): $plugin"
-  note "$vpath"
-  stored=$WORK/stored$(echo "$vpath" | tr / _)
-  bpipe_run "$(redirect "$reader")" > "$stored" || fail "reader failed: $reader"
-  [ "$(head -c 1 "$stored" | od -An -tx1 | tr -d ' ')" = c1 ] || fail "stored bytes are not an OpenPGP message"
-  "$SEALPIPE" inspect "$stored" > /dev/null || fail "stored backup does not conform to the policy"
-  bpipe_run "$(redirect "$writer")" "$stored" || fail "writer failed: $writer"
+note "catalog (sqlite3) and config checks"
+sed -e "s|^cd /var/lib/bacula|cd $WORK/dir|" -e 's/XXX_DBNAME_XXX/bacula/' \
+  /usr/share/bacula-director/make_sqlite3_tables | sh >/dev/null || fail "cannot create the sqlite3 catalog"
+bacula-dir -t -c "$WORK/bacula-dir.conf" || fail "bacula-dir rejects its config (from docs/bacula.md)"
+bacula-sd -t -c "$WORK/bacula-sd.conf" || fail "bacula-sd rejects its config"
+bacula-fd -t -c "$WORK/bacula-fd.conf" || fail "bacula-fd rejects its config"
+
+note "start bacula-sd, bacula-fd, bacula-dir on 127.0.0.1"
+# The file daemon runs the bpipe commands: it gets the test's config (it
+# stands in for /etc/sealpipe/sealpipe.toml) and finds `sealpipe` on PATH.
+bacula-sd -f -c "$WORK/bacula-sd.conf" > "$WORK/sd.out" 2>&1 &
+DAEMONS+=($!)
+SEALPIPE_CONFIG=$KEYS/sealpipe.toml PATH=$WORK/bin:$PATH \
+  bacula-fd -f -c "$WORK/bacula-fd.conf" > "$WORK/fd.out" 2>&1 &
+DAEMONS+=($!)
+bacula-dir -f -c "$WORK/bacula-dir.conf" > "$WORK/dir.out" 2>&1 &
+DAEMONS+=($!)
+
+# console COMMANDS: run bconsole with a time limit; its output on stdout.
+console() { timeout 240 bconsole -n -c "$WORK/bconsole.conf" <<<"$1"; }
+for i in $(seq 1 50); do
+  console "status client=backup-client" 2>/dev/null | grep -q "backup-client Version" && break
+  [ "$i" = 50 ] && { cat "$WORK"/*.out; fail "the Bacula daemons did not come up"; }
+  sleep 0.3
 done
 
-note "compare restored files"
+# job_field JOBID FIELD: a field of `llist jobid=` (e.g. jobstatus, joberrors).
+job_field() {
+  console "llist jobid=$1" | sed -n "s/^ *$2: *//Ip" | head -1 | tr -d ' '
+}
+
+note "Full backup through the Plugin lines of docs/bacula.md"
+console "run job=sealed-backup level=Full yes
+wait
+messages" > "$WORK/backup.out" || fail "bconsole failed: $(cat "$WORK/backup.out")"
+status=$(job_field 1 jobstatus) errors=$(job_field 1 joberrors)
+[ "$status" = T ] && [ "$errors" = 0 ] \
+  || { cat "$WORK/backup.out"; fail "backup job: status '$status', $errors errors (want T, 0)"; }
+grep -q "Backup OK$" "$WORK/dir/jobs.log" || { cat "$WORK/dir/jobs.log"; fail "the job log does not say Backup OK"; }
+ls "$WORK"/volumes/Vol-* >/dev/null 2>&1 || fail "no volume written"
+if grep -rqa "$MARKER" "$WORK/volumes"; then fail "the volume holds the plaintext"; fi
+
+note "restore through the writers, byte-compared"
+console "restore jobid=1 client=backup-client where=$WORK/where all done yes
+wait
+messages" > "$WORK/restore.out" || fail "bconsole restore failed: $(cat "$WORK/restore.out")"
+rjob=$(console "list jobs" | awk -F'|' '$0 ~ /restore-files/ {gsub(/[ ,]/, "", $2); print $2}' | tail -1)
+[ -n "$rjob" ] || { cat "$WORK/restore.out"; fail "no restore job in the catalog"; }
+rstatus=$(job_field "$rjob" jobstatus)
+[ "$rstatus" = T ] || { cat "$WORK/restore.out" "$WORK/dir/jobs.log"; fail "restore job status '$rstatus' (want T)"; }
 ( cd "$WORK/srv/data" && find . -type f -print0 | sort -z | xargs -0 sha256sum ) > "$WORK/want"
-( cd "$WORK/where/srv-data" && find . -type f -print0 | sort -z | xargs -0 sha256sum ) > "$WORK/got"
+( cd "$WORK/where/srv-data" && find . -type f -print0 | sort -z | xargs -0 sha256sum ) > "$WORK/got" \
+  || fail "nothing restored to $WORK/where/srv-data"
 cmp -s "$WORK/want" "$WORK/got" || fail "restored tree differs: $(diff "$WORK/want" "$WORK/got" | head)"
 [ -L "$WORK/where/srv-data/link" ] || fail "symlink not restored"
 cmp -s "$WORK/shop.sql" "$WORK/where/shop.sql" || fail "restored dump differs"
 
-note "a policy refusal fails the reader (and so the job)"
-sed -i 's/^fingerprint = "0/fingerprint = "1/; s/^fingerprint = "F/fingerprint = "E/' "$SEALPIPE_CONFIG"
-IFS=: read -r _ _ reader _ <<<"${plugins[0]}"
-if bpipe_run "$(redirect "$reader")" > "$WORK/refused" 2> "$WORK/refused.err"; then
-  fail "reader succeeded with a wrong pin"
-fi
-grep -q "encryption refused" "$WORK/refused.err" || fail "no refusal reason: $(cat "$WORK/refused.err")"
-[ ! -s "$WORK/refused" ] || fail "a refused reader wrote $(stat -c %s "$WORK/refused") bytes"
+note "a wrong pin makes the job fail, not 'OK -- with warnings'"
+sed -i 's/^fingerprint = "0/fingerprint = "1/; s/^fingerprint = "F/fingerprint = "E/' "$KEYS/sealpipe.toml"
+console "run job=sealed-backup level=Full yes
+wait
+messages" > "$WORK/refused.out" || fail "bconsole failed: $(cat "$WORK/refused.out")"
+fjob=$(console "list jobs" | awk -F'|' '$0 ~ /sealed-backup/ {gsub(/[ ,]/, "", $2); print $2}' | tail -1)
+fstatus=$(job_field "$fjob" jobstatus)
+case "$fstatus" in
+  f|E) ;;
+  *) cat "$WORK/refused.out"; fail "a refused encryption left the job with status '$fstatus' (want f or E)" ;;
+esac
+grep -q "encryption refused" "$WORK/dir/jobs.log" || { cat "$WORK/dir/jobs.log"; fail "the job log does not give sealpipe's reason"; }
 
 echo "PASS bacula"
