@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End to end with MariaDB: mariabackup --stream=xbstream | sealpipe encrypt,
-# then sealpipe decrypt | mbstream -x, --prepare, start a second server on
+# End to end with MariaDB: the nightly script contrib/mariadb/sealpipe-mariabackup
+# (mariabackup --stream=xbstream | sealpipe encrypt) run on two nights, then
+# sealpipe decrypt | mbstream -x of the second, --prepare, start a second server on
 # the restored datadir and compare table checksums. A truncated backup must
 # make the restore pipeline fail.
 source "$(dirname "$0")/lib.sh"
@@ -53,11 +54,24 @@ checksums() { sql "$1" "CHECKSUM TABLE shop.orders, shop.audit EXTENDED" | awk '
 before=$(checksums "$WORK/src/mysqld.sock")
 [ -n "$before" ] || fail "no checksum from the source"
 
-note "backup: mariabackup | sealpipe encrypt"
-mariabackup --backup --stream=xbstream --socket="$WORK/src/mysqld.sock" --user=root \
-    --target-dir="$WORK/bk-tmp" 2>"$WORK/mariabackup.log" \
-  | "$SEALPIPE" encrypt --config "$CONF" > "$WORK/nightly.xb.pgp" \
-  || { tail -20 "$WORK/mariabackup.log"; fail "backup pipeline failed"; }
+note "backup, two nights: contrib/mariadb/sealpipe-mariabackup (docs/xtrabackup.md)"
+# The documented nightly script, as cron would run it: the default config
+# comes from SEALPIPE_CONFIG, sealpipe from PATH, the backup directory does
+# not exist yet. The second run must not collide with the first.
+mkdir -p "$WORK/bin"
+ln -sf "$SEALPIPE" "$WORK/bin/sealpipe"
+BACKUPS=$WORK/backups/mariadb
+for night in 1 2; do
+  SEALPIPE_CONFIG=$CONF PATH=$WORK/bin:$PATH \
+    "$REPO_ROOT/contrib/mariadb/sealpipe-mariabackup" "$BACKUPS" \
+      --socket="$WORK/src/mysqld.sock" --user=root 2>"$WORK/mariabackup.$night.log" \
+    || { tail -20 "$WORK/mariabackup.$night.log"; fail "night $night: the backup script failed"; }
+  if [ "$night" = 1 ]; then sleep 1; fi  # the names carry the time to the second
+done
+mapfile -t nights < <(ls "$BACKUPS"/mariadb-*.xb.pgp)
+[ ${#nights[@]} = 2 ] || fail "two nights left ${#nights[@]} backups: ${nights[*]}"
+"$SEALPIPE" verify --config "$CONF" "${nights[0]}" >/dev/null || fail "the first night's backup does not verify"
+cp "${nights[1]}" "$WORK/nightly.xb.pgp"
 head -c 1 "$WORK/nightly.xb.pgp" | od -An -tx1 | grep -q 'c1' || fail "backup is not OpenPGP (no PKESK first)"
 "$SEALPIPE" inspect --config "$CONF" "$WORK/nightly.xb.pgp" >/dev/null || fail "inspect: backup does not conform"
 

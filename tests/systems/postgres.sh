@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End to end with PostgreSQL 15: pg_basebackup -Ft -X fetch -D - | sealpipe
-# encrypt, then sealpipe decrypt | tar -x, start the restored cluster and
+# End to end with PostgreSQL 15: the nightly script
+# contrib/postgres/sealpipe-pg-basebackup (pg_basebackup -Ft -X fetch -D - |
+# sealpipe encrypt) run on two nights, then sealpipe decrypt | tar -x, start the restored cluster and
 # compare a checksum query. pg_basebackup runs as postgres; sealpipe runs as
 # root on the other side of the pipe, where the keys are.
 source "$(dirname "$0")/lib.sh"
@@ -39,11 +40,24 @@ QUERY="SELECT count(*) || ':' || md5(string_agg(t::text, ',' ORDER BY id)) FROM 
 before=$(psql_at 54321 "$QUERY")
 [ -n "$before" ] || fail "no checksum from the source"
 
-note "backup: pg_basebackup -Ft -X fetch -D - | sealpipe encrypt"
-as_pg "$PGBIN/pg_basebackup -h $RUN -p 54321 -U postgres -Ft -X fetch -c fast -D -" 2>"$WORK/basebackup.log" \
-  | "$SEALPIPE" encrypt --config "$CONF" > "$WORK/base.tar.pgp" \
-  || { cat "$WORK/basebackup.log"; fail "backup pipeline failed"; }
-[ ! -s "$WORK/basebackup.log" ] || note "pg_basebackup said: $(cat "$WORK/basebackup.log")"
+note "backup, two nights: contrib/postgres/sealpipe-pg-basebackup (docs/postgres.md)"
+# The documented nightly script as cron would run it (as root): config from
+# SEALPIPE_CONFIG, sealpipe from PATH, the backup directory not there yet.
+mkdir -p "$WORK/bin"
+ln -sf "$SEALPIPE" "$WORK/bin/sealpipe"
+BACKUPS=$WORK/backups/postgresql
+for night in 1 2; do
+  SEALPIPE_CONFIG=$CONF PATH=$WORK/bin:$PATH \
+    "$REPO_ROOT/contrib/postgres/sealpipe-pg-basebackup" "$BACKUPS" -h "$RUN" -p 54321 -U postgres \
+      2>"$WORK/basebackup.$night.log" \
+    || { cat "$WORK/basebackup.$night.log"; fail "night $night: the backup script failed"; }
+  [ ! -s "$WORK/basebackup.$night.log" ] || note "night $night said: $(cat "$WORK/basebackup.$night.log")"
+  if [ "$night" = 1 ]; then sleep 1; fi  # the names carry the time to the second
+done
+mapfile -t nights < <(ls "$BACKUPS"/pg-base-*.tar.pgp)
+[ ${#nights[@]} = 2 ] || fail "two nights left ${#nights[@]} backups: ${nights[*]}"
+"$SEALPIPE" verify --config "$CONF" "${nights[0]}" >/dev/null || fail "the first night's backup does not verify"
+cp "${nights[1]}" "$WORK/base.tar.pgp"
 
 note "restore: sealpipe decrypt | tar -x; start"
 mkdir -p "$RESTORED"
@@ -51,7 +65,8 @@ mkdir -p "$RESTORED"
   || fail "restore pipeline failed"
 chown -R postgres:postgres "$RESTORED"
 chmod 700 "$RESTORED"
-start "$RESTORED" 54322
+[ "$(cat "$RESTORED/PG_VERSION")" = 15 ] || fail "restored PG_VERSION is not 15"
+start "$RESTORED" 54322   # /usr/lib/postgresql/$(cat PG_VERSION)/bin/pg_ctl, as docs/postgres.md says
 after=$(psql_at 54322 "$QUERY")
 [ "$before" = "$after" ] || fail "checksum differs: source $before restored $after"
 note "checksums equal: $after"
