@@ -58,3 +58,8 @@ fn bacula_daemons_bpipe_backup_restore_and_refusal() {
 fn amanda_client_and_server_encryption() {
     system_test("amanda");
 }
+
+#[test]
+fn backuppc_tarcreate_archive_restored_by_gpg() {
+    system_test("backuppc");
+}
