@@ -22,6 +22,11 @@ HOSTS=/etc/backuppc/hosts
 SERVER_PID=
 LOCK_EXISTED=$(ls /etc/backuppc/LOCK 2>/dev/null || true)
 cleanup() {
+  # Delete the backup through BackupPC first, so the pool's reference
+  # counts drop and BackupPC_nightly can reclaim its chunks.
+  if [ -d "/var/lib/backuppc/pc/$HOST/0" ]; then
+    (cd / && timeout 60 runuser -u backuppc -- "$BPC/BackupPC_backupDelete" -h "$HOST" -n 0) >/dev/null 2>&1 || true
+  fi
   if [ -n "$SERVER_PID" ]; then
     kill "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
