@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages sealpipe needs to build (nettle backend of
-# sequoia) and to run its tests (gpg, zstd, time). Quiet; only what is missing.
+# sequoia) and package (dpkg-dev: cargo-deb's dependency scan), to restore
+# (gpg, zstd) and, with --for-tests, to run its tests (time; man-db renders
+# the generated man pages; lintian checks the package). Quiet; only what is
+# missing.
 set -euo pipefail
 
-pkgs=(nettle-dev clang libclang-dev pkg-config gnupg zstd time)
+pkgs=(nettle-dev clang libclang-dev pkg-config dpkg-dev gnupg zstd)
+if [ "${1:-}" = --for-tests ]; then pkgs+=(time man-db lintian); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,16 +1,60 @@
 //! End-to-end tests against real backup software, installed from Debian's
 //! packages by the scripts in tests/systems/ (they need root and apt, and
 //! fail loudly, never skip, when either is missing).
+//!
+//! They run the INSTALLED sealpipe, /usr/bin/sealpipe from the Debian
+//! package, as a user has it: scripts/test.sh builds and installs the
+//! package first (scripts/install.sh does the same). While developing,
+//! SEALPIPE_SYSTEM_TEST_BIN=target/debug/sealpipe runs them on a build.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Instant;
+
+/// Where the Debian package puts the binary.
+const INSTALLED: &str = "/usr/bin/sealpipe";
+
+/// The binary under test, checked once: it must exist and be built from
+/// this checkout's command line (its bash completion, generated from the
+/// clap definitions, must equal the one of the binary cargo just built), so
+/// a stale package cannot pass for the current code.
+fn binary_under_test() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let binary = PathBuf::from(
+            std::env::var_os("SEALPIPE_SYSTEM_TEST_BIN").unwrap_or_else(|| INSTALLED.into()),
+        );
+        let completion = |bin: &Path| {
+            Command::new(bin)
+                .args(["generate", "completion", "bash"])
+                .output()
+                .ok()
+                .filter(|out| out.status.success())
+                .map(|out| out.stdout)
+        };
+        let installed = completion(&binary).unwrap_or_else(|| {
+            panic!(
+                "{} is missing or too old to run `generate`: install the package first \
+                 (scripts/install.sh, or scripts/package.sh and apt-get install ./target/debian/*.deb)",
+                binary.display()
+            )
+        });
+        assert!(
+            Some(installed) == completion(Path::new(env!("CARGO_BIN_EXE_sealpipe"))),
+            "{} is not built from this checkout (its command line differs): \
+             rebuild and reinstall the package (scripts/install.sh)",
+            binary.display()
+        );
+        binary
+    })
+}
 
 /// A hung daemon must fail the test, not stall CI: each script gets this
 /// long (the first run also installs its Debian packages).
 const TIME_LIMIT_SECS: u64 = 480;
 
-/// Run tests/systems/NAME.sh against the binary under test; it must exit 0
+/// Run tests/systems/NAME.sh against the installed binary; it must exit 0
 /// and print `PASS NAME`.
 fn system_test(name: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,7 +64,7 @@ fn system_test(name: &str) {
     let out = Command::new("timeout")
         .args(["--kill-after=20", &TIME_LIMIT_SECS.to_string(), "bash"])
         .arg(&script)
-        .env("SEALPIPE", env!("CARGO_BIN_EXE_sealpipe"))
+        .env("SEALPIPE", binary_under_test())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     let took = started.elapsed().as_secs();
