@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use sealpipe::compress::Compression;
+use sealpipe::inspect::Requirement;
 use sealpipe::keys::generate::KeyAlgorithm;
 
 /// Encrypt backup streams with OpenPGP to the recipients pinned in a config
@@ -40,7 +41,8 @@ pub enum Command {
     /// report size, SHA-256 and the key that opened it.
     Verify(VerifyArgs),
     /// Show who can open backups and whether they conform to the current
-    /// config, without a secret key. Exit 8 if any does not conform.
+    /// config, without a secret key. Exit 8 if any does not conform
+    /// (`--require openable`, the default, or `exact`).
     Inspect(InspectArgs),
     /// Re-address a backup to the currently pinned recipients: the session
     /// key is re-wrapped, the encrypted data copied byte for byte.
@@ -159,6 +161,11 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("keys", |a| a.help(
+    "A secret key file to open the start of each backup with, to report its cipher and \
+     compression; repeatable. Default: none (inspect needs no secret key; it does not use \
+     [decrypt] keys in the config)"
+)))]
 pub struct InspectArgs {
     /// Also name recipients found in these certs (e.g. retired keys); repeatable.
     #[arg(long = "cert", value_name = "FILE")]
@@ -168,6 +175,12 @@ pub struct InspectArgs {
     /// report the cipher and compression too. Default: no secret key.
     #[command(flatten)]
     pub keys: KeyArgs,
+
+    /// Which question fails the exit code (8): `openable`, a current key and
+    /// every required one (escrow) can open the backup; `exact`, it is also
+    /// written for exactly today's recipients (no retired key, no passphrase).
+    #[arg(long, value_enum, default_value = "openable", value_name = "QUESTION")]
+    pub require: Requirement,
 
     /// Print a JSON array, one object per backup.
     #[arg(long)]

@@ -58,6 +58,15 @@ pub enum Error {
 
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A pinned cert does not match its pin: the refusal encrypt gives for
+    /// it (exit 4), given by every command that reads the pinned certs.
+    #[error("recipient '{name}' ({fingerprint}): {mismatch}")]
+    PinMismatch {
+        name: String,
+        fingerprint: String,
+        mismatch: crate::policy::PinMismatch,
+    },
 }
 
 impl Error {
@@ -71,6 +80,7 @@ impl Error {
             Error::Io { .. } => exit::IO,
             Error::Mismatch(_) => exit::MISMATCH,
             Error::Internal(_) => exit::INTERNAL,
+            Error::PinMismatch { .. } => exit::POLICY,
         }
     }
 
@@ -98,6 +108,111 @@ pub enum Damage {
     /// become a typed variant.
     #[error("{0}")]
     Described(String),
+
+    /// Something other than whitespace follows the armored message's END line.
+    #[error(
+        "the backup has trailing data after the end of its armored message \
+         (garbage, or a second message appended); it is not one intact backup"
+    )]
+    ArmorTrailingData,
+
+    /// Bytes follow the end of the encrypted data packet.
+    #[error(
+        "the backup has {bytes}+ bytes of trailing data after the encrypted packet \
+         (damaged, or two files joined); it is not one intact backup"
+    )]
+    TrailingData { bytes: usize },
+
+    /// The input ends inside the envelope or the encrypted data packet.
+    #[error("the backup is truncated: it ends {place}; restore from another copy")]
+    TruncatedAt { place: &'static str },
+
+    /// The dearmoring reader rejected the text.
+    #[error("the backup's ASCII armor is damaged ({reason}); restore from another copy")]
+    ArmorDamaged { reason: String },
+
+    /// An armor line before the data (the BEGIN line or a header such as
+    /// `Comment:`) is longer than sealpipe reads.
+    #[error(
+        "the backup's ASCII armor has a header line longer than {limit} bytes: \
+         not what gpg or sealpipe write, so it is refused unread"
+    )]
+    ArmorHeaderLineTooLong { limit: usize },
+
+    /// The armor headers together are larger than sealpipe reads.
+    #[error(
+        "the backup's ASCII armor headers exceed {limit} bytes in total: \
+         not what gpg or sealpipe write, so they are refused unread"
+    )]
+    ArmorHeadersTooLarge { limit: usize },
+
+    /// A key packet (PKESK/SKESK) that cannot be parsed.
+    #[error("the backup's key packets are malformed ({reason}); restore from another copy")]
+    KeyPacketMalformed { reason: String },
+
+    /// A key packet without a definite length.
+    #[error("the backup's key packets are malformed: one has no definite length")]
+    KeyPacketIndefinite,
+
+    /// A key packet far larger than any real one.
+    #[error("the backup's key packets are malformed: a {length}-byte key packet (at most {limit} are read)")]
+    KeyPacketTooLarge { length: u64, limit: u64 },
+
+    /// More key packets than sealpipe reads.
+    #[error("the backup's key packets are malformed: more than {limit} of them")]
+    TooManyKeyPackets { limit: usize },
+
+    /// The input is empty.
+    #[error("not an encrypted OpenPGP message: the input is empty")]
+    EmptyInput,
+
+    /// Not OpenPGP at all (random bytes, a tar file, plain text).
+    #[error(
+        "not OpenPGP data ({why}); sealpipe reads backups that are encrypted OpenPGP messages"
+    )]
+    NotOpenpgp { why: String },
+
+    /// OpenPGP, but not an encrypted message: a key, a signature, ...
+    #[error(
+        "this is {what}, not an encrypted backup; \
+         sealpipe reads backups that are encrypted OpenPGP messages"
+    )]
+    NotEncrypted { what: &'static str },
+
+    /// Encrypted with a passphrase only (`gpg -c`): no public-key recipient.
+    #[error(
+        "the backup is encrypted with a passphrase only (gpg -c): sealpipe handles backups \
+         encrypted to public keys; restore this one with gpg -d"
+    )]
+    PassphraseOnly,
+
+    /// Encrypted data with no key packet in front: nobody can open it.
+    #[error("the backup has no key packets in front of its encrypted data: no key can open it")]
+    NoKeyPackets,
+
+    /// The key packets are not followed by an encrypted data packet.
+    #[error("the backup has no encrypted data packet after its key packets")]
+    NoEncryptedData,
+
+    /// rekey copies SEIPD v1 data only.
+    #[error(
+        "rekey handles SEIPD v1 messages (what sealpipe and GnuPG 2.2 write); this one is {container}"
+    )]
+    RekeyContainer { container: String },
+
+    /// The session key's cipher is one the policy refuses (3DES, CAST5, ...).
+    #[error(
+        "the backup is encrypted with {cipher}, a legacy cipher the policy refuses \
+         (decrypt refuses it too); restore it with gpg -d and encrypt it again with sealpipe"
+    )]
+    LegacyCipher { cipher: String },
+
+    /// The session key's cipher is one sealpipe's crypto library lacks (IDEA).
+    #[error(
+        "the backup is encrypted with {cipher}, which sealpipe does not support; \
+         restore it with gpg -d and encrypt it again with sealpipe"
+    )]
+    UnsupportedCipher { cipher: String },
 }
 
 impl From<Damage> for Error {

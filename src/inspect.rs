@@ -10,17 +10,24 @@
 use std::fmt::Write as _;
 use std::io::{Cursor, Read};
 use std::path::Path;
+use std::time::SystemTime;
 
-use openpgp::packet::PKESK;
+use openpgp::cert::prelude::*;
+use openpgp::packet::{Tag, PKESK};
+use openpgp::policy::StandardPolicy;
+use openpgp::types::RevocationStatus;
 use openpgp::{Cert, Fingerprint, KeyHandle, KeyID};
 use sequoia_openpgp as openpgp;
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::decrypt::{self, MessageFacts};
-use crate::error::{Error, Result};
+use crate::error::{Damage, Error, Result};
 use crate::format::envelope::{read_envelope, read_failure, Envelope};
 use crate::keys::{self, SecretKeyring};
+use crate::policy::{check_cert, check_cipher, check_pin};
+use crate::rekey::{open_session, PROBE_SIZE};
+use crate::time::format_utc;
 
 /// A cert inspect can name recipients by.
 #[derive(Debug, Clone)]
@@ -42,7 +49,7 @@ pub struct KnownCerts {
 
 impl KnownCerts {
     /// The pinned recipients of `config`. A cert that does not match its pin
-    /// is a config error here as it is for encrypt.
+    /// is refused here as encrypt refuses it (exit 4).
     pub fn from_config(config: &Config) -> Result<Self> {
         let mut known = KnownCerts {
             certs: Vec::new(),
@@ -50,19 +57,11 @@ impl KnownCerts {
         };
         for pinned in &config.recipients {
             let cert = keys::load_cert(&pinned.cert)?;
-            let pin = crate::config::normalize_fingerprint(&pinned.fingerprint);
-            if cert.fingerprint().to_hex() != pin {
-                return Err(Error::config(
-                    &config.path,
-                    format!(
-                        "recipient '{}': cert {} has fingerprint {}, not the pinned {}",
-                        pinned.name,
-                        pinned.cert.display(),
-                        cert.fingerprint(),
-                        pin
-                    ),
-                ));
-            }
+            check_pin(pinned, &cert).map_err(|mismatch| Error::PinMismatch {
+                name: pinned.name.clone(),
+                fingerprint: pinned.fingerprint.clone(),
+                mismatch,
+            })?;
             known.certs.push(KnownCert {
                 name: pinned.name.clone(),
                 cert,
@@ -110,6 +109,29 @@ impl KnownCerts {
     }
 }
 
+/// Which question decides inspect's exit code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Requirement {
+    /// A current key of the config, and every required one (the escrow),
+    /// can open the backup. Backups made before a rotation pass.
+    #[default]
+    Openable,
+    /// Also written for exactly today's recipients: no key that is no
+    /// longer pinned and no passphrase can open it.
+    Exact,
+}
+
+/// Everything inspect needs besides the backups.
+pub struct InspectPlan {
+    pub known: KnownCerts,
+    /// `--key`: open the start of each backup for its cipher and compression.
+    pub keyring: Option<SecretKeyring>,
+    pub require: Requirement,
+    /// The policy time: key validity and the cipher rule are checked then.
+    pub now: SystemTime,
+}
+
 /// One recipient of a backup (one PKESK packet).
 #[derive(Debug, Clone, Serialize)]
 pub struct Recipient {
@@ -121,11 +143,20 @@ pub struct Recipient {
     /// The (sub)key's fingerprint, when its cert is known.
     pub key_fingerprint: Option<String>,
     pub cert_fingerprint: Option<String>,
-    /// The pinned name, or the cert file it came from.
+    /// The pinned name, or the cert (or `--key`) file it came from.
     pub name: Option<String>,
     /// A current recipient of the config.
     pub pinned: bool,
     pub required: bool,
+    /// Encrypt would use this key today (`policy::check_cert`).
+    pub current: bool,
+    /// Why encrypt would not use this key today (revoked, expired, ...),
+    /// when its cert is known.
+    pub not_current: Option<String>,
+    /// When the key expires (UTC), if it does; None also when unknown.
+    pub expires: Option<String>,
+    /// The `--key` that opened the backup is this one.
+    pub opened_it: bool,
 }
 
 /// What opening the start of the message told (needs a secret key).
@@ -134,14 +165,28 @@ pub struct Opened {
     pub cipher: Option<String>,
     pub compression: String,
     pub opened_by_cert: Option<String>,
+    pub opened_by_key: Option<String>,
+    /// Why decrypt refuses the cipher (3DES, CAST5, IDEA), if it does.
+    pub cipher_refused: Option<String>,
 }
 
-/// Whether the backup matches the current recipient policy.
+/// Whether the backup matches the current recipient policy, as two
+/// questions: can it be opened with today's keys, and was it written for
+/// exactly today's recipients.
 #[derive(Debug, Clone, Serialize)]
 pub struct Conformance {
+    /// The question that decides `conforms` (`--require`).
+    pub require: Requirement,
     pub conforms: bool,
-    /// Why not, one line each.
+    /// A current key and every required key can open it, and sealpipe can.
+    pub openable: bool,
+    /// Openable, and written for exactly today's recipients.
+    pub exact: bool,
+    /// Why it is not openable, one line each (these fail both questions).
     pub problems: Vec<String>,
+    /// Why it is not written for exactly today's recipients, beyond the
+    /// problems (these fail `--require exact` only).
+    pub differences: Vec<String>,
     /// Pinned, not required recipients this backup is not encrypted to
     /// (normal for `encrypt --recipient`).
     pub not_included: Vec<String>,
@@ -170,41 +215,42 @@ pub fn inspect<R: Read + Send + Sync>(
     name: &str,
     input: R,
     size: Option<u64>,
-    known: &KnownCerts,
-    keyring: Option<&SecretKeyring>,
+    plan: &InspectPlan,
 ) -> Result<Inspection> {
     let (envelope, mut rest) = read_envelope(input)?;
-    let recipients: Vec<Recipient> = envelope
-        .pkesks
-        .iter()
-        .map(|pkesk| describe(pkesk, known))
-        .collect();
-    let policy = known
-        .have_policy
-        .then(|| conformance(&envelope, &recipients, known));
-
-    let head = [
+    let mut head = [
         envelope.key_packets.as_slice(),
         envelope.data_head.as_slice(),
     ]
     .concat();
+    let head_len = head.len() as u64;
     // A key that cannot open this backup is an answer for an audit (which
     // tape needs which key), not a failure; damage still is one.
-    let (opened, not_opened) = match keyring {
-        Some(keyring) => match decrypt::peek(keyring, Cursor::new(head).chain(&mut rest)) {
-            Ok(facts) => (Some(opened(&facts)), None),
-            Err(Error::Key(reason)) => (None, Some(reason)),
-            Err(e) => return Err(e),
-        },
+    let (opened, not_opened) = match &plan.keyring {
+        Some(keyring) => {
+            (&mut rest)
+                .take(PROBE_SIZE)
+                .read_to_end(&mut head)
+                .map_err(|e| read_failure(e, "inside the encrypted data"))?;
+            open_start(keyring, &envelope, &head, &mut rest, plan.now)?
+        }
         None => (None, None),
     };
+    let recipients: Vec<Recipient> = envelope
+        .pkesks
+        .iter()
+        .map(|pkesk| describe(pkesk, plan, opened.as_ref()))
+        .collect();
+    let policy = plan
+        .known
+        .have_policy
+        .then(|| conformance(&envelope, &recipients, opened.as_ref(), plan));
     let size = match size {
         Some(size) => Some(size),
         None => {
-            let head_len = (envelope.key_packets.len() + envelope.data_head.len()) as u64;
             let rest_len = std::io::copy(&mut rest, &mut std::io::sink())
                 .map_err(|e| read_failure(e, "inside the encrypted data"))?;
-            (keyring.is_none() && !envelope.armored).then_some(head_len + rest_len)
+            (plan.keyring.is_none() && !envelope.armored).then_some(head_len + rest_len)
         }
     };
 
@@ -222,46 +268,177 @@ pub fn inspect<R: Read + Send + Sync>(
     })
 }
 
-fn describe(pkesk: &PKESK, known: &KnownCerts) -> Recipient {
+/// Open the start of the message (`probe`, then `rest`) with `keyring`:
+/// what it is, or why the keys do not open it. A cipher decrypt refuses is
+/// reported as such, not as damage.
+fn open_start<R: Read + Send + Sync>(
+    keyring: &SecretKeyring,
+    envelope: &Envelope,
+    probe: &[u8],
+    rest: R,
+    now: SystemTime,
+) -> Result<(Option<Opened>, Option<String>)> {
+    let refused = |cipher: String, damage: Damage, by: Option<&decrypt::OpenedBy>| Opened {
+        cipher: Some(cipher),
+        compression: "unknown (the cipher is refused)".into(),
+        opened_by_cert: by.map(|b| b.cert.to_hex()),
+        opened_by_key: by.map(|b| b.key.to_hex()),
+        cipher_refused: Some(damage.to_string()),
+    };
+    match decrypt::peek(keyring, Cursor::new(probe).chain(rest)) {
+        Ok(facts) => Ok((Some(opened(&facts, now)), None)),
+        Err(Error::Key(reason)) => Ok((None, Some(reason))),
+        // The stock reader refuses a legacy cipher as damage; tell which.
+        Err(e @ Error::BadInput(_)) => match open_session(keyring, &envelope.pkesks, probe) {
+            Ok((cipher, _, by)) => match check_cipher(cipher, now) {
+                Err(damage) => Ok((Some(refused(cipher.to_string(), damage, Some(&by))), None)),
+                Ok(()) => Err(e),
+            },
+            Err(Error::BadInput(damage @ Damage::UnsupportedCipher { .. })) => {
+                let Damage::UnsupportedCipher { cipher } = &damage else {
+                    unreachable!()
+                };
+                Ok((Some(refused(cipher.clone(), damage.clone(), None)), None))
+            }
+            Err(_) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+fn opened(facts: &MessageFacts, now: SystemTime) -> Opened {
+    Opened {
+        cipher: facts.cipher.map(|c| c.to_string()),
+        compression: facts.compression_name(),
+        opened_by_cert: facts.opened_by.as_ref().map(|o| o.cert.to_hex()),
+        opened_by_key: facts.opened_by.as_ref().map(|o| o.key.to_hex()),
+        cipher_refused: facts
+            .cipher
+            .and_then(|c| check_cipher(c, now).err())
+            .map(|d| d.to_string()),
+    }
+}
+
+fn describe(pkesk: &PKESK, plan: &InspectPlan, opened: Option<&Opened>) -> Recipient {
     let key_id = match pkesk.recipient() {
         Some(KeyHandle::KeyID(id)) => Some(id.clone()),
         Some(KeyHandle::Fingerprint(fpr)) => Some(KeyID::from(fpr)),
         None => None,
     };
-    let found = key_id.as_ref().and_then(|id| known.lookup(id));
-    Recipient {
+    let opened_by_key = opened.and_then(|o| o.opened_by_key.as_deref());
+    let mut recipient = Recipient {
         key_id: key_id.as_ref().map(KeyID::to_hex),
         pkesk_version: pkesk.version(),
         algorithm: pkesk.pk_algo().to_string(),
-        key_fingerprint: found.as_ref().map(|(_, fpr)| fpr.to_hex()),
-        cert_fingerprint: found.as_ref().map(|(k, _)| k.cert.fingerprint().to_hex()),
-        name: found.as_ref().map(|(k, _)| k.name.clone()),
-        pinned: found.as_ref().is_some_and(|(k, _)| k.pinned),
-        required: found.as_ref().is_some_and(|(k, _)| k.required),
+        key_fingerprint: None,
+        cert_fingerprint: None,
+        name: None,
+        pinned: false,
+        required: false,
+        current: false,
+        not_current: None,
+        expires: None,
+        opened_it: false,
+    };
+    let Some(id) = key_id else {
+        return recipient;
+    };
+    if let Some((known, fpr)) = plan.known.lookup(&id) {
+        let status = key_status(&known.cert, &fpr, plan.now);
+        recipient.key_fingerprint = Some(fpr.to_hex());
+        recipient.cert_fingerprint = Some(known.cert.fingerprint().to_hex());
+        recipient.name = Some(known.name.clone());
+        recipient.pinned = known.pinned;
+        recipient.required = known.required;
+        recipient.current = known.pinned && status.problem.is_none();
+        recipient.not_current = status.problem;
+        recipient.expires = status.expires.map(format_utc);
+    } else if let Some(key) = plan
+        .keyring
+        .iter()
+        .flat_map(|k| &k.keys)
+        .find(|k| k.keyid() == id)
+    {
+        // Not in any cert given, but one of the --key files holds it.
+        recipient.key_fingerprint = Some(key.key.fingerprint().to_hex());
+        recipient.cert_fingerprint = Some(key.cert_fingerprint.to_hex());
+        recipient.name = key
+            .source
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
     }
+    recipient.opened_it =
+        opened_by_key.is_some() && recipient.key_fingerprint.as_deref() == opened_by_key;
+    recipient
 }
 
-fn opened(facts: &MessageFacts) -> Opened {
-    Opened {
-        cipher: facts.cipher.map(|c| c.to_string()),
-        compression: facts.compression_name(),
-        opened_by_cert: facts.opened_by.as_ref().map(|o| o.cert.to_hex()),
-    }
+/// What encrypt's rules say about one key of a cert at `now`.
+struct KeyStatus {
+    /// Why encrypt would not use it; None if it would.
+    problem: Option<String>,
+    /// When it stops being usable (its own expiry or its cert's).
+    expires: Option<SystemTime>,
 }
 
-/// The current policy: every required recipient can open the backup, no key
-/// that is not pinned any more can, and the container is what sealpipe writes.
-fn conformance(envelope: &Envelope, recipients: &[Recipient], known: &KnownCerts) -> Conformance {
+fn key_status(cert: &Cert, fpr: &Fingerprint, now: SystemTime) -> KeyStatus {
+    let policy = StandardPolicy::at(now);
+    let valid = cert.with_policy(&policy, now).ok();
+    let key = valid
+        .as_ref()
+        .and_then(|v| v.keys().find(|ka| ka.key().fingerprint() == *fpr));
+    let cert_expiry = valid
+        .as_ref()
+        .and_then(|v| v.primary_key().key_expiration_time());
+    let expires = match (
+        key.as_ref().and_then(|ka| ka.key_expiration_time()),
+        cert_expiry,
+    ) {
+        (Some(k), Some(c)) => Some(k.min(c)),
+        (k, c) => k.or(c),
+    };
+    // This key's own state first: the cert's reason would be less exact
+    // ("no valid encryption-capable subkey") when only this key is revoked.
+    let key_problem = match &key {
+        None => Some("is not valid under the standard policy".to_string()),
+        Some(ka) if matches!(ka.revocation_status(), RevocationStatus::Revoked(_)) => {
+            Some("is revoked".into())
+        }
+        Some(ka) if ka.alive().is_err() => Some(match expires {
+            Some(t) => format!("expired on {}", format_utc(t)),
+            None => "expired".into(),
+        }),
+        Some(_) => None,
+    };
+    let problem = key_problem.or_else(|| match check_cert(cert, &policy, now) {
+        Err(reason) => Some(reason),
+        Ok(keys) if keys.contains(fpr) => None,
+        Ok(_) => Some("is not an encryption key".into()),
+    });
+    KeyStatus { problem, expires }
+}
+
+/// The current policy, as two questions. Openable: a current key (a valid
+/// key of a pinned cert, by encrypt's rules) and every required recipient
+/// can open it, no revoked or expired key of a pinned cert can, and the
+/// container and cipher are ones decrypt reads. Exact: also no key that is
+/// no longer pinned and no passphrase.
+fn conformance(
+    envelope: &Envelope,
+    recipients: &[Recipient],
+    opened: Option<&Opened>,
+    plan: &InspectPlan,
+) -> Conformance {
     let mut problems = Vec::new();
+    let mut differences = Vec::new();
     let mut not_included = Vec::new();
-    let opens = |cert: &Cert| {
+    let of_cert = |cert: &Cert| {
         let fpr = cert.fingerprint().to_hex();
         recipients
             .iter()
-            .any(|r| r.cert_fingerprint.as_deref() == Some(fpr.as_str()))
+            .filter(move |r| r.cert_fingerprint.as_deref() == Some(fpr.as_str()))
     };
-    for pinned in known.certs.iter().filter(|k| k.pinned) {
-        if opens(&pinned.cert) {
+    for pinned in plan.known.certs.iter().filter(|k| k.pinned) {
+        if of_cert(&pinned.cert).any(|r| r.current) {
             continue;
         }
         if pinned.required {
@@ -270,9 +447,17 @@ fn conformance(envelope: &Envelope, recipients: &[Recipient], known: &KnownCerts
                 pinned.name,
                 pinned.cert.fingerprint()
             ));
-        } else {
+        } else if of_cert(&pinned.cert).next().is_none() {
             not_included.push(pinned.name.clone());
         }
+    }
+    for r in recipients.iter().filter(|r| r.pinned && !r.current) {
+        let reason = r.not_current.as_deref().unwrap_or("is not current");
+        problems.push(format!(
+            "readable by key {} of '{}', which {reason}; rekey it (sealpipe rekey) to the current keys",
+            r.key_id.as_deref().unwrap_or("?"),
+            r.name.as_deref().unwrap_or("?"),
+        ));
     }
     let stale: Vec<String> = recipients
         .iter()
@@ -284,8 +469,8 @@ fn conformance(envelope: &Envelope, recipients: &[Recipient], known: &KnownCerts
         })
         .collect();
     if !stale.is_empty() {
-        if recipients.iter().any(|r| r.pinned) {
-            problems.push(format!(
+        if recipients.iter().any(|r| r.current) {
+            differences.push(format!(
                 "also readable by keys that are no longer pinned: {}",
                 stale.join(", ")
             ));
@@ -297,80 +482,93 @@ fn conformance(envelope: &Envelope, recipients: &[Recipient], known: &KnownCerts
             ));
         }
     }
-    if envelope.data_version != Some(1) || envelope.data_tag != openpgp::packet::Tag::SEIP {
+    if envelope.data_version != Some(1) || envelope.data_tag != Tag::SEIP {
         problems.push(format!(
             "container is {}, not what sealpipe writes (SEIPD v1)",
             envelope.container()
         ));
     }
-    if envelope.skesk_count > 0 {
-        problems.push("also decryptable with a passphrase (SKESK packet)".into());
+    if let Some(refused) = opened.and_then(|o| o.cipher_refused.as_ref()) {
+        problems.push(refused.clone());
     }
+    if envelope.skesk_count > 0 {
+        differences.push("also decryptable with a passphrase (SKESK packet)".into());
+    }
+    let openable = problems.is_empty();
+    let exact = openable && differences.is_empty();
     Conformance {
-        conforms: problems.is_empty(),
+        require: plan.require,
+        conforms: match plan.require {
+            Requirement::Openable => openable,
+            Requirement::Exact => exact,
+        },
+        openable,
+        exact,
         problems,
+        differences,
         not_included,
+    }
+}
+
+/// Width of the report's labels (`compression:` and a space).
+const LABEL: usize = 13;
+
+/// One `label: value` line of the report, values aligned.
+fn field(out: &mut String, label: &str, value: &str) {
+    let line = format!("  {:<LABEL$}{value}", format!("{label}:"));
+    let _ = writeln!(out, "{}", line.trim_end());
+}
+
+/// Lines under a field, one per item.
+fn items(out: &mut String, items: &[String]) {
+    for item in items {
+        let _ = writeln!(out, "    - {item}");
     }
 }
 
 /// The human-readable report.
 pub fn render_text(report: &Inspection) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}:", report.file);
-    match report.size {
-        Some(size) => {
-            let _ = writeln!(out, "  size:        {size} bytes");
-        }
-        None => {
-            let _ = writeln!(out, "  size:        unknown");
-        }
-    }
+    let mut out = format!("{}:\n", report.file);
+    let size = match report.size {
+        Some(size) => format!("{size} bytes"),
+        None => "unknown".into(),
+    };
+    field(&mut out, "size", &size);
     let armor = if report.armored {
         ", ASCII armored"
     } else {
         ""
     };
-    let _ = writeln!(out, "  format:      OpenPGP, {}{armor}", report.container);
-    match &report.opened {
-        Some(o) => {
-            let cipher = o.cipher.as_deref().unwrap_or("unknown");
-            let _ = writeln!(out, "  cipher:      {cipher}");
-            let _ = writeln!(out, "  compression: {}", o.compression);
+    field(
+        &mut out,
+        "format",
+        &format!("OpenPGP, {}{armor}", report.container),
+    );
+    let (cipher, compression) = match (&report.opened, &report.not_opened) {
+        (Some(o), _) => (
+            o.cipher.clone().unwrap_or_else(|| "unknown".into()),
+            o.compression.clone(),
+        ),
+        (None, Some(reason)) => (format!("(not opened: {reason})"), "(not opened)".into()),
+        (None, None) => {
+            let hidden = "(inside the encryption; give --key to see it)".to_string();
+            (hidden.clone(), hidden)
         }
-        None if report.not_opened.is_some() => {
-            let reason = report.not_opened.as_deref().unwrap_or_default();
-            let _ = writeln!(out, "  cipher:      (not opened: {reason})");
-            let _ = writeln!(out, "  compression: (not opened)");
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "  cipher:      (inside the encryption; give --key to see it)"
-            );
-            let _ = writeln!(
-                out,
-                "  compression: (inside the encryption; give --key to see it)"
-            );
-        }
-    }
-    let _ = writeln!(out, "  recipients:");
-    for r in &report.recipients {
-        let who = match (&r.name, r.pinned, r.required) {
-            (Some(name), true, true) => format!("{name} (pinned, required)"),
-            (Some(name), true, false) => format!("{name} (pinned)"),
-            (Some(name), false, _) => format!("{name} (known, not pinned)"),
-            (None, ..) => "unknown key".into(),
-        };
-        let id = match (&r.cert_fingerprint, &r.key_id) {
-            (Some(fpr), _) => format!("cert {fpr}"),
-            (None, Some(id)) => format!("key ID {id}"),
-            (None, None) => "anonymous key ID".into(),
-        };
-        let _ = writeln!(
-            out,
-            "    {who:<28} {id} {} (PKESK v{})",
-            r.algorithm, r.pkesk_version
-        );
+    };
+    field(&mut out, "cipher", &cipher);
+    field(&mut out, "compression", &compression);
+    field(&mut out, "recipients", "");
+    let rows: Vec<[String; 5]> = report.recipients.iter().map(recipient_row).collect();
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(out, "    {}", cells.join("  ").trim_end());
     }
     if report.passphrase_packets > 0 {
         let _ = writeln!(
@@ -380,14 +578,32 @@ pub fn render_text(report: &Inspection) -> String {
         );
     }
     if let Some(p) = &report.policy {
-        if p.conforms {
-            let _ = writeln!(out, "  policy:      conforms to the current config");
-        } else {
-            let _ = writeln!(out, "  policy:      DOES NOT CONFORM to the current config");
-            for problem in &p.problems {
-                let _ = writeln!(out, "    - {problem}");
-            }
-        }
+        let openable = match p.openable {
+            true => "yes: a current key and every required one can open it",
+            false => "NO",
+        };
+        field(&mut out, "openable", openable);
+        items(&mut out, &p.problems);
+        let exact = match (p.exact, p.openable) {
+            (true, _) => "yes: written for exactly the current recipients",
+            (false, true) => "no",
+            (false, false) => "no (not openable)",
+        };
+        field(&mut out, "exact", exact);
+        items(&mut out, &p.differences);
+        let require = match p.require {
+            Requirement::Openable => "openable",
+            Requirement::Exact => "exact",
+        };
+        let verdict = match p.conforms {
+            true => "conforms to the current config",
+            false => "DOES NOT CONFORM to the current config",
+        };
+        field(
+            &mut out,
+            "policy",
+            &format!("{verdict} (--require {require})"),
+        );
         if !p.not_included.is_empty() {
             let _ = writeln!(
                 out,
@@ -397,4 +613,40 @@ pub fn render_text(report: &Inspection) -> String {
         }
     }
     out
+}
+
+/// A recipient's columns: who, which key, algorithm, packet, validity.
+fn recipient_row(r: &Recipient) -> [String; 5] {
+    let mut tags = match (r.pinned, r.required, &r.name) {
+        (true, true, _) => vec!["pinned", "required"],
+        (true, false, _) => vec!["pinned"],
+        (false, _, Some(_)) => vec!["known, not pinned"],
+        (false, _, None) => vec![],
+    };
+    if r.opened_it {
+        tags.push("opened it");
+    }
+    let who = match (&r.name, tags.is_empty()) {
+        (Some(name), _) => format!("{name} ({})", tags.join(", ")),
+        (None, true) => "unknown key".into(),
+        (None, false) => format!("unknown key ({})", tags.join(", ")),
+    };
+    let id = match (&r.cert_fingerprint, &r.key_id) {
+        (Some(fpr), _) => format!("cert {fpr}"),
+        (None, Some(id)) => format!("key ID {id}"),
+        (None, None) => "anonymous key ID".into(),
+    };
+    let validity = match (&r.not_current, &r.expires, &r.cert_fingerprint) {
+        (Some(problem), ..) => format!("key {problem}"),
+        (None, Some(when), _) => format!("expires {when}"),
+        (None, None, Some(_)) => "no expiry".into(),
+        (None, None, None) => String::new(),
+    };
+    [
+        who,
+        id,
+        r.algorithm.clone(),
+        format!("PKESK v{}", r.pkesk_version),
+        validity,
+    ]
 }

@@ -107,14 +107,7 @@ fn approve(
     now: SystemTime,
 ) -> Result<ApprovedRecipient, String> {
     let cert = keys::load_cert(&pin.cert).map_err(|e| e.to_string())?;
-    let actual = cert.fingerprint().to_hex();
-    if actual != pin.fingerprint {
-        return Err(format!(
-            "cert file {} holds key {actual}, not the pinned fingerprint; \
-             the file was replaced or the pin is wrong: check both out of band",
-            pin.cert.display()
-        ));
-    }
+    check_pin(pin, &cert).map_err(|e| e.to_string())?;
     let encryption_keys = check_cert(&cert, policy, now)?;
     Ok(ApprovedRecipient {
         name: pin.name.clone(),
@@ -201,4 +194,49 @@ fn weakness(key: &Key<PublicParts, UnspecifiedRole>) -> Option<String> {
         | PublicKeyAlgorithm::DSA => Some(format!("{} is a legacy algorithm", key.pk_algo())),
         _ => None,
     }
+}
+
+/// A pinned cert file that holds another key than its pin says.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "cert file {} holds key {actual}, not the pinned fingerprint; \
+     the file was replaced or the pin is wrong: check both out of band",
+    .cert.display()
+)]
+pub struct PinMismatch {
+    pub cert: std::path::PathBuf,
+    pub actual: String,
+}
+
+/// The pin check every command that reads the pinned certs makes (encrypt
+/// and rekey through `approve`, inspect directly), so all refuse alike.
+pub fn check_pin(pin: &PinnedRecipient, cert: &Cert) -> Result<(), PinMismatch> {
+    let actual = cert.fingerprint().to_hex();
+    match actual == pin.fingerprint {
+        true => Ok(()),
+        false => Err(PinMismatch {
+            cert: pin.cert.clone(),
+            actual,
+        }),
+    }
+}
+
+/// The cipher rule decrypt applies (the standard policy at `now`, and what
+/// the crypto library supports), for rekey and inspect: neither may carry
+/// a legacy cipher (3DES, CAST5, IDEA) forward or call it conforming.
+pub fn check_cipher(
+    cipher: openpgp::types::SymmetricAlgorithm,
+    now: SystemTime,
+) -> Result<(), crate::error::Damage> {
+    use crate::error::Damage;
+    if !cipher.is_supported() {
+        return Err(Damage::UnsupportedCipher {
+            cipher: cipher.to_string(),
+        });
+    }
+    StandardPolicy::at(now)
+        .symmetric_algorithm(cipher)
+        .map_err(|_| Damage::LegacyCipher {
+            cipher: cipher.to_string(),
+        })
 }

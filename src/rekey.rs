@@ -8,6 +8,7 @@
 //! file, not who could open the old one (see docs/keys.md).
 
 use std::io::{Read, Write};
+use std::time::SystemTime;
 
 use openpgp::armor;
 use openpgp::crypto::SessionKey;
@@ -23,15 +24,17 @@ use crate::error::{Damage, Error, Result};
 use crate::format::envelope::{read_envelope, read_failure, FrameCheck};
 use crate::io::{read_error, write_error, Tracked, IO_BUFFER_SIZE};
 use crate::keys::SecretKeyring;
-use crate::policy::ApprovedRecipient;
+use crate::policy::{check_cipher, ApprovedRecipient};
 
 /// How much of the encrypted data is read before anything is written: enough
 /// for sequoia to check the session key against the data.
-const PROBE_SIZE: u64 = 64 * 1024;
+pub(crate) const PROBE_SIZE: u64 = 64 * 1024;
 
 pub struct RekeyPlan {
     pub recipients: Vec<ApprovedRecipient>,
     pub armor: bool,
+    /// The policy time: the backup's cipher must pass decrypt's policy then.
+    pub now: SystemTime,
 }
 
 #[derive(Debug)]
@@ -86,10 +89,10 @@ where
 {
     let (envelope, mut rest) = read_envelope(source)?;
     if envelope.data_tag != Tag::SEIP || envelope.data_version != Some(1) {
-        return Err(Error::BadInput(Damage::Described(format!(
-            "rekey handles SEIPD v1 messages (what sealpipe and GnuPG 2.2 write); this one is {}",
-            envelope.container()
-        ))));
+        return Err(Damage::RekeyContainer {
+            container: envelope.container(),
+        }
+        .into());
     }
     let mut body_start = Vec::new();
     (&mut rest)
@@ -102,8 +105,9 @@ where
         &body_start,
     ]
     .concat();
-    let (cipher, session_key, opened_by) =
-        survive_parser_panic(|| open_session_key(keyring, &envelope.pkesks, &probe))?;
+    let (cipher, session_key, opened_by) = open_session(keyring, &envelope.pkesks, &probe)?;
+    // Re-addressed, a legacy cipher would look current: refuse it as decrypt does.
+    check_cipher(cipher, plan.now)?;
 
     let mut pkesks = Vec::new();
     for key in plan.recipients.iter().flat_map(|r| r.keys()) {
@@ -180,17 +184,44 @@ impl Body<'_> {
 }
 
 /// Find the session key: a secret key must unwrap a PKESK, and sequoia must
-/// accept the result against the start of the encrypted data.
+/// accept the result against the start of the encrypted data (`probe`: the
+/// key packets and the start of the data packet). A session key for a
+/// cipher sealpipe lacks (IDEA) is refused as that, not as damage. Shared
+/// with inspect, which reports the cipher.
+pub(crate) fn open_session(
+    keyring: &SecretKeyring,
+    pkesks: &[PKESK],
+    probe: &[u8],
+) -> Result<(SymmetricAlgorithm, SessionKey, OpenedBy)> {
+    let mut unsupported = None;
+    let opened = survive_parser_panic(|| {
+        open_session_key(keyring, pkesks, probe, |algo| {
+            unsupported = unsupported.or(algo.filter(|a| !a.is_supported()));
+        })
+    });
+    match (opened, unsupported) {
+        (Err(_), Some(cipher)) => Err(Damage::UnsupportedCipher {
+            cipher: cipher.to_string(),
+        }
+        .into()),
+        (opened, _) => opened,
+    }
+}
+
+/// `open_session` under the panic guard; `seen` learns the cipher of every
+/// session key unwrapped.
 fn open_session_key(
     keyring: &SecretKeyring,
     pkesks: &[PKESK],
     probe: &[u8],
+    mut seen: impl FnMut(Option<SymmetricAlgorithm>),
 ) -> Result<(SymmetricAlgorithm, SessionKey, OpenedBy)> {
     let mut ppr = PacketParser::from_bytes(probe).map_err(classify)?;
     while let PacketParserResult::Some(mut pp) = ppr {
         if let Packet::SEIP(_) = pp.packet {
             let mut opened = None;
             let (algo, key) = unwrap_session_key(keyring, pkesks, None, |algo, sk| {
+                seen(algo);
                 let fits = algo.is_some() && pp.decrypt(algo, sk).is_ok();
                 if fits {
                     opened = Some((algo, sk.clone()));
@@ -212,7 +243,5 @@ fn open_session_key(
         }
         ppr = pp.next().map_err(classify)?.1;
     }
-    Err(Error::BadInput(Damage::Described(
-        "the backup has no encrypted data packet".into(),
-    )))
+    Err(Damage::NoEncryptedData.into())
 }

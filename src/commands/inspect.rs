@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use sealpipe::config::{config_path, Config};
-use sealpipe::inspect::{self, KnownCerts};
+use sealpipe::inspect::{self, InspectPlan, KnownCerts};
 use sealpipe::io::{print_stdout, Input};
-use sealpipe::Error;
+use sealpipe::{time, Error};
 
 use super::load_keyring;
 use crate::cli::InspectArgs;
@@ -25,9 +25,17 @@ pub fn run(config: Option<&Path>, args: InspectArgs) -> Result<()> {
     for cert in &args.certs {
         known.add_file(cert)?;
     }
+    // Only `--key`: inspect needs no secret key, so it never falls back to
+    // the config's [decrypt] keys (or their passphrase).
     let keyring = match args.keys.keys.is_empty() {
         true => None,
         false => Some(load_keyring(config, &args.keys)?),
+    };
+    let plan = InspectPlan {
+        known,
+        keyring,
+        require: args.require,
+        now: time::now()?,
     };
     let files = match args.files.is_empty() {
         true => vec![PathBuf::from("-")],
@@ -35,15 +43,15 @@ pub fn run(config: Option<&Path>, args: InspectArgs) -> Result<()> {
     };
 
     let mut reports = Vec::new();
-    let mut failure: Option<Error> = None;
+    let mut first_failure: Option<anyhow::Error> = None;
     for file in &files {
         let name = file.display().to_string();
         let size = fs::metadata(file)
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.len());
-        let report = Input::open(Some(file))
-            .and_then(|input| inspect::inspect(&name, input, size, &known, keyring.as_ref()));
+        let report =
+            Input::open(Some(file)).and_then(|input| inspect::inspect(&name, input, size, &plan));
         match report {
             Ok(report) => {
                 if !args.json {
@@ -51,26 +59,33 @@ pub fn run(config: Option<&Path>, args: InspectArgs) -> Result<()> {
                 }
                 reports.push(report);
             }
-            Err(e) => {
-                // Keep going: one bad file must not hide the rest of a tape set.
-                eprintln!("sealpipe: error: {name}: {e}");
-                failure.get_or_insert(e);
-            }
+            // Keep going: one bad file must not hide the rest of a tape set.
+            // The first failure is the command's error (and exit code),
+            // printed once at the end; later ones are printed here.
+            Err(e) => match first_failure {
+                None => first_failure = Some(anyhow::Error::new(e).context(name)),
+                Some(_) => eprintln!("sealpipe: error: {name}: {e}"),
+            },
         }
     }
     if args.json {
         print_stdout(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?;
     }
-    if let Some(e) = failure {
-        return Err(anyhow::Error::new(e).context("not every backup could be inspected"));
+    if let Some(e) = first_failure {
+        return Err(e);
     }
     let nonconforming = reports
         .iter()
         .filter(|r| r.policy.as_ref().is_some_and(|p| !p.conforms))
         .count();
     if nonconforming > 0 {
+        let require = match plan.require {
+            inspect::Requirement::Openable => "openable",
+            inspect::Requirement::Exact => "exact",
+        };
         return Err(Error::Mismatch(format!(
-            "{nonconforming} of {} backups do not conform to the current recipient policy (see above)",
+            "{nonconforming} of {} backups do not conform to the current recipient policy \
+             (--require {require}; see above)",
             reports.len()
         ))
         .into());

@@ -14,9 +14,11 @@ use crate::cli::RekeyArgs;
 
 pub fn run(config: Option<&Path>, args: RekeyArgs) -> Result<()> {
     let settings = Config::load(&config_path(config))?;
+    let now = time::now()?;
     let plan = RekeyPlan {
-        recipients: policy::select_recipients(&settings, &args.recipients, time::now()?)?,
+        recipients: policy::select_recipients(&settings, &args.recipients, now)?,
         armor: args.armor || settings.encrypt.armor.unwrap_or(false),
+        now,
     };
     let keyring = load_keyring(config, &args.keys)?;
     let input = Input::open(args.input.as_deref())?;

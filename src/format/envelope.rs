@@ -20,7 +20,15 @@ use crate::error::{Damage, Error, Result};
 const MAX_KEY_PACKET: u64 = 64 * 1024;
 
 /// At most this many key packets; real messages have a handful.
-const MAX_KEY_PACKETS: usize = 1024;
+pub const MAX_KEY_PACKETS: usize = 1024;
+
+/// The longest armor line read before the data (the BEGIN line, a header
+/// such as `Comment:`); gpg writes lines under 80 bytes.
+pub const MAX_ARMOR_HEADER_LINE: usize = 4096;
+
+/// At most this many bytes of armor before the data: leading blank lines,
+/// the BEGIN line and all headers together.
+pub const MAX_ARMOR_HEADERS: usize = 64 * 1024;
 
 /// The packet length as the header states it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +84,7 @@ pub fn read_envelope<'a, R: Read + Send + Sync + 'a>(
     input: R,
 ) -> Result<(Envelope, Box<dyn BufRead + Send + Sync + 'a>)> {
     let mut buffered = BufReader::with_capacity(256 * 1024, input);
-    let armored = looks_armored(&mut buffered)?;
+    let armored = is_armored(&mut buffered)?;
     let mut reader: Box<dyn BufRead + Send + Sync + 'a> = if armored {
         let dearmored = armor::Reader::from_reader(
             ArmorTail::new(buffered),
@@ -91,22 +99,30 @@ pub fn read_envelope<'a, R: Read + Send + Sync + 'a>(
     let mut count = 0;
     loop {
         let mut raw = Vec::new();
-        let (tag, length) = match read_header(&mut reader, &mut raw)? {
+        let first = count == 0;
+        let (tag, length) = match read_header(&mut reader, &mut raw, first)? {
             Some(h) => h,
-            None if count == 0 => return Err(not_openpgp("the input is empty")),
+            None if first => return Err(Damage::EmptyInput.into()),
             None => return Err(truncated("after the key packets")),
         };
-        count += 1;
-        if count > MAX_KEY_PACKETS {
-            return Err(malformed("more than 1024 key packets"));
-        }
         match tag {
             Tag::PKESK | Tag::SKESK | Tag::Marker => {
+                count += 1;
+                if count > MAX_KEY_PACKETS {
+                    return Err(Damage::TooManyKeyPackets {
+                        limit: MAX_KEY_PACKETS,
+                    }
+                    .into());
+                }
                 let BodyLength::Full(len) = length else {
-                    return Err(malformed("a key packet without a definite length"));
+                    return Err(Damage::KeyPacketIndefinite.into());
                 };
                 if len > MAX_KEY_PACKET {
-                    return Err(malformed(&format!("a {len}-byte key packet")));
+                    return Err(Damage::KeyPacketTooLarge {
+                        length: len,
+                        limit: MAX_KEY_PACKET,
+                    }
+                    .into());
                 }
                 let start = raw.len();
                 raw.resize(start + len as usize, 0);
@@ -126,6 +142,13 @@ pub fn read_envelope<'a, R: Read + Send + Sync + 'a>(
                     data_version = Some(version[0]);
                 }
                 let (pkesks, skesk_count) = parse_key_packets(&key_packets)?;
+                if pkesks.is_empty() {
+                    return Err(match skesk_count {
+                        0 => Damage::NoKeyPackets,
+                        _ => Damage::PassphraseOnly,
+                    }
+                    .into());
+                }
                 let envelope = Envelope {
                     armored,
                     pkesks,
@@ -138,27 +161,69 @@ pub fn read_envelope<'a, R: Read + Send + Sync + 'a>(
                 };
                 return Ok((envelope, reader));
             }
+            other if first => return Err(not_a_message(other).into()),
             other => {
-                return Err(not_openpgp(&format!(
-                    "it starts with a {other} packet, not with encryption key packets"
-                )))
+                return Err(Damage::KeyPacketMalformed {
+                    reason: format!("a {other} packet among them"),
+                }
+                .into())
             }
         }
     }
 }
 
-/// Passes armored text through to the armor reader and makes sure nothing
-/// but whitespace follows the `-----END PGP` line. The armor reader ignores
-/// what comes after its end, so without this a second message or garbage
-/// appended to a backup would pass silently (binary input has the same rule
-/// in the packet framing checks).
+/// What a first packet other than a key packet says the input is. Random
+/// bytes often look like a packet header with an unknown tag.
+fn not_a_message(tag: Tag) -> Damage {
+    let what = match tag {
+        Tag::PublicKey | Tag::PublicSubkey => "an OpenPGP public key (cert)",
+        Tag::SecretKey | Tag::SecretSubkey => "an OpenPGP secret key",
+        Tag::Signature => "an OpenPGP signature",
+        Tag::OnePassSig => "a signed OpenPGP message that is not encrypted",
+        Tag::Literal | Tag::CompressedData => "an OpenPGP message that is not encrypted",
+        _ => {
+            return Damage::NotOpenpgp {
+                why: "it does not start with an OpenPGP packet".into(),
+            }
+        }
+    };
+    Damage::NotEncrypted { what }
+}
+
+/// Passes armored text through to the armor reader, bounding what comes
+/// before the data and making sure nothing but whitespace follows the
+/// `-----END PGP` line. The armor reader keeps every header line in memory
+/// (a 1 GiB `Comment:` took 2.6 GB), and it ignores what comes after its
+/// end, so without this a second message or garbage appended to a backup
+/// would pass silently (binary input has the same rule in the packet
+/// framing checks).
 struct ArmorTail<R> {
     inner: R,
     /// The start of the current line, enough to recognise the END line.
     line: Vec<u8>,
-    ended: bool,
+    /// Length of the current line so far.
+    line_len: usize,
+    /// The current line has a `:` (it is a header line).
+    line_has_colon: bool,
+    part: ArmorPart,
+    /// Bytes of armor before the data so far.
+    head_len: usize,
 }
 
+/// Where in the armored text the reader is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArmorPart {
+    /// Blank lines and the BEGIN line.
+    Begin,
+    /// `Key: value` lines after the BEGIN line.
+    Headers,
+    /// The radix-64 data, up to the END line.
+    Data,
+    /// After the END line: only whitespace may follow.
+    Ended,
+}
+
+const ARMOR_BEGIN: &[u8] = b"-----BEGIN";
 const ARMOR_END: &[u8] = b"-----END PGP";
 
 impl<R: Read> ArmorTail<R> {
@@ -166,7 +231,10 @@ impl<R: Read> ArmorTail<R> {
         ArmorTail {
             inner,
             line: Vec::with_capacity(ARMOR_END.len()),
-            ended: false,
+            line_len: 0,
+            line_has_colon: false,
+            part: ArmorPart::Begin,
+            head_len: 0,
         }
     }
 
@@ -174,13 +242,53 @@ impl<R: Read> ArmorTail<R> {
     fn check_tail(bytes: &[u8]) -> io::Result<()> {
         match bytes.iter().all(u8::is_ascii_whitespace) {
             true => Ok(()),
-            false => Err(io::Error::other(Error::BadInput(Damage::Described(
-                "the backup has trailing data after the end of its armored message \
-                 (garbage, or a second message appended); it is not one intact backup"
-                    .into(),
-            )))),
+            false => Err(refuse(Damage::ArmorTrailingData)),
         }
     }
+
+    /// One more byte of the current line (not its newline).
+    fn byte(&mut self, b: u8) -> io::Result<()> {
+        if self.line.len() < ARMOR_END.len() {
+            self.line.push(b);
+        }
+        self.line_len += 1;
+        self.line_has_colon |= b == b':';
+        if matches!(self.part, ArmorPart::Begin | ArmorPart::Headers) {
+            self.head_len += 1;
+            if self.line_len > MAX_ARMOR_HEADER_LINE {
+                return Err(refuse(Damage::ArmorHeaderLineTooLong {
+                    limit: MAX_ARMOR_HEADER_LINE,
+                }));
+            }
+            if self.head_len > MAX_ARMOR_HEADERS {
+                return Err(refuse(Damage::ArmorHeadersTooLarge {
+                    limit: MAX_ARMOR_HEADERS,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The current line has ended: move on to the next part if it says so.
+    fn end_line(&mut self) {
+        let blank = self.line.iter().all(u8::is_ascii_whitespace);
+        self.part = match self.part {
+            ArmorPart::Begin if self.line.starts_with(ARMOR_BEGIN) => ArmorPart::Headers,
+            // A blank line ends the headers; so does a data line, for
+            // writers that leave out the blank line.
+            ArmorPart::Headers if blank || !self.line_has_colon => ArmorPart::Data,
+            ArmorPart::Data if self.line.starts_with(ARMOR_END) => ArmorPart::Ended,
+            part => part,
+        };
+        self.line.clear();
+        self.line_len = 0;
+        self.line_has_colon = false;
+    }
+}
+
+/// A refusal that crosses the armor reader as an `io::Error`.
+fn refuse(damage: Damage) -> io::Error {
+    io::Error::other(Error::BadInput(damage))
 }
 
 impl<R: Read> Read for ArmorTail<R> {
@@ -188,21 +296,19 @@ impl<R: Read> Read for ArmorTail<R> {
         let n = self.inner.read(buf)?;
         let mut tail_from = None;
         for (i, &b) in buf[..n].iter().enumerate() {
-            if self.ended {
+            if self.part == ArmorPart::Ended {
                 tail_from = Some(i);
                 break;
             }
-            if b == b'\n' {
-                self.ended = self.line.starts_with(ARMOR_END);
-                self.line.clear();
-            } else if self.line.len() < ARMOR_END.len() {
-                self.line.push(b);
+            match b {
+                b'\n' => self.end_line(),
+                _ => self.byte(b)?,
             }
         }
         if let Some(from) = tail_from {
             Self::check_tail(&buf[from..n])?;
         }
-        if self.ended {
+        if self.part == ArmorPart::Ended {
             // The armor reader may stop reading here: read the rest now.
             let mut rest = [0u8; 8192];
             loop {
@@ -218,21 +324,51 @@ impl<R: Read> Read for ArmorTail<R> {
     }
 }
 
+/// The armor kinds that are not an encrypted message, by their BEGIN line.
+const NOT_MESSAGES: [(&[u8], &str); 4] = [
+    (
+        b"-----BEGIN PGP PUBLIC KEY BLOCK",
+        "an OpenPGP public key (cert)",
+    ),
+    (b"-----BEGIN PGP PRIVATE KEY BLOCK", "an OpenPGP secret key"),
+    (b"-----BEGIN PGP SIGNATURE", "an OpenPGP signature"),
+    (
+        b"-----BEGIN PGP SIGNED MESSAGE",
+        "a cleartext-signed text (signed, not encrypted)",
+    ),
+];
+
 /// Armored input starts (after optional whitespace) with "-----BEGIN";
-/// binary OpenPGP always has the top bit of its first byte set.
-fn looks_armored<R: Read>(reader: &mut BufReader<R>) -> Result<bool> {
+/// binary OpenPGP always has the top bit of its first byte set. Armored
+/// keys and signatures are refused by name.
+fn is_armored<R: Read>(reader: &mut BufReader<R>) -> Result<bool> {
     let head = reader
         .fill_buf()
         .map_err(|e| read_failure(e, "at the start"))?;
-    Ok(head
+    let Some(start) = head.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Ok(false);
+    };
+    let line = &head[start..];
+    if line[0] != b'-' {
+        return Ok(false);
+    }
+    match NOT_MESSAGES
         .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'-'))
+        .find(|(begin, _)| line.starts_with(begin))
+    {
+        Some((_, what)) => Err(Damage::NotEncrypted { what }.into()),
+        None => Ok(true),
+    }
 }
 
 /// Read one packet header, appending its raw bytes to `raw`. None at a clean
-/// end of input.
-fn read_header<R: Read>(reader: &mut R, raw: &mut Vec<u8>) -> Result<Option<(Tag, BodyLength)>> {
+/// end of input. `first`: the first bytes of the input, where something
+/// that is no packet header means the input is not OpenPGP at all.
+fn read_header<R: Read>(
+    reader: &mut R,
+    raw: &mut Vec<u8>,
+    first: bool,
+) -> Result<Option<(Tag, BodyLength)>> {
     let mut ctb = [0u8; 1];
     match reader.read(&mut ctb) {
         Ok(0) => return Ok(None),
@@ -241,7 +377,15 @@ fn read_header<R: Read>(reader: &mut R, raw: &mut Vec<u8>) -> Result<Option<(Tag
     }
     raw.push(ctb[0]);
     if ctb[0] & 0x80 == 0 {
-        return Err(not_openpgp("its bytes are not OpenPGP packets"));
+        return Err(match first {
+            true => Damage::NotOpenpgp {
+                why: "its first byte is not an OpenPGP packet header".into(),
+            },
+            false => Damage::KeyPacketMalformed {
+                reason: "a packet header is invalid".into(),
+            },
+        }
+        .into());
     }
     let mut byte = |raw: &mut Vec<u8>| -> Result<u8> {
         let mut b = [0u8; 1];
@@ -316,18 +460,17 @@ impl FrameCheck {
         while !data.is_empty() {
             match self {
                 FrameCheck::Unbounded => return Ok(()),
-                FrameCheck::Done => {
-                    return Err(Error::BadInput(Damage::Described(format!(
-                        "the backup has {}+ bytes of trailing data after the encrypted packet (damaged or two files joined)",
-                        data.len()
-                    ))))
-                }
+                FrameCheck::Done => return Err(Damage::TrailingData { bytes: data.len() }.into()),
                 FrameCheck::Chunk { remaining, last } => {
                     let take = (*remaining).min(data.len() as u64);
                     *remaining -= take;
                     data = &data[take as usize..];
                     if *remaining == 0 {
-                        *self = if *last { FrameCheck::Done } else { FrameCheck::Length(Vec::new()) };
+                        *self = if *last {
+                            FrameCheck::Done
+                        } else {
+                            FrameCheck::Length(Vec::new())
+                        };
                     }
                 }
                 FrameCheck::Length(octets) => {
@@ -410,9 +553,12 @@ fn parse_key_packets(bytes: &[u8]) -> Result<(Vec<PKESK>, usize)> {
     if bytes.is_empty() {
         return Ok((pkesks, skesk_count));
     }
-    let mut ppr = PacketParser::from_bytes(bytes).map_err(|e| malformed(&e.to_string()))?;
+    let malformed = |e: openpgp::anyhow::Error| Damage::KeyPacketMalformed {
+        reason: e.to_string(),
+    };
+    let mut ppr = PacketParser::from_bytes(bytes).map_err(malformed)?;
     while let PacketParserResult::Some(pp) = ppr {
-        let (packet, next) = pp.next().map_err(|e| malformed(&e.to_string()))?;
+        let (packet, next) = pp.next().map_err(malformed)?;
         match packet {
             Packet::PKESK(p) => pkesks.push(p),
             Packet::SKESK(_) => skesk_count += 1,
@@ -423,35 +569,27 @@ fn parse_key_packets(bytes: &[u8]) -> Result<(Vec<PKESK>, usize)> {
     Ok((pkesks, skesk_count))
 }
 
-/// An error reading the backup: truncation, damaged armor (bad input), or
-/// a failure of the operating system (I/O).
-pub(crate) fn read_failure(e: io::Error, place: &str) -> Error {
+/// An error reading the backup: truncation, one of sealpipe's refusals
+/// that crossed a reader, damaged armor (bad input), or a failure of the
+/// operating system (I/O).
+pub(crate) fn read_failure(e: io::Error, place: &'static str) -> Error {
     if e.kind() == io::ErrorKind::UnexpectedEof {
-        truncated(place)
-    } else if e.raw_os_error().is_none() {
+        return truncated(place);
+    }
+    if let Some(Error::BadInput(damage)) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+        return damage.clone().into();
+    }
+    if e.raw_os_error().is_none() {
         // Not the operating system: the dearmoring reader rejected the text.
-        Error::BadInput(Damage::Described(format!(
-            "the backup's ASCII armor is damaged ({e})"
-        )))
+        Damage::ArmorDamaged {
+            reason: e.to_string(),
+        }
+        .into()
     } else {
         Error::io("reading the backup", e)
     }
 }
 
-fn truncated(place: &str) -> Error {
-    Error::BadInput(Damage::Described(format!(
-        "the backup is truncated: it ends {place}"
-    )))
-}
-
-fn malformed(what: &str) -> Error {
-    Error::BadInput(Damage::Described(format!(
-        "the backup's key packets are malformed: {what}"
-    )))
-}
-
-fn not_openpgp(why: &str) -> Error {
-    Error::BadInput(Damage::Described(format!(
-        "not an encrypted OpenPGP message: {why}"
-    )))
+fn truncated(place: &'static str) -> Error {
+    Damage::TruncatedAt { place }.into()
 }
