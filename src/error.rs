@@ -38,8 +38,10 @@ pub enum Error {
 
     /// Each refused recipient with its reason, on one line (backup systems
     /// and syslog keep the first line of stderr).
-    #[error("encryption refused, nothing was written: {}", .refusals.join("; "))]
-    Policy { refusals: Vec<String> },
+    #[error("encryption refused, nothing was written: {}", crate::policy::Refusal::join(.refusals))]
+    Policy {
+        refusals: Vec<crate::policy::Refusal>,
+    },
 
     #[error("{0}")]
     Key(String),
@@ -58,6 +60,12 @@ pub enum Error {
 
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A trusted file (config, cert, secret key, passphrase) that is
+    /// missing, unsafe or not what it should be; the exit code follows
+    /// what the file is for.
+    #[error("{0}")]
+    File(crate::keys::files::FileError),
 }
 
 impl Error {
@@ -71,6 +79,7 @@ impl Error {
             Error::Io { .. } => exit::IO,
             Error::Mismatch(_) => exit::MISMATCH,
             Error::Internal(_) => exit::INTERNAL,
+            Error::File(e) => e.role.exit_code(),
         }
     }
 
@@ -98,6 +107,12 @@ pub enum Damage {
     /// become a typed variant.
     #[error("{0}")]
     Described(String),
+}
+
+impl From<crate::keys::files::FileError> for Error {
+    fn from(e: crate::keys::files::FileError) -> Self {
+        Error::File(e)
+    }
 }
 
 impl From<Damage> for Error {
