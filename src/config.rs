@@ -72,7 +72,7 @@ pub fn normalize_fingerprint(s: &str) -> String {
 impl Config {
     /// Read, permission-check and validate a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let bytes = files::read_trusted(path, "config file")?;
+        let bytes = files::read_trusted(path, files::Role::Config)?;
         let text =
             std::str::from_utf8(&bytes).map_err(|_| Error::config(path, "is not UTF-8 text"))?;
         Self::parse(path, text)

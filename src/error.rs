@@ -38,8 +38,10 @@ pub enum Error {
 
     /// Each refused recipient with its reason, on one line (backup systems
     /// and syslog keep the first line of stderr).
-    #[error("encryption refused, nothing was written: {}", .refusals.join("; "))]
-    Policy { refusals: Vec<String> },
+    #[error("encryption refused, nothing was written: {}", crate::policy::Refusal::join(.refusals))]
+    Policy {
+        refusals: Vec<crate::policy::Refusal>,
+    },
 
     #[error("{0}")]
     Key(String),
@@ -59,14 +61,11 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
-    /// A pinned cert does not match its pin: the refusal encrypt gives for
-    /// it (exit 4), given by every command that reads the pinned certs.
-    #[error("recipient '{name}' ({fingerprint}): {mismatch}")]
-    PinMismatch {
-        name: String,
-        fingerprint: String,
-        mismatch: crate::policy::PinMismatch,
-    },
+    /// A trusted file (config, cert, secret key, passphrase) that is
+    /// missing, unsafe or not what it should be; the exit code follows
+    /// what the file is for.
+    #[error("{0}")]
+    File(crate::keys::files::FileError),
 }
 
 impl Error {
@@ -80,7 +79,7 @@ impl Error {
             Error::Io { .. } => exit::IO,
             Error::Mismatch(_) => exit::MISMATCH,
             Error::Internal(_) => exit::INTERNAL,
-            Error::PinMismatch { .. } => exit::POLICY,
+            Error::File(e) => e.role.exit_code(),
         }
     }
 
@@ -213,6 +212,12 @@ pub enum Damage {
          restore it with gpg -d and encrypt it again with sealpipe"
     )]
     UnsupportedCipher { cipher: String },
+}
+
+impl From<crate::keys::files::FileError> for Error {
+    fn from(e: crate::keys::files::FileError) -> Self {
+        Error::File(e)
+    }
 }
 
 impl From<Damage> for Error {

@@ -25,7 +25,7 @@ use crate::decrypt::{self, MessageFacts};
 use crate::error::{Damage, Error, Result};
 use crate::format::envelope::{read_envelope, read_failure, Envelope};
 use crate::keys::{self, SecretKeyring};
-use crate::policy::{check_cert, check_cipher, check_pin};
+use crate::policy::{check_cert, check_cipher, check_pin, Refusal};
 use crate::rekey::{open_session, PROBE_SIZE};
 use crate::time::format_utc;
 
@@ -57,10 +57,12 @@ impl KnownCerts {
         };
         for pinned in &config.recipients {
             let cert = keys::load_cert(&pinned.cert)?;
-            check_pin(pinned, &cert).map_err(|mismatch| Error::PinMismatch {
-                name: pinned.name.clone(),
-                fingerprint: pinned.fingerprint.clone(),
-                mismatch,
+            check_pin(pinned, &cert).map_err(|problem| Error::Policy {
+                refusals: vec![Refusal::Recipient {
+                    name: pinned.name.clone(),
+                    fingerprint: pinned.fingerprint.clone(),
+                    problem,
+                }],
             })?;
             known.certs.push(KnownCert {
                 name: pinned.name.clone(),
@@ -410,7 +412,7 @@ fn key_status(cert: &Cert, fpr: &Fingerprint, now: SystemTime) -> KeyStatus {
         Some(_) => None,
     };
     let problem = key_problem.or_else(|| match check_cert(cert, &policy, now) {
-        Err(reason) => Some(reason),
+        Err(reason) => Some(reason.to_string()),
         Ok(keys) if keys.contains(fpr) => None,
         Ok(_) => Some("is not an encryption key".into()),
     });

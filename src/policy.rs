@@ -4,6 +4,8 @@
 //! one reason per rejected recipient. Nothing here writes output: the plan is
 //! complete before the first byte reaches stdout.
 
+use std::fmt;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use openpgp::packet::key::{PublicParts, UnspecifiedRole};
@@ -16,10 +18,120 @@ use sequoia_openpgp as openpgp;
 use crate::config::{Config, PinnedRecipient};
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::keys::files::FileError;
 use crate::time::format_utc;
 
 /// RSA moduli below this are refused (NIST and BSI both retired 1024-bit RSA).
 pub const MIN_RSA_BITS: usize = 2048;
+
+/// Why encryption is refused: one variant per cause, each with its fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    #[error(
+        "no recipient is pinned in {}; add a [[recipient]] with name, fingerprint and cert",
+        .config.display()
+    )]
+    NothingPinned { config: PathBuf },
+    #[error(
+        "recipient '{wanted}' is not pinned in {}; sealpipe encrypts only to pinned keys \
+         (add it there with its full fingerprint to allow it)",
+        .config.display()
+    )]
+    NotPinned { wanted: String, config: PathBuf },
+    #[error(
+        "recipient '{name}' is required (escrow) and cannot be left out; add --recipient {name}"
+    )]
+    RequiredLeftOut { name: String },
+    #[error("recipient '{name}' ({fingerprint}): {problem}")]
+    Recipient {
+        name: String,
+        fingerprint: String,
+        problem: CertProblem,
+    },
+}
+
+impl Refusal {
+    /// All refusals on one line (backup systems keep the first line of stderr).
+    pub fn join(refusals: &[Refusal]) -> String {
+        refusals
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// What is wrong with a pinned recipient's cert.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertProblem {
+    /// The cert file is missing, unsafe, not OpenPGP or a secret key.
+    #[error("{0}")]
+    File(FileError),
+    #[error(
+        "cert file {} holds key {actual}, not the pinned fingerprint; \
+         the file was replaced or the pin is wrong: check both out of band",
+        .path.display()
+    )]
+    PinMismatch { path: PathBuf, actual: String },
+    #[error("is a v{0} key; GnuPG 2.2 reads only v4 keys, so backups to it could not be restored with gpg")]
+    NotV4(u8),
+    #[error("key {key} is weak: {weakness}; generate a new key (sealpipe keygen)")]
+    Weak {
+        key: openpgp::Fingerprint,
+        weakness: Weakness,
+    },
+    #[error("is revoked; remove it from the config and pin its replacement")]
+    Revoked,
+    #[error("is not valid at {} under the standard policy: {reason}", format_utc(*.at))]
+    NotValid { at: SystemTime, reason: String },
+    #[error(
+        "expired{} ({reason}); extend its expiry with the owner's secret key or rotate to a new key",
+        .on.map(|t| format!(" on {}", format_utc(t))).unwrap_or_default()
+    )]
+    Expired {
+        on: Option<SystemTime>,
+        reason: String,
+    },
+    /// A signing-only algorithm flagged for encryption: a malformed cert.
+    #[error(
+        "key {key} is flagged for encryption, but {algo} is a signing algorithm and cannot \
+         encrypt; the cert is malformed: generate a new key (sealpipe keygen)"
+    )]
+    CannotEncrypt {
+        key: openpgp::Fingerprint,
+        algo: PublicKeyAlgorithm,
+    },
+    #[error(
+        "has no valid encryption-capable subkey (all expired, revoked, or none marked for encryption)"
+    )]
+    NoEncryptionKey,
+}
+
+/// Why a public key is too weak to protect a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Weakness {
+    ShortRsa { bits: usize },
+    Legacy(PublicKeyAlgorithm),
+}
+
+impl fmt::Display for Weakness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Weakness::ShortRsa { bits } => {
+                write!(f, "RSA-{bits} is below the {MIN_RSA_BITS}-bit minimum")
+            }
+            Weakness::Legacy(algo) => write!(f, "{algo} is a legacy algorithm"),
+        }
+    }
+}
+
+/// The standard policy as it stands at `now`: algorithm cut-offs judged at
+/// the same time as expiry and revocation.
+pub fn standard_at(now: SystemTime) -> StandardPolicy<'static> {
+    StandardPolicy::at(now)
+}
 
 /// A pinned recipient that passed every check, with the subkeys to encrypt to.
 #[derive(Debug, Clone)]
@@ -53,10 +165,9 @@ pub fn select_recipients(
     let mut chosen: Vec<&PinnedRecipient> = Vec::new();
 
     if config.recipients.is_empty() {
-        refusals.push(format!(
-            "no recipient is pinned in {}; add a [[recipient]] with name, fingerprint and cert",
-            config.path.display()
-        ));
+        refusals.push(Refusal::NothingPinned {
+            config: config.path.clone(),
+        });
     }
     if requested.is_empty() {
         chosen.extend(&config.recipients);
@@ -65,32 +176,31 @@ pub fn select_recipients(
             match config.recipient_by_name_or_fingerprint(wanted) {
                 Some(r) if !chosen.iter().any(|c| c.name == r.name) => chosen.push(r),
                 Some(_) => {}
-                None => refusals.push(format!(
-                    "recipient '{wanted}' is not pinned in {}; sealpipe encrypts only to pinned keys \
-                     (add it there with its full fingerprint to allow it)",
-                    config.path.display()
-                )),
+                None => refusals.push(Refusal::NotPinned {
+                    wanted: wanted.clone(),
+                    config: config.path.clone(),
+                }),
             }
         }
         for r in config.recipients.iter().filter(|r| r.required) {
             if !chosen.iter().any(|c| c.name == r.name) {
-                refusals.push(format!(
-                    "recipient '{}' is required (escrow) and cannot be left out; add --recipient {}",
-                    r.name, r.name
-                ));
+                refusals.push(Refusal::RequiredLeftOut {
+                    name: r.name.clone(),
+                });
             }
         }
     }
 
-    let policy = StandardPolicy::new();
+    let policy = standard_at(now);
     let mut approved = Vec::new();
     for pin in chosen {
         match approve(pin, &policy, now) {
             Ok(a) => approved.push(a),
-            Err(reason) => refusals.push(format!(
-                "recipient '{}' ({}): {reason}",
-                pin.name, pin.fingerprint
-            )),
+            Err(problem) => refusals.push(Refusal::Recipient {
+                name: pin.name.clone(),
+                fingerprint: pin.fingerprint.clone(),
+                problem,
+            }),
         }
     }
     if refusals.is_empty() {
@@ -105,9 +215,9 @@ fn approve(
     pin: &PinnedRecipient,
     policy: &dyn Policy,
     now: SystemTime,
-) -> Result<ApprovedRecipient, String> {
-    let cert = keys::load_cert(&pin.cert).map_err(|e| e.to_string())?;
-    check_pin(pin, &cert).map_err(|e| e.to_string())?;
+) -> Result<ApprovedRecipient, CertProblem> {
+    let cert = keys::load_cert(&pin.cert).map_err(CertProblem::File)?;
+    check_pin(pin, &cert)?;
     let encryption_keys = check_cert(&cert, policy, now)?;
     Ok(ApprovedRecipient {
         name: pin.name.clone(),
@@ -117,105 +227,93 @@ fn approve(
     })
 }
 
-/// The checks every recipient cert must pass at time `now`; returns the
-/// fingerprints of the keys to encrypt to.
+/// The checks every recipient cert must pass at time `now` (the policy
+/// should be [`standard_at`] the same `now`); returns the fingerprints of
+/// the keys to encrypt to.
 pub fn check_cert(
     cert: &Cert,
     policy: &dyn Policy,
     now: SystemTime,
-) -> Result<Vec<openpgp::Fingerprint>, String> {
-    if cert.primary_key().key().version() != 4 {
-        return Err(format!(
-            "is a v{} key; GnuPG 2.2 reads only v4 keys, so backups to it could not be restored with gpg",
-            cert.primary_key().key().version()
-        ));
+) -> Result<Vec<openpgp::Fingerprint>, CertProblem> {
+    let version = cert.primary_key().key().version();
+    if version != 4 {
+        return Err(CertProblem::NotV4(version));
     }
     for ka in cert.keys() {
-        if let Some(reason) = weakness(ka.key()) {
-            return Err(format!(
-                "key {} is weak: {reason}; generate a new key (sealpipe keygen)",
-                ka.key().fingerprint()
-            ));
+        if let Some(weakness) = weakness(ka.key()) {
+            return Err(CertProblem::Weak {
+                key: ka.key().fingerprint(),
+                weakness,
+            });
         }
     }
     if let RevocationStatus::Revoked(_) = cert.revocation_status(policy, now) {
-        return Err("is revoked; remove it from the config and pin its replacement".into());
+        return Err(CertProblem::Revoked);
     }
-    let valid = cert.with_policy(policy, now).map_err(|e| {
-        format!(
-            "is not valid at {} under the standard policy: {e}",
-            format_utc(now)
-        )
-    })?;
+    let valid = cert
+        .with_policy(policy, now)
+        .map_err(|e| CertProblem::NotValid {
+            at: now,
+            reason: e.to_string(),
+        })?;
     if let Err(e) = valid.alive() {
-        let when = valid
-            .primary_key()
-            .key_expiration_time()
-            .map(|t| format!(" on {}", format_utc(t)))
-            .unwrap_or_default();
-        return Err(format!(
-            "expired{when} ({e}); extend its expiry with the owner's secret key or rotate to a new key"
-        ));
+        return Err(CertProblem::Expired {
+            on: valid.primary_key().key_expiration_time(),
+            reason: e.to_string(),
+        });
     }
     let encryption_flags = KeyFlags::empty()
         .set_storage_encryption()
         .set_transport_encryption();
-    let keys: Vec<_> = valid
-        .keys()
-        .key_flags(encryption_flags)
+    let flagged = || {
+        valid
+            .keys()
+            .key_flags(encryption_flags.clone())
+            .alive()
+            .revoked(false)
+    };
+    // Refused here, not left to fail mid-encryption as an internal error.
+    if let Some(ka) = flagged().find(|ka| !ka.key().pk_algo().for_encryption()) {
+        return Err(CertProblem::CannotEncrypt {
+            key: ka.key().fingerprint(),
+            algo: ka.key().pk_algo(),
+        });
+    }
+    let keys: Vec<_> = flagged()
         .supported()
-        .alive()
-        .revoked(false)
         .map(|ka| ka.key().fingerprint())
         .collect();
     if keys.is_empty() {
-        return Err(
-            "has no valid encryption-capable subkey (all expired, revoked, or none marked for encryption)"
-                .into(),
-        );
+        return Err(CertProblem::NoEncryptionKey);
     }
     Ok(keys)
 }
 
 /// Why a public key is too weak to protect a backup, if it is.
-fn weakness(key: &Key<PublicParts, UnspecifiedRole>) -> Option<String> {
+fn weakness(key: &Key<PublicParts, UnspecifiedRole>) -> Option<Weakness> {
     #[allow(deprecated)]
     match key.pk_algo() {
         PublicKeyAlgorithm::RSAEncryptSign
         | PublicKeyAlgorithm::RSAEncrypt
         | PublicKeyAlgorithm::RSASign => match key.mpis().bits() {
-            Some(bits) if bits < MIN_RSA_BITS => Some(format!(
-                "RSA-{bits} is below the {MIN_RSA_BITS}-bit minimum"
-            )),
+            Some(bits) if bits < MIN_RSA_BITS => Some(Weakness::ShortRsa { bits }),
             _ => None,
         },
-        PublicKeyAlgorithm::ElGamalEncrypt
+        algo @ (PublicKeyAlgorithm::ElGamalEncrypt
         | PublicKeyAlgorithm::ElGamalEncryptSign
-        | PublicKeyAlgorithm::DSA => Some(format!("{} is a legacy algorithm", key.pk_algo())),
+        | PublicKeyAlgorithm::DSA) => Some(Weakness::Legacy(algo)),
         _ => None,
     }
 }
 
-/// A pinned cert file that holds another key than its pin says.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "cert file {} holds key {actual}, not the pinned fingerprint; \
-     the file was replaced or the pin is wrong: check both out of band",
-    .cert.display()
-)]
-pub struct PinMismatch {
-    pub cert: std::path::PathBuf,
-    pub actual: String,
-}
-
 /// The pin check every command that reads the pinned certs makes (encrypt
 /// and rekey through `approve`, inspect directly), so all refuse alike.
-pub fn check_pin(pin: &PinnedRecipient, cert: &Cert) -> Result<(), PinMismatch> {
+pub fn check_pin(pin: &PinnedRecipient, cert: &Cert) -> Result<(), CertProblem> {
     let actual = cert.fingerprint().to_hex();
     match actual == pin.fingerprint {
         true => Ok(()),
-        false => Err(PinMismatch {
-            cert: pin.cert.clone(),
+        false => Err(CertProblem::PinMismatch {
+            path: pin.cert.clone(),
             actual,
         }),
     }

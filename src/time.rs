@@ -6,20 +6,31 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 
 /// Environment variable that pins "now" (Unix seconds) for policy checks and
-/// key generation. Meant for tests; documented in docs/exit-codes.md
-/// (Environment).
+/// key generation. Honoured only by builds with the `test-clock` feature,
+/// which only the test suite turns on: a release binary has no hidden clock
+/// (docs/exit-codes.md, Environment).
 pub const NOW_ENV: &str = "SEALPIPE_NOW";
 
-/// The reference time: `$SEALPIPE_NOW` if set, else the clock.
+/// Whether this build honours [`NOW_ENV`].
+pub const CLOCK_IS_PINNABLE: bool = cfg!(feature = "test-clock");
+
+/// The reference time for every policy decision of a run: the clock, or
+/// `$SEALPIPE_NOW` in a test build.
 pub fn now() -> Result<SystemTime> {
-    match std::env::var(NOW_ENV) {
-        Ok(s) => s
-            .trim()
-            .parse::<u64>()
-            .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
-            .map_err(|_| Error::Usage(format!("{NOW_ENV} must be Unix seconds, got '{s}'"))),
-        Err(_) => Ok(SystemTime::now()),
-    }
+    let pinned = std::env::var(NOW_ENV).ok().filter(|_| CLOCK_IS_PINNABLE);
+    Ok(pinned_time(pinned.as_deref())?.unwrap_or_else(SystemTime::now))
+}
+
+/// The time a `SEALPIPE_NOW` value pins, if one is given.
+fn pinned_time(value: Option<&str>) -> Result<Option<SystemTime>> {
+    value
+        .map(|s| {
+            s.trim()
+                .parse::<u64>()
+                .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
+                .map_err(|_| Error::Usage(format!("{NOW_ENV} must be Unix seconds, got '{s}'")))
+        })
+        .transpose()
 }
 
 /// `2026-11-22 13:45:00 UTC`
@@ -50,6 +61,14 @@ pub fn format_utc(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pinned_time_is_unix_seconds() {
+        assert_eq!(pinned_time(None).unwrap(), None);
+        let t = pinned_time(Some(" 1780272000\n")).unwrap();
+        assert_eq!(t, Some(UNIX_EPOCH + Duration::from_secs(1_780_272_000)));
+        assert!(pinned_time(Some("tomorrow")).is_err());
+    }
 
     #[test]
     fn formats_known_instants() {

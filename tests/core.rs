@@ -539,7 +539,7 @@ fn unsafe_file_permissions_are_refused() {
         .fails(4, "writable by group or others");
     fs::set_permissions(&daily.cert, fs::Permissions::from_mode(0o644)).unwrap();
     let ct = env.run(&["encrypt"], b"x").ok().stdout;
-    fs::set_permissions(&daily.key, fs::Permissions::from_mode(0o640)).unwrap();
+    fs::set_permissions(&daily.key, fs::Permissions::from_mode(0o644)).unwrap();
     env.run(&["decrypt"], &ct).fails(5, "chmod 600");
 }
 

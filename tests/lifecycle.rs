@@ -164,23 +164,16 @@ fn keygen_defaults_algorithms_and_config_snippet() {
     assert!(snippet.lines().any(|l| l == "required = true"), "{snippet}");
 
     // --passphrase-fd 3 without fd 3 open must fail, not hang on an fd
-    // sealpipe opened itself, nor make an unprotected key.
-    let r = env
-        .run(
-            &[
-                "keygen",
-                "--name",
-                "fd",
-                "--cert-out",
-                "fd.cert.asc",
-                "--key-out",
-                "fd.key.asc",
-                "--passphrase-fd",
-                "3",
-            ],
-            b"",
-        )
-        .fails(5, "file descriptor 3 was not open");
+    // sealpipe opened itself, nor make an unprotected key. The child closes
+    // fd 3 itself: the test runner may hold it open (a jobserver does).
+    let mut c = std::process::Command::new("bash");
+    c.args([
+        "-c",
+        &format!("exec {BIN} keygen --name fd --cert-out fd.cert.asc --key-out fd.key.asc --passphrase-fd 3 3<&-"),
+    ])
+    .current_dir(env.dir.path())
+    .env("SEALPIPE_NOW", NOW.to_string());
+    let r = run_with_stdin(c, b"").fails(5, "file descriptor 3 was not open");
     assert!(r.stdout.is_empty());
     assert!(!env.path("fd.key.asc").exists());
     fs::write(env.path("pw"), "fd secret\n").unwrap();

@@ -47,7 +47,8 @@ pub(crate) fn open_output(args: &OutputArgs, binary: bool) -> Result<Output> {
 pub(crate) fn load_keyring(config: Option<&Path>, args: &KeyArgs) -> Result<SecretKeyring> {
     let mut paths: Vec<PathBuf> = args.keys.clone();
     let mut passphrase_file = args.passphrase_file.clone();
-    if paths.is_empty() {
+    let from_config = paths.is_empty();
+    if from_config {
         let path = config_path(config);
         let config = Config::load(&path)?;
         paths = config.decrypt.keys;
@@ -61,13 +62,19 @@ pub(crate) fn load_keyring(config: Option<&Path>, args: &KeyArgs) -> Result<Secr
         }
     }
     let passphrase = read_passphrase(passphrase_file.as_deref(), args.passphrase_fd)?;
+    if from_config {
+        // A stale [decrypt] keys entry must not stop a restore another opens.
+        return Ok(SecretKeyring::load_listed(&paths, passphrase)?);
+    }
     Ok(SecretKeyring::load(&paths, passphrase)?)
 }
 
 /// A passphrase from a private file or an inherited fd; never from argv.
 pub(crate) fn read_passphrase(file: Option<&Path>, fd: Option<u32>) -> Result<Option<Password>> {
     let secret = match (file, fd) {
-        (Some(path), _) => files::read_secret(path, "passphrase file")?,
+        (Some(path), _) => {
+            files::read_secret(path, files::Role::Passphrase).map_err(Error::from)?
+        }
         (None, Some(fd)) => files::read_passphrase_fd(fd)?,
         (None, None) => return Ok(None),
     };

@@ -16,21 +16,18 @@ use openpgp::{Cert, Fingerprint, KeyID};
 use sequoia_openpgp as openpgp;
 
 use crate::error::{Error, Result};
+use files::{FileError, FileProblem, Role, TrustedFile};
 
-/// Load a cert file (armored or binary) that must hold exactly one cert.
-pub fn load_cert(path: &Path) -> Result<Cert> {
-    let bytes = files::read_trusted(path, "cert file")?;
-    let certs = parse_certs(&bytes)
-        .map_err(|e| Error::config(path, format!("is not an OpenPGP cert: {e}")))?;
+/// Load a cert file (armored or binary) that must hold exactly one public
+/// cert: a secret key does not belong on a backup host.
+pub fn load_cert(path: &Path) -> Result<Cert, FileError> {
+    let file = TrustedFile::read(path, Role::Cert)?;
+    let certs = parse_certs(&file.bytes)
+        .map_err(|e| file.problem(FileProblem::NotOpenPgp(e.to_string())))?;
     match <[Cert; 1]>::try_from(certs) {
+        Ok([cert]) if cert.is_tsk() => Err(file.problem(FileProblem::HoldsSecretKey)),
         Ok([cert]) => Ok(cert),
-        Err(certs) => Err(Error::config(
-            path,
-            format!(
-                "holds {} certs; a pinned cert file must hold exactly one",
-                certs.len()
-            ),
-        )),
+        Err(certs) => Err(file.problem(FileProblem::CertCount(certs.len()))),
     }
 }
 
@@ -60,31 +57,63 @@ pub struct SecretKeyring {
     pub keys: Vec<SecretKey>,
     /// Unlocks passphrase-protected keys on demand.
     pub passphrase: Option<Password>,
+    /// `[decrypt] keys` entries that were missing or unreadable.
+    pub skipped: Vec<std::sync::Arc<FileError>>,
 }
 
 impl SecretKeyring {
-    /// Load secret key files. Each must be private (mode 0600 or stricter)
-    /// and hold secret key material.
+    /// Load secret key files given on the command line: each must exist,
+    /// be private (see [`TrustedFile::require_private`]) and hold secret
+    /// key material.
     pub fn load(paths: &[PathBuf], passphrase: Option<Password>) -> Result<Self> {
         let mut ring = SecretKeyring {
-            keys: Vec::new(),
             passphrase,
+            ..SecretKeyring::default()
         };
         for path in paths {
-            let bytes = files::read_secret(path, "secret key file")?;
-            ring.add(&bytes, path)?;
+            ring.add_file(path)?;
         }
         Ok(ring)
     }
 
+    /// Load the config's `[decrypt] keys`: a listed file that is missing or
+    /// unreadable is skipped (a stale entry must not stop a restore that
+    /// another key opens) and remembered in `skipped`; it is an error only
+    /// when none is left. An unsafe file is never skipped.
+    pub fn load_listed(paths: &[PathBuf], passphrase: Option<Password>) -> Result<Self> {
+        let mut ring = SecretKeyring {
+            passphrase,
+            ..SecretKeyring::default()
+        };
+        for path in paths {
+            match ring.add_file(path) {
+                Err(Error::File(e)) if e.is_unavailable() => ring.skipped.push(e.into()),
+                other => other?,
+            }
+        }
+        if ring.keys.is_empty() && !ring.skipped.is_empty() {
+            return Err(Error::Key(format!(
+                "no secret key listed under [decrypt] keys could be read: {}",
+                ring.skipped_note()
+            )));
+        }
+        Ok(ring)
+    }
+
+    /// Read one secret key file. Whether it holds a secret at all is said
+    /// before whether its mode is private enough (a public cert given as a
+    /// key is a wrong file, not a chmod away from working).
+    fn add_file(&mut self, path: &Path) -> Result<()> {
+        let file = TrustedFile::read(path, Role::SecretKey)?;
+        self.add(&file.bytes, path)?;
+        Ok(file.require_private()?)
+    }
+
     /// Add the secret keys in `bytes`, read from `source` (named in messages).
-    pub fn add(&mut self, bytes: &[u8], source: &Path) -> Result<()> {
-        let certs = parse_certs(bytes).map_err(|e| {
-            Error::Key(format!(
-                "secret key file {} is not an OpenPGP key: {e}",
-                source.display()
-            ))
-        })?;
+    pub fn add(&mut self, bytes: &[u8], source: &Path) -> Result<(), FileError> {
+        let problem = |p| FileError::new(Role::SecretKey, source, p);
+        let certs =
+            parse_certs(bytes).map_err(|e| problem(FileProblem::NotOpenPgp(e.to_string())))?;
         let before = self.keys.len();
         for cert in certs {
             for ka in cert.keys().secret() {
@@ -96,12 +125,19 @@ impl SecretKeyring {
             }
         }
         if self.keys.len() == before {
-            return Err(Error::Key(format!(
-                "{} holds no secret key (only a public cert?); decrypt needs the secret key file",
-                source.display()
-            )));
+            return Err(problem(FileProblem::NoSecretKey));
         }
         Ok(())
+    }
+
+    /// The listed key files that were skipped, for a message when no key
+    /// opens a backup.
+    pub fn skipped_note(&self) -> String {
+        self.skipped
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// The secret keys whose key ID matches, or all for a wildcard recipient.
