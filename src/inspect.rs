@@ -294,11 +294,11 @@ fn open_start<R: Read + Send + Sync>(
                 Err(damage) => Ok((Some(refused(cipher.to_string(), damage, Some(&by))), None)),
                 Ok(()) => Err(e),
             },
-            Err(Error::BadInput(damage @ Damage::UnsupportedCipher { .. })) => {
-                let Damage::UnsupportedCipher { cipher } = &damage else {
-                    unreachable!()
+            Err(Error::BadInput(Damage::UnsupportedCipher { cipher })) => {
+                let damage = Damage::UnsupportedCipher {
+                    cipher: cipher.clone(),
                 };
-                Ok((Some(refused(cipher.clone(), damage.clone(), None)), None))
+                Ok((Some(refused(cipher, damage, None)), None))
             }
             Err(_) => Err(e),
         },

@@ -314,10 +314,7 @@ fn not_a_backup_is_named() {
         out
     };
     // Random bytes whose first byte reads as a packet header (tag 41).
-    let random: Vec<u8> = [0xE9, 0x20]
-        .into_iter()
-        .chain(sample_data(40).into_iter())
-        .collect();
+    let random: Vec<u8> = [0xE9, 0x20].into_iter().chain(sample_data(40)).collect();
     let cases: [(&str, Vec<u8>, &str); 9] = [
         (
             "armored cert",
