@@ -153,7 +153,8 @@ pub struct Recipient {
     /// Why encrypt would not use this key today (revoked, expired, ...),
     /// when its cert is known.
     pub not_current: Option<String>,
-    /// When the key expires (UTC), if it does; None also when unknown.
+    /// When the key expires (UTC), or "never"; None when its cert is not
+    /// known.
     pub expires: Option<String>,
     /// The `--key` that opened the backup is this one.
     pub opened_it: bool,
@@ -352,7 +353,7 @@ fn describe(pkesk: &PKESK, plan: &InspectPlan, opened: Option<&Opened>) -> Recip
         recipient.required = known.required;
         recipient.current = known.pinned && status.problem.is_none();
         recipient.not_current = status.problem;
-        recipient.expires = status.expires.map(format_utc);
+        recipient.expires = Some(status.expires.map_or("never".into(), format_utc));
     } else if let Some(key) = plan
         .keyring
         .iter()
@@ -636,11 +637,11 @@ fn recipient_row(r: &Recipient) -> [String; 5] {
         (None, Some(id)) => format!("key ID {id}"),
         (None, None) => "anonymous key ID".into(),
     };
-    let validity = match (&r.not_current, &r.expires, &r.cert_fingerprint) {
-        (Some(problem), ..) => format!("key {problem}"),
-        (None, Some(when), _) => format!("expires {when}"),
-        (None, None, Some(_)) => "no expiry".into(),
-        (None, None, None) => String::new(),
+    let validity = match (&r.not_current, r.expires.as_deref()) {
+        (Some(problem), _) => format!("key {problem}"),
+        (None, Some("never")) => "no expiry".into(),
+        (None, Some(when)) => format!("expires {when}"),
+        (None, None) => String::new(),
     };
     [
         who,
