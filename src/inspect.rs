@@ -558,6 +558,14 @@ pub fn render_text(report: &Inspection) -> String {
     };
     field(&mut out, "cipher", &cipher);
     field(&mut out, "compression", &compression);
+    if report.opened.is_none() {
+        // A signature, like the cipher, is inside the encryption.
+        field(
+            &mut out,
+            "signature",
+            "(inside the encryption, if any: not visible without a key)",
+        );
+    }
     field(&mut out, "recipients", "");
     let rows: Vec<[String; 5]> = report.recipients.iter().map(recipient_row).collect();
     let widths: Vec<usize> = (0..5)

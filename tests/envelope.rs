@@ -421,9 +421,13 @@ fn inspect_refuses_like_encrypt_and_says_things_once() {
 
     // Without --key, [decrypt] keys in the config are not used.
     let out = env.run(&["inspect", "b.pgp"], b"").ok();
-    assert!(String::from_utf8(out.stdout)
-        .unwrap()
-        .contains("give --key to see it"));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("give --key to see it"), "{text}");
+    // Issue 15: a signature is inside the encryption too.
+    assert!(
+        text.contains("signature:   (inside the encryption, if any: not visible without a key)"),
+        "{text}"
+    );
     let help = String::from_utf8(env.run(&["inspect", "--help"], b"").ok().stdout).unwrap();
     assert!(!help.contains("Default: [decrypt] keys"), "{help}");
     assert!(help.contains("Default: none"), "{help}");
