@@ -165,9 +165,11 @@ pub enum Damage {
     #[error("not an encrypted OpenPGP message: the input is empty")]
     EmptyInput,
 
-    /// Not OpenPGP at all (random bytes, a tar file, plain text).
+    /// Not OpenPGP at all (random bytes, a tar file, plain text), or a
+    /// first byte damaged: the two look the same.
     #[error(
-        "not OpenPGP data ({why}); sealpipe reads backups that are encrypted OpenPGP messages"
+        "not OpenPGP data, or a backup damaged at its very start ({why}); \
+         sealpipe reads backups that are encrypted OpenPGP messages"
     )]
     NotOpenpgp { why: String },
 

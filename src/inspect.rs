@@ -155,7 +155,8 @@ pub struct Recipient {
     /// Why encrypt would not use this key today (revoked, expired, ...),
     /// when its cert is known.
     pub not_current: Option<String>,
-    /// When the key expires (UTC), if it does; None also when unknown.
+    /// When the key expires (UTC), or "never"; None when its cert is not
+    /// known.
     pub expires: Option<String>,
     /// The `--key` that opened the backup is this one.
     pub opened_it: bool,
@@ -296,11 +297,11 @@ fn open_start<R: Read + Send + Sync>(
                 Err(damage) => Ok((Some(refused(cipher.to_string(), damage, Some(&by))), None)),
                 Ok(()) => Err(e),
             },
-            Err(Error::BadInput(damage @ Damage::UnsupportedCipher { .. })) => {
-                let Damage::UnsupportedCipher { cipher } = &damage else {
-                    unreachable!()
+            Err(Error::BadInput(Damage::UnsupportedCipher { cipher })) => {
+                let damage = Damage::UnsupportedCipher {
+                    cipher: cipher.clone(),
                 };
-                Ok((Some(refused(cipher.clone(), damage.clone(), None)), None))
+                Ok((Some(refused(cipher, damage, None)), None))
             }
             Err(_) => Err(e),
         },
@@ -354,7 +355,7 @@ fn describe(pkesk: &PKESK, plan: &InspectPlan, opened: Option<&Opened>) -> Recip
         recipient.required = known.required;
         recipient.current = known.pinned && status.problem.is_none();
         recipient.not_current = status.problem;
-        recipient.expires = status.expires.map(format_utc);
+        recipient.expires = Some(status.expires.map_or("never".into(), format_utc));
     } else if let Some(key) = plan
         .keyring
         .iter()
@@ -559,6 +560,14 @@ pub fn render_text(report: &Inspection) -> String {
     };
     field(&mut out, "cipher", &cipher);
     field(&mut out, "compression", &compression);
+    if report.opened.is_none() {
+        // A signature, like the cipher, is inside the encryption.
+        field(
+            &mut out,
+            "signature",
+            "(inside the encryption, if any: not visible without a key)",
+        );
+    }
     field(&mut out, "recipients", "");
     let rows: Vec<[String; 5]> = report.recipients.iter().map(recipient_row).collect();
     let widths: Vec<usize> = (0..5)
@@ -638,11 +647,11 @@ fn recipient_row(r: &Recipient) -> [String; 5] {
         (None, Some(id)) => format!("key ID {id}"),
         (None, None) => "anonymous key ID".into(),
     };
-    let validity = match (&r.not_current, &r.expires, &r.cert_fingerprint) {
-        (Some(problem), ..) => format!("key {problem}"),
-        (None, Some(when), _) => format!("expires {when}"),
-        (None, None, Some(_)) => "no expiry".into(),
-        (None, None, None) => String::new(),
+    let validity = match (&r.not_current, r.expires.as_deref()) {
+        (Some(problem), _) => format!("key {problem}"),
+        (None, Some("never")) => "no expiry".into(),
+        (None, Some(when)) => format!("expires {when}"),
+        (None, None) => String::new(),
     };
     [
         who,

@@ -367,8 +367,7 @@ fn inspect_names_recipients_and_checks_policy() {
     let out = env.run(&["inspect", "junk.pgp", "new.pgp"], b"");
     assert_eq!(out.status, 6, "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("junk.pgp: not OpenPGP data"),
+        out.stderr.contains("junk.pgp: not OpenPGP data"),
         "{}",
         out.stderr
     );
