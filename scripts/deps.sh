@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages sealpipe needs to build (nettle backend of
-# sequoia) and to run its tests (gpg, zstd, time). Quiet; only what is missing.
+# sequoia) and to run its tests (gpg, zstd, time; gfsplit/gfcombine from
+# libgfshare-bin for the escrow tests). Quiet; only what is missing.
 set -euo pipefail
 
-pkgs=(nettle-dev clang libclang-dev pkg-config gnupg zstd time)
+pkgs=(nettle-dev clang libclang-dev pkg-config gnupg zstd time libgfshare-bin)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
