@@ -41,7 +41,7 @@ struct DecryptKeyStatus {
 pub fn run(config: Option<&Path>, args: CheckArgs) -> Result<()> {
     let config = Config::load(&config_path(config))?;
     let now = time::now()?;
-    let warn_until = now + Duration::from_secs(args.warn_days.saturating_mul(86_400));
+    let warn_until = now + Duration::from_secs(args.warn_days * 86_400);
     // The verdict for tonight is exactly encrypt's: the same call, the same config.
     let verdict = policy::select_recipients(&config, &[], now);
     let recipients: Vec<RecipientStatus> = config

@@ -264,7 +264,7 @@ impl Sheet {
              \x20 gfcombine -o {key} {share_file}{others}\n\
              \x20 sha256sum {key}     # must print {key_sha}\n\
              \x20 gpg --import {key}  # must show key {fpr}\n\
-             \x20 gpg -d BACKUP.gpg | zstd -d > restored\n",
+             \x20 gpg -d BACKUP.pgp | zstd -d > restored  # zstd: sealpipe's default\n",
             share = self.share,
             n = self.shares,
             split = self.split,
