@@ -20,25 +20,29 @@ fn split_setup(env: &TestEnv) -> (TestKey, Vec<u8>, Vec<u8>) {
     env.config(&[&daily, &escrow], &[&escrow], &[&daily]);
     let plain = sample_data(150_000);
     let backup = env.run(&["encrypt"], &plain).ok().stdout;
-    let out = env
-        .run(
-            &[
-                "escrow",
-                "split",
-                "--key",
-                "escrow.key.asc",
-                "--threshold",
-                "3",
-                "--shares",
-                "5",
-                "--out-dir",
-                "shares",
-            ],
-            b"",
-        )
-        .ok();
+    let out = split_escrow_key(env, 3, 5, "shares").ok();
     assert!(String::from_utf8_lossy(&out.stdout).contains("any 3 rebuild it"));
     (escrow, plain, backup)
+}
+
+/// `sealpipe escrow split` of escrow.key.asc, `threshold` of `shares`, into `dir`.
+fn split_escrow_key(env: &TestEnv, threshold: u8, shares: u8, dir: &str) -> Run {
+    let (k, n) = (threshold.to_string(), shares.to_string());
+    env.run(
+        &[
+            "escrow",
+            "split",
+            "--key",
+            "escrow.key.asc",
+            "--threshold",
+            &k,
+            "--shares",
+            &n,
+            "--out-dir",
+            dir,
+        ],
+        b"",
+    )
 }
 
 fn share(n: u8) -> String {
@@ -175,22 +179,7 @@ fn sealpipe_combine_checks_the_sheets() {
     assert!(!env.path("damaged.asc").exists());
 
     // A share of another split of the same key: the sheets tell them apart.
-    env.run(
-        &[
-            "escrow",
-            "split",
-            "--key",
-            "escrow.key.asc",
-            "--threshold",
-            "3",
-            "--shares",
-            "5",
-            "--out-dir",
-            "again",
-        ],
-        b"",
-    )
-    .ok();
+    split_escrow_key(&env, 3, 5, "again").ok();
     combine(
         "mixed.asc",
         &[share(1), share(2), "again/escrow.key.asc.003".into()],
@@ -200,22 +189,7 @@ fn sealpipe_combine_checks_the_sheets() {
 
     // Splitting into a directory that holds shares already is refused whole.
     let before = fs::read(env.path(&share(1))).unwrap();
-    env.run(
-        &[
-            "escrow",
-            "split",
-            "--key",
-            "escrow.key.asc",
-            "--threshold",
-            "2",
-            "--shares",
-            "2",
-            "--out-dir",
-            "shares",
-        ],
-        b"",
-    )
-    .fails(2, "exists");
+    split_escrow_key(&env, 2, 2, "shares").fails(2, "exists");
     assert_eq!(fs::read(env.path(&share(1))).unwrap(), before);
 }
 
