@@ -240,6 +240,65 @@ fn gfsplit_shares_rebuild_with_sealpipe() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("NOT checked"));
 }
 
+#[test]
+fn escrow_limits_are_enforced() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    split_escrow_key(&env, 4, 3, "shares").fails(2, "--threshold must be between 2 and --shares");
+    // A cert is no escrow key.
+    fs::copy(env.path("escrow.cert.asc"), env.path("cert-only.asc")).unwrap();
+    fs::set_permissions(env.path("cert-only.asc"), fs::Permissions::from_mode(0o600)).unwrap();
+    env.run(
+        &[
+            "escrow",
+            "split",
+            "--key",
+            "cert-only.asc",
+            "--threshold",
+            "2",
+            "--shares",
+            "3",
+            "--out-dir",
+            "c",
+        ],
+        b"",
+    )
+    .fails(2, "no secret key");
+    assert!(!env.path("c").exists());
+
+    // A share larger than any key file (64 KiB) is not read.
+    split_escrow_key(&env, 2, 3, "shares").ok();
+    fs::write(env.path("big.001"), vec![7u8; 64 * 1024 + 1]).unwrap();
+    fs::write(env.path("big.002"), vec![7u8; 64 * 1024]).unwrap();
+    env.run(
+        &[
+            "escrow",
+            "combine",
+            "--unverified",
+            "-o",
+            "k.asc",
+            "big.001",
+            "big.002",
+        ],
+        b"",
+    )
+    .fails(2, "at most 65536 bytes");
+    // A name without the share number is refused before anything is read.
+    env.run(
+        &[
+            "escrow",
+            "combine",
+            "--unverified",
+            "-o",
+            "k.asc",
+            "shares/escrow.key.asc.001",
+            "escrow.key.asc",
+        ],
+        b"",
+    )
+    .fails(2, "ends in .NNN");
+}
+
 fn sha256_of(env: &TestEnv, file: &str) -> String {
     let mut c = Command::new("sha256sum");
     c.arg(file).current_dir(env.dir.path());

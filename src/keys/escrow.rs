@@ -16,9 +16,10 @@ use crate::digest::hex;
 use crate::error::{Damage, Error, Result};
 use crate::keys::parse_certs;
 
-/// The largest share (= key file) sealpipe reads: a key file is a few KiB;
-/// anything larger is not a share of one.
-pub const MAX_SHARE_BYTES: u64 = 1024 * 1024;
+/// The largest share (= key file) sealpipe reads: an armored RSA-4096 key
+/// file is under 10 KiB; anything larger is not a share of one. With at
+/// most 255 shares this bounds combine's memory (16 MiB) and work.
+pub const MAX_SHARE_BYTES: u64 = 64 * 1024;
 
 /// One share: its number (the x coordinate, 1-255) and its bytes.
 pub struct ShareFile {
@@ -65,6 +66,12 @@ pub fn split(
     if threshold < 2 || threshold > count {
         return Err(Error::Usage(format!(
             "--threshold must be between 2 and --shares ({count}), got {threshold}"
+        )));
+    }
+    if key.len() as u64 > MAX_SHARE_BYTES {
+        return Err(Error::Usage(format!(
+            "{key_file} is {} bytes; escrow splits key files of at most {MAX_SHARE_BYTES} bytes",
+            key.len()
         )));
     }
     let fingerprint = secret_key_fingerprint(key).map_err(|reason| {
