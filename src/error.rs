@@ -130,9 +130,9 @@ pub enum Damage {
     EscrowSharesUneven,
 
     /// `escrow combine`: the shares rebuild something other than the key on
-    /// the sheet (damaged, from another split, or too few).
+    /// the sheet or `--expect-sha256` (damaged, from another split, or too few).
     #[error(
-        "the shares do not rebuild the key on the sheet (got {actual}, expected {expected}): \
+        "the shares do not rebuild the expected key (got {actual}, expected {expected}): \
          a share is damaged or from another split, or fewer than K were given; nothing was written"
     )]
     EscrowKeyMismatch { expected: String, actual: String },

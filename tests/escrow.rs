@@ -175,7 +175,7 @@ fn sealpipe_combine_checks_the_sheets() {
         "damaged.asc",
         &[share(2), share(3), "loose/escrow.key.asc.004".into()],
     )
-    .fails(6, "do not rebuild the key on the sheet");
+    .fails(6, "do not rebuild the expected key");
     assert!(!env.path("damaged.asc").exists());
 
     // A share of another split of the same key: the sheets tell them apart.
