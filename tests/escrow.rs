@@ -231,7 +231,8 @@ fn gfsplit_shares_rebuild_with_sealpipe() {
     assert!(back == plain);
 
     // One share short of gfsplit's threshold: not the key, and said so.
-    combine("one.asc", &["--expect-sha256", &sha], &shares[..1]).fails(6, "do not rebuild the key");
+    combine("one.asc", &["--expect-sha256", &sha], &shares[..1])
+        .fails(6, "do not rebuild the expected key");
     combine("one.asc", &["--unverified"], &shares[..1])
         .fails(6, "do not rebuild an OpenPGP secret key");
     assert!(!env.path("one.asc").exists());
