@@ -49,7 +49,7 @@ pub fn run(config: Option<&Path>, args: CheckArgs) -> Result<()> {
         .iter()
         .map(|pin| recipient_status(&config, pin, now))
         .collect();
-    let decrypt_keys = check_decrypt_keys(&config, &recipients)?;
+    let decrypt_keys = check_decrypt_keys(&config, &recipients);
 
     let expiring: Vec<String> = recipients
         .iter()
@@ -140,14 +140,11 @@ fn recipient_status(config: &Config, pin: &PinnedRecipient, now: SystemTime) -> 
 /// Load the `[decrypt]` keys (with the config's passphrase file) and match
 /// them to the recipients encrypt would use. Keys that open no pinned
 /// recipient are reported too: they may open backups from before a rotation.
-fn check_decrypt_keys(
-    config: &Config,
-    recipients: &[RecipientStatus],
-) -> Result<Vec<DecryptKeyStatus>> {
+fn check_decrypt_keys(config: &Config, recipients: &[RecipientStatus]) -> Vec<DecryptKeyStatus> {
     let passphrase = match read_passphrase(config.decrypt.passphrase_file.as_deref(), None) {
         Ok(p) => p,
         Err(e) => {
-            return Ok(config
+            return config
                 .decrypt
                 .keys
                 .iter()
@@ -156,7 +153,7 @@ fn check_decrypt_keys(
                     opens: Vec::new(),
                     problem: Some(format!("{e:#}")),
                 })
-                .collect())
+                .collect()
         }
     };
     let mut statuses = Vec::new();
@@ -187,7 +184,7 @@ fn check_decrypt_keys(
         }
         statuses.push(status);
     }
-    Ok(statuses)
+    statuses
 }
 
 struct Report<'a> {
