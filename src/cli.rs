@@ -52,6 +52,16 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Write the man pages or print a shell completion script (for packagers).
     Generate(GenerateArgs),
+    /// For cron or monitoring: report each pinned key's expiry. Exit 0 when
+    /// all is well, 9 when a key expires within --warn-days, 4 when encrypt
+    /// would refuse now, 5 when a [decrypt] key does not load.
+    Check(CheckArgs),
+    /// Move a key's expiry: new self-signatures, same fingerprint, so the
+    /// pins stay. Writes the new cert (copy it to every backup host).
+    Extend(ExtendArgs),
+    /// Split an escrow key k-of-n (libgfshare's format) or combine shares.
+    #[command(subcommand)]
+    Escrow(EscrowCommand),
 }
 
 #[derive(Debug, Args, Default)]
@@ -274,4 +284,97 @@ pub enum GenerateWhat {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Warn (exit 9) when a pinned key expires within this many days (0-36500).
+    #[arg(long, default_value_t = 30, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(0..=36_500))]
+    pub warn_days: u64,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    /// The secret key file (as written by keygen --key-out).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+
+    /// The new validity, counted from now: e.g. 2y, 18m, 90d, or "never".
+    #[arg(long, value_name = "DURATION")]
+    pub expires: String,
+
+    /// Where to write the extended public cert (created; never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub cert_out: PathBuf,
+
+    /// Also write the extended secret key here (mode 0600; never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub key_out: Option<PathBuf>,
+
+    /// Read the key's passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "passphrase_fd")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Read the key's passphrase from inherited file descriptor N.
+    #[arg(long, value_name = "N")]
+    pub passphrase_fd: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EscrowCommand {
+    /// Split a key file into N shares, any K of which rebuild it (also with
+    /// Debian's gfcombine); one printable sheet per share.
+    Split(EscrowSplitArgs),
+    /// Rebuild a key file from K shares and check it against the sheets.
+    Combine(EscrowCombineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EscrowSplitArgs {
+    /// The key file to split, as it is (a passphrase stays on it).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+
+    /// How many shares rebuild the key (K).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u8).range(2..))]
+    pub threshold: u8,
+
+    /// How many shares to make (N).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(2..))]
+    pub shares: u8,
+
+    /// Where to create the share files NAME.NNN and their sheets (must not
+    /// hold them yet).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EscrowCombineArgs {
+    /// The share files (NAME.NNN); a sheet NAME.NNN.sheet.txt beside one is
+    /// used to check the result.
+    #[arg(required = true, value_name = "SHARE")]
+    pub shares: Vec<PathBuf>,
+
+    /// Where to write the rebuilt key (mode 0600; never overwritten).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// A share sheet to check the result against; repeatable.
+    #[arg(long = "sheet", value_name = "FILE")]
+    pub sheets: Vec<PathBuf>,
+
+    /// Check the result against this SHA-256 of the key file instead of a sheet.
+    #[arg(long, value_name = "HEX")]
+    pub expect_sha256: Option<String>,
+
+    /// Accept a result checked only for being an OpenPGP secret key (no sheet
+    /// and no --expect-sha256: damage inside the key could go unseen).
+    #[arg(long, conflicts_with_all = ["sheets", "expect_sha256"])]
+    pub unverified: bool,
 }

@@ -25,6 +25,9 @@ pub mod exit {
     pub const IO: u8 = 7;
     /// `verify --expect-sha256` or `--digest-file` comparison failed.
     pub const MISMATCH: u8 = 8;
+    /// `check`: backups work tonight, but a pinned key expires within the
+    /// warning period.
+    pub const EXPIRING: u8 = 9;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,10 @@ pub enum Error {
     /// what the file is for.
     #[error("{0}")]
     File(crate::keys::files::FileError),
+    /// `check`: encryption works now, but these pinned keys expire soon;
+    /// each warning names the key, the date and what to do.
+    #[error("{}", .warnings.join("; "))]
+    ExpiringSoon { warnings: Vec<String> },
 }
 
 impl Error {
@@ -80,6 +87,7 @@ impl Error {
             Error::Mismatch(_) => exit::MISMATCH,
             Error::Internal(_) => exit::INTERNAL,
             Error::File(e) => e.role.exit_code(),
+            Error::ExpiringSoon { .. } => exit::EXPIRING,
         }
     }
 
@@ -214,6 +222,43 @@ pub enum Damage {
          restore it with gpg -d and encrypt it again with sealpipe"
     )]
     UnsupportedCipher { cipher: String },
+
+    /// `escrow combine`: the sheets given are from different splits.
+    #[error(
+        "the share sheets are from different splits ({one} and {other}); \
+         shares from different splits never combine: use K shares of one split"
+    )]
+    EscrowMixedSplits { one: String, other: String },
+
+    /// `escrow combine`: a share's SHA-256 differs from its sheet's.
+    #[error(
+        "share {share} does not match the SHA-256 on its sheet: it is damaged or from \
+         another split; use another share (or gfcombine with a known-good copy)"
+    )]
+    EscrowShareDamaged { share: u8 },
+
+    /// `escrow combine`: the share files differ in length.
+    #[error(
+        "the share files differ in length, so they are not from one split (or one is \
+         truncated); use K shares of one split"
+    )]
+    EscrowSharesUneven,
+
+    /// `escrow combine`: the shares rebuild something other than the key on
+    /// the sheet or `--expect-sha256` (damaged, from another split, or too few).
+    #[error(
+        "the shares do not rebuild the expected key (got {actual}, expected {expected}): \
+         a share is damaged or from another split, or fewer than K were given; nothing was written"
+    )]
+    EscrowKeyMismatch { expected: String, actual: String },
+
+    /// `escrow combine`: the shares rebuild something that is not an
+    /// OpenPGP secret key.
+    #[error(
+        "the shares do not rebuild an OpenPGP secret key (the result {reason}): a share is \
+         damaged or from another split, or fewer than K were given; nothing was written"
+    )]
+    EscrowNotAKey { reason: String },
 }
 
 impl From<crate::keys::files::FileError> for Error {

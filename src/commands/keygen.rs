@@ -15,6 +15,7 @@ use crate::cli::KeygenArgs;
 pub fn run(args: KeygenArgs) -> Result<()> {
     let passphrase = read_passphrase(args.passphrase_file.as_deref(), args.passphrase_fd)?;
     let validity = generate::parse_validity(&args.expires)?;
+    let key_created = time::now()?;
     let key = generate::generate(KeygenPlan {
         user_id: args
             .user_id
@@ -22,7 +23,7 @@ pub fn run(args: KeygenArgs) -> Result<()> {
         algorithm: args.algorithm,
         validity,
         passphrase,
-        now: time::now()?,
+        now: key_created,
     })?;
     // Secret first: if it cannot be written, no orphan cert is left behind.
     files::create_new(
@@ -52,6 +53,10 @@ pub fn run(args: KeygenArgs) -> Result<()> {
     if args.required {
         snippet.push_str("required = true\n");
     }
+    snippet.push_str(&match validity {
+        Some(v) => format!("# The key expires {}.\n", time::format_utc(key_created + v)),
+        None => "# The key never expires.\n".into(),
+    });
     Ok(print_stdout(&snippet)?)
 }
 

@@ -3,8 +3,11 @@
 //! loaded) before it writes a byte. One file per subcommand; the helpers
 //! they share (output, secret keys, passphrases) are here.
 
+mod check;
 mod decrypt;
 mod encrypt;
+mod escrow;
+mod extend;
 mod generate;
 mod inspect;
 mod keygen;
@@ -32,6 +35,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Rekey(args)) => rekey::run(config, args),
         Some(Command::Keygen(args)) => keygen::run(args),
         Some(Command::Generate(args)) => generate::run(args),
+        Some(Command::Check(args)) => check::run(config, args),
+        Some(Command::Extend(args)) => extend::run(args),
+        Some(Command::Escrow(command)) => escrow::run(command),
         None if cli.decrypt => decrypt::run(config, DecryptArgs::default()),
         None => encrypt::run(config, EncryptArgs::default()),
     }

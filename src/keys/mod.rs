@@ -3,6 +3,8 @@
 //! are wiped after parsing. `files` reads what sealpipe trusts; `generate`
 //! makes new keys.
 
+pub mod escrow;
+pub mod expiry;
 pub mod files;
 pub mod generate;
 

@@ -1,0 +1,180 @@
+//! Key expiry: when a pinned recipient stops being usable (`sealpipe
+//! check`), and new self-signatures that move the expiry (`sealpipe
+//! extend`). The fingerprint never changes, so the pins stay valid.
+
+use std::time::{Duration, SystemTime};
+
+use openpgp::crypto::{KeyPair, Password};
+use openpgp::packet::signature::SignatureBuilder;
+use openpgp::packet::Signature;
+use openpgp::policy::StandardPolicy;
+use openpgp::types::{KeyFlags, SignatureType};
+use openpgp::{Cert, Fingerprint};
+use sequoia_openpgp as openpgp;
+
+use crate::error::{Error, Result};
+use crate::time::format_utc;
+
+/// The instant encryption to `cert` stops working: the earliest expiry of
+/// the primary key and of the encryption `keys` it would use (None: never).
+pub fn effective_expiry(cert: &Cert, keys: &[Fingerprint], now: SystemTime) -> Option<SystemTime> {
+    let policy = StandardPolicy::new();
+    let valid = cert.with_policy(&policy, now).ok()?;
+    let primary = valid.primary_key().key_expiration_time();
+    let subkeys = valid
+        .keys()
+        .subkeys()
+        .filter(|ka| keys.contains(&ka.key().fingerprint()))
+        .filter_map(|ka| ka.key_expiration_time());
+    primary.into_iter().chain(subkeys).min()
+}
+
+/// The subkeys of `cert` marked for encryption at `now`, alive or not
+/// (for reporting when an expired key stopped working).
+pub fn encryption_subkeys(cert: &Cert, now: SystemTime) -> Vec<Fingerprint> {
+    let policy = StandardPolicy::new();
+    cert.with_policy(&policy, now)
+        .map(|valid| {
+            valid
+                .keys()
+                .subkeys()
+                .key_flags(
+                    KeyFlags::empty()
+                        .set_storage_encryption()
+                        .set_transport_encryption(),
+                )
+                .map(|ka| ka.key().fingerprint())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whole days from `now` to `then`, rounded down (negative once past).
+pub fn days_left(now: SystemTime, then: SystemTime) -> i64 {
+    match then.duration_since(now) {
+        Ok(d) => (d.as_secs() / 86_400) as i64,
+        Err(e) => -(e.duration().as_secs().div_ceil(86_400) as i64),
+    }
+}
+
+/// `cert` (a TSK with the primary secret key) with new self-signatures made
+/// at `now`: the primary key, every user ID and every subkey expire at
+/// `now + validity` (never when None). Old signatures stay; OpenPGP
+/// implementations use the newest. The secret key material is unchanged.
+pub fn extend(
+    cert: &Cert,
+    validity: Option<Duration>,
+    passphrase: Option<&Password>,
+    now: SystemTime,
+) -> Result<Cert> {
+    let expires = validity.map(|v| now + v);
+    let policy = StandardPolicy::new();
+    let valid = cert.with_policy(&policy, now).map_err(|e| {
+        Error::Key(format!(
+            "key {} has no valid self-signature at {}: {e}",
+            cert.fingerprint(),
+            format_utc(now)
+        ))
+    })?;
+    let primary = cert.primary_key().key();
+    let mut primary_signer = unlock(cert, primary.fingerprint(), passphrase)?;
+    let sign_err = |e: anyhow::Error| Error::Internal(format!("signing the new expiry: {e}"));
+    let period_of = |created: SystemTime| -> Result<Option<Duration>> {
+        expires
+            .map(|t| {
+                t.duration_since(created).map_err(|_| {
+                    Error::Usage(format!(
+                        "the new expiry {} predates the key's creation",
+                        format_utc(t)
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let resign = |sig: &Signature, period: Option<Duration>| {
+        SignatureBuilder::from(sig.clone())
+            .set_signature_creation_time(now)
+            .and_then(|b| b.set_key_validity_period(period))
+    };
+
+    let mut sigs = Vec::new();
+    let primary_period = period_of(primary.creation_time())?;
+    if let Ok(direct) = valid.direct_key_signature() {
+        let builder = resign(direct, primary_period).map_err(sign_err)?;
+        sigs.push(
+            builder
+                .sign_direct_key(&mut primary_signer, primary)
+                .map_err(sign_err)?,
+        );
+    }
+    let primary_userid = valid.primary_userid().ok().map(|u| u.userid().clone());
+    for ua in valid.userids().revoked(false) {
+        let is_primary = primary_userid.as_ref() == Some(ua.userid());
+        let builder = resign(ua.binding_signature(), primary_period)
+            .and_then(|b| b.set_primary_userid(is_primary))
+            .map_err(sign_err)?;
+        sigs.push(
+            builder
+                .sign_userid_binding(&mut primary_signer, primary, ua.userid())
+                .map_err(sign_err)?,
+        );
+    }
+    if sigs.is_empty() {
+        return Err(Error::Key(format!(
+            "key {} has neither a direct-key signature nor a user ID to carry the new expiry",
+            cert.fingerprint()
+        )));
+    }
+    for ka in valid.keys().subkeys().revoked(false) {
+        let subkey = ka.key();
+        let mut builder =
+            resign(ka.binding_signature(), period_of(subkey.creation_time())?).map_err(sign_err)?;
+        // A subkey that can sign must sign the primary back (RFC 9580 5.2.1).
+        if ka.for_signing() || ka.for_certification() || ka.for_authentication() {
+            let mut subkey_signer = unlock(cert, subkey.fingerprint(), passphrase)?;
+            let backsig = SignatureBuilder::new(SignatureType::PrimaryKeyBinding)
+                .set_signature_creation_time(now)
+                .map(|b| b.set_hash_algo(ka.binding_signature().hash_algo()))
+                .and_then(|b| b.sign_primary_key_binding(&mut subkey_signer, primary, subkey))
+                .map_err(sign_err)?;
+            builder = builder.set_embedded_signature(backsig).map_err(sign_err)?;
+        }
+        sigs.push(
+            builder
+                .sign_subkey_binding(&mut primary_signer, primary, subkey)
+                .map_err(sign_err)?,
+        );
+    }
+    cert.clone()
+        .insert_packets(sigs)
+        .map(|(cert, _)| cert)
+        .map_err(sign_err)
+}
+
+/// A signer for the (sub)key `fingerprint` of `cert`, unlocked if needed.
+fn unlock(cert: &Cert, fingerprint: Fingerprint, passphrase: Option<&Password>) -> Result<KeyPair> {
+    let key = cert
+        .keys()
+        .secret()
+        .find(|ka| ka.key().fingerprint() == fingerprint)
+        .map(|ka| ka.key().clone())
+        .ok_or_else(|| {
+            Error::Key(format!(
+                "the key file holds no secret for key {fingerprint}; extend needs the secret key \
+                 (the file keygen wrote with --key-out), not the cert"
+            ))
+        })?;
+    let key = if key.secret().is_encrypted() {
+        let passphrase = passphrase.ok_or_else(|| {
+            Error::Key(format!(
+                "secret key {fingerprint} is passphrase-protected; give --passphrase-file FILE or --passphrase-fd N"
+            ))
+        })?;
+        key.decrypt_secret(passphrase)
+            .map_err(|_| Error::Key(format!("wrong passphrase for secret key {fingerprint}")))?
+    } else {
+        key
+    };
+    key.into_keypair()
+        .map_err(|e| Error::Key(format!("secret key {fingerprint} cannot sign: {e}")))
+}

@@ -1,0 +1,283 @@
+//! Key expiry in production: `check` warns before a pinned key expires and
+//! reports when encrypt would refuse; `extend` moves the expiry without a
+//! new fingerprint, so the pins stay and backups keep running.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::*;
+
+const DAY: u64 = 86_400;
+/// keygen --expires 90d at NOW.
+const EXPIRY: u64 = NOW + 90 * DAY;
+
+/// Run sealpipe with the policy clock at `at` (Unix seconds).
+fn run_at(env: &TestEnv, at: u64, args: &[&str], stdin: &[u8]) -> Run {
+    let mut c = env.cmd(args);
+    c.env("SEALPIPE_NOW", at.to_string());
+    run_with_stdin(c, stdin)
+}
+
+/// A daily key that expires 90 days after NOW and an escrow key that never
+/// does, both pinned; [decrypt] lists the daily key.
+fn expiring_setup(env: &TestEnv) -> (TestKey, TestKey) {
+    let daily = env.keygen("daily", &["--expires", "90d"]);
+    let escrow = env.keygen("escrow", &[]);
+    env.config(&[&daily, &escrow], &[&escrow], &[&daily]);
+    (daily, escrow)
+}
+
+#[test]
+fn check_warns_within_the_warning_period_and_not_before() {
+    let env = TestEnv::new();
+    let (daily, _) = expiring_setup(&env);
+
+    // 31 days before: all well, silently (report on stdout only).
+    let out = run_at(&env, EXPIRY - 31 * DAY, &["check"], b"").ok();
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        report.contains(&format!(
+            "recipient daily {}: expires 2026-08-30 00:00:00 UTC (31 days left): ok",
+            daily.fingerprint
+        )),
+        "{report}"
+    );
+    assert!(report.contains("recipient escrow"), "{report}");
+    assert!(report.contains("never expires"), "{report}");
+    assert!(report.contains("opens: daily"), "{report}");
+    assert!(report.ends_with("status: ok\n"), "{report}");
+
+    // 29 days before: the distinct "expiring soon" exit code, one line on stderr.
+    let r = run_at(&env, EXPIRY - 29 * DAY, &["check"], b"").fails(9, "pinned key 'daily' (");
+    assert!(r.stderr.contains("29 days left"), "{}", r.stderr);
+    assert!(r.stderr.contains("sealpipe extend"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(String::from_utf8_lossy(&r.stdout).contains("status: expiring"));
+    // ... while tonight's backup still works.
+    run_at(&env, EXPIRY - 29 * DAY, &["encrypt"], b"tonight").ok();
+
+    // The warning period is the caller's: 28 days from 29 before is fine.
+    run_at(
+        &env,
+        EXPIRY - 29 * DAY,
+        &["check", "--warn-days", "28"],
+        b"",
+    )
+    .ok();
+}
+
+#[test]
+fn check_at_the_expiry_instant_agrees_with_encrypt() {
+    let env = TestEnv::new();
+    expiring_setup(&env);
+
+    // A minute before: encrypt works, check warns.
+    let before = EXPIRY - 60;
+    run_at(&env, before, &["encrypt"], b"last good night").ok();
+    run_at(&env, before, &["check"], b"").fails(9, "0 days left");
+
+    // A minute after: encrypt refuses, and check says so with encrypt's code.
+    let after = EXPIRY + 60;
+    run_at(&env, after, &["encrypt"], b"first bad night").fails(4, "expired");
+    let r = run_at(&env, after, &["check"], b"").fails(4, "tonight's backup would fail");
+    assert!(r.stderr.contains("recipient 'daily'"), "{}", r.stderr);
+    let report = String::from_utf8(r.stdout).unwrap();
+    assert!(
+        report.contains("expired 2026-08-30 00:00:00 UTC: REFUSED"),
+        "{report}"
+    );
+    // The expired key still opens the backups already made to it.
+    assert!(report.contains("opens: daily"), "{report}");
+    assert!(report.ends_with("status: refused\n"), "{report}");
+}
+
+#[test]
+fn check_json_reports_every_pinned_key() {
+    let env = TestEnv::new();
+    let (daily, escrow) = expiring_setup(&env);
+    let r = run_at(&env, EXPIRY - 10 * DAY, &["check", "--json"], b"").fails(9, "10 days left");
+    let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(report["status"], "expiring");
+    assert_eq!(report["warn_days"], 30);
+    let recipients = report["recipients"].as_array().unwrap();
+    assert_eq!(recipients.len(), 2);
+    assert_eq!(recipients[0]["fingerprint"], daily.fingerprint.as_str());
+    assert_eq!(recipients[0]["days_left"], 10);
+    assert_eq!(recipients[0]["expires_unix"], EXPIRY);
+    assert_eq!(recipients[0]["usable"], true);
+    assert_eq!(recipients[1]["fingerprint"], escrow.fingerprint.as_str());
+    assert!(recipients[1]["expires"].is_null());
+    assert_eq!(report["decrypt_keys"][0]["opens"][0], "daily");
+}
+
+#[test]
+fn check_loads_the_decrypt_keys() {
+    let env = TestEnv::new();
+    let daily = env.keygen("daily", &[]);
+    let escrow = env.keygen("escrow", &[]);
+    let old = env.keygen("old", &[]);
+    env.config(&[&daily, &escrow], &[&escrow], &[&daily, &escrow, &old]);
+    let report = String::from_utf8(env.run(&["check"], b"").ok().stdout).unwrap();
+    for line in [
+        format!("decrypt key {} opens: daily", daily.key.display()),
+        format!("decrypt key {} opens: escrow", escrow.key.display()),
+        format!(
+            "decrypt key {} opens: no pinned recipient",
+            old.key.display()
+        ),
+    ] {
+        assert!(report.contains(&line), "{line} in:\n{report}");
+    }
+
+    // A secret key others can read does not load: exit 5, named.
+    fs::set_permissions(&escrow.key, fs::Permissions::from_mode(0o644)).unwrap();
+    let r = env
+        .run(&["check"], b"")
+        .fails(5, "readable by group or others");
+    assert!(String::from_utf8_lossy(&r.stdout).contains("FAILED"));
+    fs::set_permissions(&escrow.key, fs::Permissions::from_mode(0o600)).unwrap();
+
+    // A protected key with no passphrase file in the config cannot be unlocked.
+    fs::write(env.path("pw"), "s3cret\n").unwrap();
+    fs::set_permissions(env.path("pw"), fs::Permissions::from_mode(0o600)).unwrap();
+    let locked = env.keygen("locked", &["--passphrase-file", "pw"]);
+    env.config(&[&locked], &[], &[&locked]);
+    env.run(&["check"], b"").fails(5, "passphrase-protected");
+    let mut config = fs::read_to_string(env.path("sealpipe.toml")).unwrap();
+    config += "passphrase_file = \"pw\"\n";
+    fs::write(env.path("sealpipe.toml"), config).unwrap();
+    env.run(&["check"], b"").ok();
+}
+
+#[test]
+fn keygen_prints_the_expiry() {
+    let env = TestEnv::new();
+    let (_, snippet) = env.keygen_printing("daily", &["--expires", "90d"]);
+    assert!(
+        snippet.contains("# The key expires 2026-08-30 00:00:00 UTC."),
+        "{snippet}"
+    );
+    let (_, snippet) = env.keygen_printing("escrow", &["--expires", "never"]);
+    assert!(snippet.contains("# The key never expires."), "{snippet}");
+}
+
+#[test]
+fn extend_revives_an_expired_key_without_repinning() {
+    let env = TestEnv::new();
+    fs::write(env.path("pw"), "extend me\n").unwrap();
+    fs::set_permissions(env.path("pw"), fs::Permissions::from_mode(0o600)).unwrap();
+    let daily = env.keygen("daily", &["--expires", "90d", "--passphrase-file", "pw"]);
+    let escrow = env.keygen("escrow", &[]);
+    env.config(&[&daily, &escrow], &[&escrow], &[]);
+    // Ten days after expiry the nightly backup fails.
+    let later = EXPIRY + 10 * DAY;
+    run_at(&env, later, &["encrypt"], b"night").fails(4, "expired");
+
+    // extend needs the passphrase (never from argv), then writes a new cert.
+    let extend = [
+        "extend",
+        "--key",
+        "daily.key.asc",
+        "--expires",
+        "10y",
+        "--cert-out",
+        "daily.new.cert.asc",
+    ];
+    run_at(&env, later, &extend, b"").fails(5, "passphrase-protected");
+    assert!(!env.path("daily.new.cert.asc").exists());
+    let mut args = extend.to_vec();
+    args.extend(["--passphrase-file", "pw", "--key-out", "daily.new.key.asc"]);
+    let out = run_at(&env, later, &args, b"").ok();
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(said.contains(&daily.fingerprint), "{said}");
+    assert!(
+        said.contains("now expires 2036-09-06 00:00:00 UTC"),
+        "{said}"
+    );
+    let new_key = fs::metadata(env.path("daily.new.key.asc")).unwrap();
+    assert_eq!(new_key.permissions().mode() & 0o777, 0o600);
+    // Never overwritten.
+    run_at(&env, later, &args, b"").fails(2, "exists");
+
+    // The new cert replaces the old one; the config (and its pin) is untouched.
+    fs::copy(env.path("daily.new.cert.asc"), &daily.cert).unwrap();
+    let plain = sample_data(100_000);
+    let backup = run_at(&env, later, &["encrypt"], &plain).ok().stdout;
+    run_at(&env, later, &["check"], b"").ok();
+    // The secret key itself is unchanged: the old and the new file both open it.
+    for key in ["daily.key.asc", "daily.new.key.asc"] {
+        let back = run_at(
+            &env,
+            later,
+            &["decrypt", "--key", key, "--passphrase-file", "pw"],
+            &backup,
+        )
+        .ok()
+        .stdout;
+        assert!(back == plain, "decrypt with {key}");
+    }
+
+    // gpg 2.2 takes the new expiry from the extended cert (merged into the
+    // secret key it already had) and restores the backup.
+    let pw = env.path("pw");
+    let pw = pw.to_str().unwrap();
+    let r = env.gpg(&["--passphrase-file", pw, "--import", "daily.key.asc"], b"");
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let r = env.gpg(&["--import", "daily.new.cert.asc"], b"");
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let listing = env.gpg(&["--with-colons", "--list-keys", &daily.fingerprint], b"");
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let new_expiry = (later + 3650 * DAY).to_string();
+    for kind in ["pub", "sub"] {
+        let fields: Vec<&str> = listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{kind}:")))
+            .unwrap()
+            .split(':')
+            .collect();
+        assert_eq!(fields[6], new_expiry, "{kind} expiry in gpg: {listing}");
+        assert_ne!(fields[1], "e", "gpg still sees {kind} expired: {listing}");
+    }
+    let out = env.gpg(&["--passphrase-file", pw, "-d"], &backup);
+    assert_eq!(out.status, 0, "gpg -d: {}", out.stderr);
+    let restored = shell("zstd -d", &out.stdout);
+    assert!(restored.stdout == plain, "gpg restored different bytes");
+}
+
+#[test]
+fn extend_refuses_a_cert_and_leaves_nothing_behind() {
+    let env = TestEnv::new();
+    let daily = env.keygen("daily", &[]);
+    // A cert (public only) cannot sign; the file is not even private.
+    fs::set_permissions(&daily.cert, fs::Permissions::from_mode(0o600)).unwrap();
+    env.run(
+        &[
+            "extend",
+            "--key",
+            "daily.cert.asc",
+            "--expires",
+            "1y",
+            "--cert-out",
+            "out.asc",
+        ],
+        b"",
+    )
+    .fails(5, "holds no secret");
+    assert!(!env.path("out.asc").exists());
+}
+
+#[test]
+fn check_report_to_a_full_disk_is_a_failure() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let mut c = Command::new("bash");
+    c.args(["-c", &format!("{BIN} check >/dev/full; echo $? >&2")])
+        .env("SEALPIPE_CONFIG", env.path("sealpipe.toml"))
+        .env("SEALPIPE_NOW", NOW.to_string());
+    let r = run_with_stdin(c, b"");
+    assert!(r.stderr.contains("no space left"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().last(), Some("7"), "{}", r.stderr);
+}
