@@ -136,7 +136,7 @@ fn check_loads_the_decrypt_keys() {
     fs::set_permissions(&escrow.key, fs::Permissions::from_mode(0o644)).unwrap();
     let r = env
         .run(&["check"], b"")
-        .fails(5, "readable by group or others");
+        .fails(5, "readable by others");
     assert!(String::from_utf8_lossy(&r.stdout).contains("FAILED"));
     fs::set_permissions(&escrow.key, fs::Permissions::from_mode(0o600)).unwrap();
 
