@@ -1212,9 +1212,78 @@ fn endless_garbage_after_a_genuine_start_fails_fast() {
             worst = worst.max(input.read);
         }
     }
-    println!("endless garbage: the error came after at most {worst} bytes");
+    eprintln!("endless garbage: the error came after at most {worst} bytes");
     assert!(
         worst < LIMIT / 2,
         "read {worst} bytes of garbage before failing"
     );
+}
+
+/// Issue 12.2 (Mister–Zuccherato): damage in the first block (where the
+/// quick-check bytes are) gives the very same verdict as damage anywhere
+/// else, the integrity error, and only after the whole packet was read:
+/// no early, distinct answer to serve as an oracle. Both readers.
+#[test]
+fn first_block_damage_is_the_integrity_verdict_after_the_whole_body() {
+    struct Counted<'a> {
+        bytes: &'a [u8],
+        read: usize,
+    }
+    impl std::io::Read for Counted<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.bytes.len() - self.read);
+            buf[..n].copy_from_slice(&self.bytes[self.read..self.read + n]);
+            self.read += n;
+            Ok(n)
+        }
+    }
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let msg = crafted(sealpipe::openpgp::types::SymmetricAlgorithm::AES256, |m| {
+        literal(m, &sample_data(300_000))
+    });
+    let body = layout(&msg).version + 1;
+    // The random prefix, the quick-check bytes, the first packet header,
+    // and one byte far inside, for comparison.
+    for at in [
+        body,
+        body + 7,
+        body + 15,
+        body + 16,
+        body + 17,
+        body + 18,
+        msg.len() / 2,
+    ] {
+        for bit in [0, 5] {
+            let mut damaged = msg.clone();
+            damaged[at] ^= 1 << bit;
+            for reader in [ReaderChoice::Fast, ReaderChoice::Stock] {
+                let mut input = Counted {
+                    bytes: &damaged,
+                    read: 0,
+                };
+                let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
+                let mut out = Vec::new();
+                let err =
+                    sealpipe::decrypt::decrypt(&plan, &mut input, &mut out).expect_err("damaged");
+                assert!(
+                    matches!(
+                        err,
+                        sealpipe::Error::BadInput(sealpipe::error::Damage::Integrity)
+                    ),
+                    "byte {at} bit {bit} {reader:?}: {err}"
+                );
+                assert_eq!(
+                    input.read,
+                    damaged.len(),
+                    "byte {at} {reader:?}: read to the end"
+                );
+                assert!(
+                    out.is_empty(),
+                    "byte {at} {reader:?}: released {}",
+                    out.len()
+                );
+            }
+        }
+    }
 }

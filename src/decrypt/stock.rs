@@ -6,6 +6,7 @@
 //! check: nothing after the packet, no truncation, no junk skipped.
 
 use std::io::{self, BufRead, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use openpgp::crypto::SessionKey;
 use openpgp::packet::{PKESK, SKESK};
@@ -13,7 +14,7 @@ use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
 };
 use openpgp::parse::{PacketParser, Parse};
-use openpgp::policy::StandardPolicy;
+use openpgp::policy::{Policy, StandardPolicy};
 use openpgp::types::SymmetricAlgorithm;
 use openpgp::{Cert, KeyHandle};
 use sequoia_openpgp as openpgp;
@@ -37,32 +38,33 @@ pub(super) fn read<'a, W: Write>(
 ) -> Result<(MessageFacts, Option<String>)> {
     let head = [envelope.key_packets.as_slice(), &envelope.data_head].concat();
     let mut rest = FrameChecked::new(rest, envelope)?;
-    let outcome = read_message(
-        session,
-        io::Cursor::new(head).chain(&mut rest),
-        sink,
-        digest,
-    );
-    match outcome {
-        Err(Error::BadInput(Damage::Integrity)) => {
-            // The session key did not fit the first block (or the MDC
-            // failed at the end): either way the verdict comes after the
-            // whole packet, as the fast reader gives it, never early.
+    let opened = AtomicBool::new(false);
+    let source = io::Cursor::new(head).chain(&mut rest);
+    let outcome = read_message(session, &opened, source, sink, digest);
+    let (facts, sha256) = match outcome {
+        // Once the data is being decrypted, anything wrong with it before
+        // the MDC is checked (junk, a bad packet header, a broken zstd
+        // stream, a session key that does not fit the first block) could
+        // be tampering: the one verdict is the integrity error, given after
+        // the whole packet was read, as the fast reader gives it. Never an
+        // early, distinct answer (an oracle). The framing check on the rest
+        // still reports truncation and trailing bytes first.
+        Err(Error::BadInput(damage))
+            if opened.load(Ordering::Relaxed) || damage == Damage::Integrity =>
+        {
             io::copy(&mut rest, &mut io::sink()).map_err(super::classify_io)?;
-            Err(Damage::Integrity.into())
+            return Err(Damage::Integrity.into());
         }
-        // Junk inside, and sequoia stopped before the MDC: unlike the fast
-        // reader, this one cannot say the data authenticated.
-        Err(Error::BadInput(Damage::NotPackets)) => Err(Damage::Malformed {
-            detail: "junk instead of OpenPGP packets inside the encryption".into(),
-        }
-        .into()),
-        other => other,
-    }
+        other => other?,
+    };
+    // Authenticated: what it holds must be one whole backup.
+    facts.check_complete()?;
+    Ok((facts, sha256))
 }
 
 fn read_message<R, W>(
     session: &Session,
+    opened: &AtomicBool,
     source: R,
     sink: &mut W,
     digest: PlaintextDigest,
@@ -74,6 +76,7 @@ where
     let policy = StandardPolicy::new();
     let helper = Helper {
         session,
+        opened: Some(opened),
         facts: MessageFacts::default(),
     };
     let mut decryptor = DecryptorBuilder::from_reader(source)
@@ -88,9 +91,7 @@ where
     if !decryptor.message_processed() {
         return Err(Damage::Truncated.into());
     }
-    let facts = decryptor.into_helper().facts;
-    facts.check_complete()?;
-    Ok((facts, sha256))
+    Ok((decryptor.into_helper().facts, sha256))
 }
 
 /// How much `peek` lets sequoia read ahead: enough to see the literal
@@ -106,6 +107,7 @@ pub fn peek<R: Read + Send + Sync>(keyring: &SecretKeyring, input: R) -> Result<
         let session = Session::new(keyring);
         let helper = Helper {
             session: &session,
+            opened: None,
             facts: MessageFacts::default(),
         };
         let decryptor = DecryptorBuilder::from_reader(input)
@@ -119,6 +121,9 @@ pub fn peek<R: Read + Send + Sync>(keyring: &SecretKeyring, input: R) -> Result<
 
 struct Helper<'s, 'k> {
     session: &'s Session<'k>,
+    /// Set once a session key is handed to sequoia: from then on, what
+    /// goes wrong is inside the encryption.
+    opened: Option<&'s AtomicBool>,
     facts: MessageFacts,
 }
 
@@ -159,10 +164,24 @@ impl DecryptionHelper for Helper<'_, '_> {
             })
             .into());
         }
+        // The cipher's policy verdict depends on no byte of the data: give
+        // it here, before anything counts as inside the encryption.
+        if let Some(algo) = algo {
+            StandardPolicy::new()
+                .symmetric_algorithm(algo)
+                .map_err(|e| {
+                    Error::from(Damage::PolicyRejected {
+                        what: e.to_string(),
+                    })
+                })?;
+        }
         if !chosen.preferred {
             // The key does not fit the data: the integrity verdict, given
             // only after the whole packet is read (see `read`).
             return Err(Error::from(Damage::Integrity).into());
+        }
+        if let Some(opened) = self.opened {
+            opened.store(true, Ordering::Relaxed);
         }
         Ok(None)
     }
