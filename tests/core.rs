@@ -802,3 +802,24 @@ fn certification_only_primaries_are_never_tried() {
     );
     assert_eq!(usable.len(), 1, "only the encryption subkey: {usable:?}");
 }
+
+/// Issue 12.16: a passphrase-only message (`gpg -c`) is named for what it
+/// is, not as "encrypted to key IDs []".
+#[test]
+fn a_passphrase_only_message_says_so() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let ct = env
+        .gpg(
+            &["--passphrase", "pw", "-c", "--cipher-algo", "AES256"],
+            b"rows",
+        )
+        .ok()
+        .stdout;
+    for reader in ["--reader=fast", "--reader=stock"] {
+        let r = env
+            .run(&["decrypt", reader], &ct)
+            .fails(5, "passphrase-encrypted");
+        assert!(r.stdout.is_empty(), "{reader}");
+    }
+}
