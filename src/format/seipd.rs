@@ -33,7 +33,7 @@ use openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp as openpgp;
 
 use crate::error::{Damage, Error};
-use crate::format::envelope::{decode_length, read_failure, BodyLength};
+use crate::format::envelope::{read_failure, BodyLength, FrameCheck};
 use crate::format::packet::{self, PARTIAL_CHUNK, PIECE};
 
 const BLOCK: usize = 16;
@@ -269,79 +269,61 @@ impl<W: Write> CfbWriter<W> {
 
 /// Reads the body of a packet through its length framing: partial chunks,
 /// a final definite length, or (old format) to the end of the input. A
-/// body cut short is an error, and so are bytes after the packet.
+/// body cut short is an error, and so are bytes after the packet. The
+/// framing is followed by the one state machine, `envelope::FrameCheck`
+/// (the stock reader and rekey run on it too); this strips the length
+/// octets it has checked.
 struct Deframer<R: Read> {
     source: R,
-    remaining: u64,
-    last: bool,
-    unbounded: bool,
+    frame: FrameCheck,
 }
 
 impl<R: Read> Deframer<R> {
-    /// `length` is the header's; `consumed` body bytes were already read.
-    fn new(source: R, length: BodyLength, consumed: u64) -> io::Result<Self> {
-        let (remaining, last, unbounded) = match length {
-            BodyLength::Full(n) => (n, true, false),
-            BodyLength::Partial(n) => (n, false, false),
-            BodyLength::Indeterminate => (u64::MAX, true, true),
-        };
-        // A packet too short to hold its version octet is cut short.
-        let remaining = remaining
-            .checked_sub(consumed)
-            .ok_or_else(|| bad(Damage::Truncated))?;
-        Ok(Deframer {
-            source,
-            remaining,
-            last,
-            unbounded,
-        })
+    /// `length` is the header's; the version octet was already read.
+    fn new(source: R, length: BodyLength) -> io::Result<Self> {
+        let mut frame = FrameCheck::new(length);
+        if matches!(frame, FrameCheck::Done) {
+            // Too short to hold even its version octet: cut short.
+            return Err(bad(Damage::Truncated));
+        }
+        frame.feed(&[1]).map_err(ours)?;
+        Ok(Deframer { source, frame })
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         loop {
-            if self.remaining > 0 {
-                let want = (buf.len() as u64).min(self.remaining) as usize;
-                let n = read_some(&mut self.source, &mut buf[..want])?;
-                if n == 0 {
-                    if self.unbounded {
-                        self.remaining = 0;
-                        return Ok(0);
-                    }
-                    return Err(bad(Damage::Truncated));
-                }
-                if !self.unbounded {
-                    self.remaining -= n as u64;
-                }
-                return Ok(n);
-            }
-            if self.last {
-                // The packet is over: nothing may follow it.
-                let mut probe = [0u8; 1];
-                if !self.unbounded && read_some(&mut self.source, &mut probe)? > 0 {
-                    return Err(bad(Damage::TrailingData));
-                }
+            let want = match &self.frame {
+                FrameCheck::Unbounded => buf.len(),
+                FrameCheck::Chunk { remaining, .. } => (buf.len() as u64).min(*remaining) as usize,
+                // A length octet, or a probe for bytes after the end.
+                FrameCheck::Length(_) | FrameCheck::Done => 1,
+            };
+            let mut probe = [0u8; 1];
+            let into = match &self.frame {
+                FrameCheck::Length(_) | FrameCheck::Done => &mut probe[..],
+                _ => &mut buf[..want],
+            };
+            let n = read_some(&mut self.source, into)?;
+            if n == 0 {
+                self.frame.finish().map_err(ours)?;
                 return Ok(0);
             }
-            let mut octets = Vec::with_capacity(5);
-            let next = loop {
-                let mut b = [0u8; 1];
-                if read_some(&mut self.source, &mut b)? == 0 {
-                    return Err(bad(Damage::Truncated));
-                }
-                octets.push(b[0]);
-                if let Some(length) = decode_length(&octets) {
-                    break length;
-                }
-            };
-            (self.remaining, self.last) = match next {
-                BodyLength::Partial(n) => (n, false),
-                BodyLength::Full(n) => (n, true),
-                BodyLength::Indeterminate => {
-                    unreachable!("new-format lengths are never indeterminate")
-                }
-            };
+            let body = matches!(self.frame, FrameCheck::Chunk { .. } | FrameCheck::Unbounded);
+            // Fails on a byte after the packet's end.
+            self.frame.feed(&into[..n]).map_err(ours)?;
+            if body {
+                return Ok(n);
+            }
         }
     }
+}
+
+/// One of our errors, carried through a `Read`.
+fn ours(e: Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -354,7 +336,7 @@ fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 fn bad(damage: Damage) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, Error::BadInput(damage))
+    ours(Error::BadInput(damage))
 }
 
 /// The first ciphertext block plus two: enough to check a session key.
@@ -366,7 +348,7 @@ pub struct SeipdHead<R: Read> {
 impl<R: Read> SeipdHead<R> {
     /// Read the start of the encrypted data (after the version octet).
     pub fn read(source: R, length: BodyLength) -> Result<Self, Error> {
-        let mut deframer = Deframer::new(source, length, 1).map_err(unwrap_io)?;
+        let mut deframer = Deframer::new(source, length).map_err(unwrap_io)?;
         let mut head = [0u8; PREFIX];
         let mut got = 0;
         while got < PREFIX {
