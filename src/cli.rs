@@ -147,6 +147,19 @@ pub struct DecryptArgs {
 
     /// The backup to decrypt [default: stdin].
     pub input: Option<PathBuf>,
+
+    /// Which OpenPGP reader decrypts (hidden: for the tests that show the
+    /// readers agree).
+    #[arg(long, value_enum, default_value_t = ReaderArg::Fast, hide = true)]
+    pub reader: ReaderArg,
+}
+
+/// `--reader`: sealpipe's own SEIPDv1 reader (default) or sequoia's stock one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReaderArg {
+    #[default]
+    Fast,
+    Stock,
 }
 
 #[derive(Debug, Args)]

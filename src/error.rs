@@ -259,6 +259,116 @@ pub enum Damage {
          damaged or from another split, or fewer than K were given; nothing was written"
     )]
     EscrowNotAKey { reason: String },
+
+    /// The input ends inside the OpenPGP message (cut off, or an encrypted
+    /// packet shorter than its own framing can hold).
+    #[error(
+        "the backup is truncated: it ends before the OpenPGP message is complete; \
+         any output already released is incomplete, restore from another copy"
+    )]
+    Truncated,
+
+    /// The modification detection code does not match: some byte of the
+    /// encrypted data (anywhere, the first block included) was changed.
+    #[error(
+        "integrity check failed (MDC): the backup was modified or damaged; \
+         any output already released is untrustworthy, restore from another copy"
+    )]
+    Integrity,
+
+    /// The packet lengths inside the encrypted data do not describe packets.
+    #[error(
+        "the backup is malformed: invalid packet framing ({what}); it is damaged or not a \
+         backup, restore from another copy"
+    )]
+    Framing { what: &'static str },
+
+    /// A SED packet: encryption without any integrity protection.
+    #[error(
+        "the backup has no integrity protection (a SED packet, not SEIPD): it could have been \
+         modified undetectably, so sealpipe refuses to decrypt it (not something sealpipe or \
+         gpg 2.2 writes)"
+    )]
+    NoIntegrityProtection,
+
+    /// The encrypted data authenticates, but what it holds is not OpenPGP
+    /// packets (it was encrypted by something that is not an OpenPGP writer).
+    #[error(
+        "the encrypted data authenticates (valid MDC), but what it holds is not OpenPGP \
+         packets: it was not written by sealpipe or gpg, so sealpipe cannot restore it"
+    )]
+    NotPackets,
+
+    /// Packets inside the encryption that no backup holds.
+    #[error(
+        "the backup is damaged or malformed: an unexpected {tag} packet inside the encryption; \
+         restore from another copy"
+    )]
+    UnexpectedPacket { tag: String },
+
+    /// Compression packets nested deeper than any writer nests them.
+    #[error(
+        "the backup is malformed: compression nested more than {limit} deep (a decompression \
+         bomb, not a backup)"
+    )]
+    NestedTooDeep { limit: usize },
+
+    /// A one-pass signature packet whose signature never comes.
+    #[error(
+        "the backup is malformed: a one-pass signature without its signature packet; \
+         restore from another copy"
+    )]
+    UnmatchedOnePassSig,
+
+    /// More than one literal data packet: not one backup stream.
+    #[error("the backup holds more than one literal data packet: it is not one backup stream")]
+    ManyLiterals,
+
+    /// No literal data packet inside the encryption.
+    #[error("the backup is malformed: no literal data inside the encryption")]
+    NoLiteral,
+
+    /// The OpenPGP layer is intact but the zstd stream inside is not.
+    #[error(
+        "zstd decompression failed: {reason}; the backup is damaged, restore from another copy"
+    )]
+    Zstd { reason: String },
+
+    /// The key packet addressed to one of our keys does not decrypt with it.
+    #[error(
+        "the key packet addressed to secret key {key} does not decrypt with it: the backup's \
+         key packets are damaged (another recipient's key may still open it)"
+    )]
+    KeyPacket { key: String },
+
+    /// Something sequoia's standard policy rejects as insecure.
+    #[error(
+        "the backup is damaged, or uses something the standard policy rejects as insecure \
+         ({what}); restore with a tool and policy you trust"
+    )]
+    PolicyRejected { what: String },
+
+    /// The OpenPGP parser could not make sense of the message.
+    #[error(
+        "the backup is damaged or not an OpenPGP message ({detail}); restore from another copy"
+    )]
+    Malformed { detail: String },
+
+    /// sequoia's parser panicked on the input (a known sequoia 2.4 bug on
+    /// some malformed packets); `at` is where, for the fuzz targets to tell
+    /// a known sequoia panic from a new one. Not shown to users.
+    #[error(
+        "the backup is malformed (truncated or damaged where the OpenPGP parser cannot \
+         continue); restore from another copy"
+    )]
+    ParserGaveUp { at: String },
+
+    /// `--verify-first`: the second pass read other bytes than the first.
+    #[error(
+        "the backup changed between the verifying pass and the writing pass; nothing from \
+         the changed part was released, but the output is incomplete"
+    )]
+    ChangedBetweenPasses,
 }
 
 impl From<crate::keys::files::FileError> for Error {

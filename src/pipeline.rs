@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::error::Damage;
+
 /// Bytes per message and messages in flight: 4 x 256 KiB.
-const PIECE: usize = 256 * 1024;
+const PIECE: usize = crate::format::packet::PIECE;
 const IN_FLIGHT: usize = 4;
 
 enum Piece {
@@ -28,7 +30,33 @@ pub struct ThreadedReader {
     pos: usize,
     ended: bool,
     /// A failure is sticky: every later read repeats it.
-    failed: Option<(io::ErrorKind, String)>,
+    failed: Option<Sticky>,
+}
+
+/// A failure to repeat (io::Error is not Clone): sealpipe's own verdict
+/// keeps its type, anything else its kind and text.
+enum Sticky {
+    Damage(io::ErrorKind, Damage),
+    Internal(String),
+    Other(io::ErrorKind, String),
+}
+
+impl Sticky {
+    fn of(e: &io::Error) -> Sticky {
+        match e.get_ref().and_then(|i| i.downcast_ref::<crate::Error>()) {
+            Some(crate::Error::BadInput(d)) => Sticky::Damage(e.kind(), d.clone()),
+            Some(ours) => Sticky::Internal(ours.to_string()),
+            None => Sticky::Other(e.kind(), e.to_string()),
+        }
+    }
+
+    fn repeat(&self) -> io::Error {
+        match self {
+            Sticky::Damage(kind, d) => io::Error::new(*kind, crate::Error::BadInput(d.clone())),
+            Sticky::Internal(m) => io::Error::other(crate::Error::Internal(m.clone())),
+            Sticky::Other(kind, m) => io::Error::new(*kind, m.clone()),
+        }
+    }
 }
 
 /// The producing end, run on its own thread with `produce`.
@@ -87,11 +115,8 @@ impl Producer {
 impl Read for ThreadedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.current.len() {
-            if let Some((kind, message)) = &self.failed {
-                return Err(io::Error::new(
-                    *kind,
-                    crate::Error::BadInput(crate::error::Damage::Described(message.clone())),
-                ));
+            if let Some(sticky) = &self.failed {
+                return Err(sticky.repeat());
             }
             if self.ended {
                 return Ok(0);
@@ -111,17 +136,15 @@ impl Read for ThreadedReader {
                     return Ok(0);
                 }
                 Ok(Piece::Fail(e)) => {
-                    let message = match e.get_ref().and_then(|i| i.downcast_ref::<crate::Error>()) {
-                        Some(ours) => ours.to_string(),
-                        None => e.to_string(),
-                    };
-                    self.failed = Some((e.kind(), message));
+                    self.failed = Some(Sticky::of(&e));
                     return Err(e);
                 }
                 Err(_) => {
-                    let message = "the decrypting thread stopped unexpectedly".to_string();
-                    self.failed = Some((io::ErrorKind::Other, message.clone()));
-                    return Err(io::Error::other(crate::Error::Internal(message)));
+                    let sticky =
+                        Sticky::Internal("the decrypting thread stopped unexpectedly".into());
+                    let e = sticky.repeat();
+                    self.failed = Some(sticky);
+                    return Err(e);
                 }
             }
         }

@@ -19,7 +19,7 @@ use openpgp::serialize::Serialize;
 use openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp as openpgp;
 
-use crate::decrypt::{classify, survive_parser_panic, unwrap_session_key, OpenedBy};
+use crate::decrypt::{classify, survive_parser_panic, OpenedBy, Session};
 use crate::error::{Damage, Error, Result};
 use crate::format::envelope::{read_envelope, read_failure, FrameCheck};
 use crate::io::{read_error, write_error, Tracked, IO_BUFFER_SIZE};
@@ -220,7 +220,7 @@ fn open_session_key(
     while let PacketParserResult::Some(mut pp) = ppr {
         if let Packet::SEIP(_) = pp.packet {
             let mut opened = None;
-            let (algo, key) = unwrap_session_key(keyring, pkesks, None, |algo, sk| {
+            let chosen = Session::new(keyring).choose(pkesks, None, |algo, sk| {
                 seen(algo);
                 let fits = algo.is_some() && pp.decrypt(algo, sk).is_ok();
                 if fits {
@@ -228,18 +228,16 @@ fn open_session_key(
                 }
                 fits
             })?;
+            let algo = chosen.algo;
+            // The key does not fit the data: the start of the encrypted
+            // data is damaged.
             let (Some(cipher), session_key) = opened
                 .map(|(a, sk)| (a.or(algo), sk))
-                .ok_or_else(|| Error::Internal("session key accepted but not kept".into()))?
+                .ok_or(Error::BadInput(Damage::Integrity))?
             else {
                 return Err(Error::Internal("session key without a cipher".into()));
             };
-            let opened_by = OpenedBy {
-                key: key.key.fingerprint(),
-                cert: key.cert_fingerprint.clone(),
-                source: key.source.clone(),
-            };
-            return Ok((cipher, session_key, opened_by));
+            return Ok((cipher, session_key, chosen.opened_by()));
         }
         ppr = pp.next().map_err(classify)?.1;
     }

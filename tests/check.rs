@@ -134,9 +134,7 @@ fn check_loads_the_decrypt_keys() {
 
     // A secret key others can read does not load: exit 5, named.
     fs::set_permissions(&escrow.key, fs::Permissions::from_mode(0o644)).unwrap();
-    let r = env
-        .run(&["check"], b"")
-        .fails(5, "readable by others");
+    let r = env.run(&["check"], b"").fails(5, "readable by others");
     assert!(String::from_utf8_lossy(&r.stdout).contains("FAILED"));
     fs::set_permissions(&escrow.key, fs::Permissions::from_mode(0o600)).unwrap();
 

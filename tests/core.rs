@@ -199,7 +199,7 @@ fn sealpipe_decrypts_what_gpg_wrote() {
 /// `sealpipe` with sequoia's stock streaming decryptor forced.
 fn stock_reader(env: &TestEnv, args: &[&str]) -> std::process::Command {
     let mut c = env.cmd(args);
-    c.env(sealpipe::decrypt::STOCK_READER_ENV, "1");
+    c.arg("--reader=stock");
     c
 }
 
@@ -268,30 +268,35 @@ fn input_arriving_in_short_reads_decrypts() {
     }
 }
 
-#[test]
-fn gpg_generated_rsa_key_works_both_ways() {
-    let env = TestEnv::new();
+/// A key gpg makes itself (no passphrase, no expiry); its fingerprint.
+fn gpg_quick_gen_key(env: &TestEnv, uid: &str, algo: &str) -> String {
     let r = env.gpg(
         &[
             "--passphrase",
             "",
             "--quick-gen-key",
-            "gpg-made <g@example.org>",
-            "rsa3072",
+            uid,
+            algo,
             "default",
             "never",
         ],
         b"",
     );
-    assert_eq!(r.status, 0, "{}", r.stderr);
-    let fpr = String::from_utf8(env.gpg(&["--with-colons", "--list-keys"], b"").stdout)
+    assert_eq!(r.status, 0, "gpg makes a {algo} key: {}", r.stderr);
+    String::from_utf8(env.gpg(&["--with-colons", "--list-keys", uid], b"").stdout)
         .unwrap()
         .lines()
         .find_map(|l| {
             l.strip_prefix("fpr:::::::::")
                 .map(|f| f.trim_end_matches(':').to_string())
         })
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn gpg_generated_rsa_key_works_both_ways() {
+    let env = TestEnv::new();
+    let fpr = gpg_quick_gen_key(&env, "gpg-made <g@example.org>", "rsa3072");
     let r = env.gpg(
         &[
             "--passphrase",
@@ -489,27 +494,7 @@ fn expired_revoked_and_encryptionless_certs_are_refused() {
 fn weak_rsa_1024_key_is_refused() {
     let env = TestEnv::new();
     let escrow = env.keygen("escrow", &[]);
-    let r = env.gpg(
-        &[
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            "weak <w@example.org>",
-            "rsa1024",
-            "default",
-            "never",
-        ],
-        b"",
-    );
-    assert_eq!(r.status, 0, "gpg makes an rsa1024 key: {}", r.stderr);
-    let fpr = String::from_utf8(env.gpg(&["--with-colons", "--list-keys"], b"").stdout)
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("fpr:::::::::")
-                .map(|f| f.trim_end_matches(':').to_string())
-        })
-        .unwrap();
+    let fpr = gpg_quick_gen_key(&env, "weak <w@example.org>", "rsa1024");
     env.write(
         "weak.cert.asc",
         &env.gpg(&["--armor", "--export", &fpr], b"").stdout,
@@ -573,8 +558,10 @@ fn damaged_input_fails_with_a_reason() {
         }
         let mut flipped = ct.clone();
         flipped[ct.len() * 2 / 3] ^= 0x10;
-        env.run(&["decrypt"], &flipped).fails(6, "");
-        assert_ne!(env.run(&["verify"], &flipped).status, 0);
+        env.run(&["decrypt"], &flipped)
+            .fails(6, "integrity check failed");
+        env.run(&["verify"], &flipped)
+            .fails(6, "integrity check failed");
     }
 }
 
@@ -606,14 +593,11 @@ fn output_failures_are_failures() {
         ),
     ];
     for (args, input) in cases {
-        let mut c = env.cmd(args);
-        c.stdout(
-            fs::OpenOptions::new()
-                .write(true)
-                .open("/dev/full")
-                .unwrap(),
-        );
-        let r = run_with_stdin_keep_stdout(c, input);
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let r = run_with_stdin_to(env.cmd(args), input, full.into());
         assert_eq!(r.status, 7, "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains("no space left"), "{args:?}: {}", r.stderr);
     }
@@ -635,28 +619,6 @@ fn output_failures_are_failures() {
     }
 }
 
-fn run_with_stdin_keep_stdout(mut c: std::process::Command, stdin: &[u8]) -> Run {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let t = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    t.join().unwrap();
-    Run {
-        status: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
-}
-
 #[test]
 fn output_file_appears_only_on_success() {
     let env = TestEnv::new();
@@ -669,7 +631,7 @@ fn output_file_appears_only_on_success() {
         .ok();
     let ct = fs::read(env.path("b.pgp")).unwrap();
     env.run(&["decrypt", "-o", "out"], &ct[..ct.len() - 5])
-        .fails(6, "");
+        .fails(6, "truncated");
     assert!(
         !env.path("out").exists(),
         "no output file after a failed decrypt"
@@ -728,4 +690,136 @@ fn wrong_key_and_passphrases() {
         .env("SEALPIPE_CONFIG", env.path("sealpipe.toml"));
     assert_eq!(run_with_stdin(c, &ct).ok().stdout, b"locked away");
     let _ = daily;
+}
+
+/// Issue 12.6: 300 junk key packets addressed to a passphrase-protected
+/// key (no key needed to craft them) cost one passphrase derivation, not
+/// 300: each key is unlocked at most once per run, failures remembered
+/// too, and a second pass (as `--verify-first` makes) unlocks nothing more.
+#[test]
+fn junk_key_packets_cost_one_unlock_per_key() {
+    use openpgp::cert::CertBuilder;
+    use openpgp::crypto::Password;
+    use openpgp::packet::Packet;
+    use openpgp::policy::StandardPolicy;
+    use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
+    use openpgp::serialize::MarshalInto;
+    use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader};
+    use sealpipe::keys::SecretKeyring;
+    use std::io::Write;
+
+    let password = Password::from("correct horse");
+    let (cert, _) = CertBuilder::general_purpose(Some("backup@example.org"))
+        .set_password(Some(password.clone()))
+        .generate()
+        .unwrap();
+    let policy = StandardPolicy::new();
+    let recipients: Vec<_> = cert
+        .keys()
+        .with_policy(&policy, None)
+        .for_transport_encryption()
+        .collect();
+    let mut msg = Vec::new();
+    let message = Encryptor::for_recipients(Message::new(&mut msg), recipients)
+        .build()
+        .unwrap();
+    let mut literal = LiteralWriter::new(message).build().unwrap();
+    literal.write_all(b"the backup").unwrap();
+    literal.finalize().unwrap();
+
+    // The genuine key packet, and 300 copies with their wrapped session
+    // key garbled: still addressed to the key, useless to it.
+    let pile = openpgp::PacketPile::from_bytes(&msg).unwrap();
+    let Some(Packet::PKESK(genuine)) = pile.path_ref(&[0]) else {
+        panic!("the message starts with its key packet");
+    };
+    let mut junk = Vec::new();
+    for i in 0..300u32 {
+        let mut bytes = Packet::from(genuine.clone()).to_vec().unwrap();
+        let at = bytes.len() - 1 - (i as usize % 8);
+        bytes[at] ^= 0x5A;
+        junk.extend(bytes);
+    }
+    let hostile = [junk, msg].concat();
+    let parsed = openpgp::PacketPile::from_bytes(&hostile).unwrap();
+    let pkesks = parsed
+        .children()
+        .filter(|p| matches!(p, Packet::PKESK(_)))
+        .count();
+    assert_eq!(pkesks, 301, "all junk packets parse as key packets");
+
+    let mut ring = SecretKeyring::default();
+    ring.add(
+        &cert.as_tsk().to_vec().unwrap(),
+        std::path::Path::new("key"),
+    )
+    .unwrap();
+    ring.passphrase = Some(password);
+    let keys = ring.keys.len();
+    for reader in [Reader::Fast, Reader::Stock] {
+        let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
+        for pass in 0..2 {
+            let mut out = Vec::new();
+            sealpipe::decrypt::decrypt(&plan, &hostile[..], &mut out).unwrap();
+            assert_eq!(out, b"the backup", "{reader:?} pass {pass}");
+        }
+        assert!(
+            plan.session.unlocks() <= keys && plan.session.unlocks() == 1,
+            "{reader:?}: {} unlocks for {keys} keys and 301 key packets",
+            plan.session.unlocks()
+        );
+    }
+}
+
+/// Issue 12.13: decrypt never tries a certification-only primary key,
+/// even when a key packet is addressed to it.
+#[test]
+fn certification_only_primaries_are_never_tried() {
+    use openpgp::cert::{CertBuilder, CipherSuite};
+    use sealpipe::keys::SecretKeyring;
+
+    let (cert, _) = CertBuilder::general_purpose(Some("backup@example.org"))
+        .set_cipher_suite(CipherSuite::RSA3k)
+        .generate()
+        .unwrap();
+    let mut ring = SecretKeyring::default();
+    ring.add(
+        &openpgp::serialize::MarshalInto::to_vec(&cert.as_tsk()).unwrap(),
+        std::path::Path::new("key"),
+    )
+    .unwrap();
+    let primary = cert.fingerprint();
+    let usable: Vec<_> = ring
+        .keys
+        .iter()
+        .filter(|k| k.for_encryption)
+        .map(|k| k.key.fingerprint())
+        .collect();
+    assert_eq!(ring.keys.len(), 3, "primary, signing and encryption key");
+    assert!(
+        !usable.contains(&primary),
+        "the RSA primary is certification-only"
+    );
+    assert_eq!(usable.len(), 1, "only the encryption subkey: {usable:?}");
+}
+
+/// Issue 12.16: a passphrase-only message (`gpg -c`) is named for what it
+/// is, not as "encrypted to key IDs []".
+#[test]
+fn a_passphrase_only_message_says_so() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let ct = env
+        .gpg(
+            &["--passphrase", "pw", "-c", "--cipher-algo", "AES256"],
+            b"rows",
+        )
+        .ok()
+        .stdout;
+    for reader in ["--reader=fast", "--reader=stock"] {
+        let r = env
+            .run(&["decrypt", reader], &ct)
+            .fails(5, "passphrase-encrypted");
+        assert!(r.stdout.is_empty(), "{reader}");
+    }
 }

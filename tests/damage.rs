@@ -538,7 +538,7 @@ const READERS: [Reader; 2] = ["fast", "stock"];
 fn decrypt(env: &TestEnv, reader: Reader, args: &[&str], bytes: &[u8]) -> Run {
     let mut cmd = env.cmd(&[&["decrypt"], args].concat());
     if reader == "stock" {
-        cmd.env(sealpipe::decrypt::STOCK_READER_ENV, "1");
+        cmd.arg("--reader=stock");
     }
     run_with_stdin(cmd, bytes)
 }
@@ -851,4 +851,439 @@ fn fuzz_corpus_and_regressions_fail_cleanly() {
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------------------
+// One verdict for every input: the reader-agreement tester.
+
+use std::io::Write as _;
+
+use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader as ReaderChoice};
+use sealpipe::keys::SecretKeyring;
+
+/// What one reader made of an input: the exit class and every byte it
+/// released.
+#[derive(Debug, PartialEq, Eq)]
+struct Verdict {
+    exit: u8,
+    released: Vec<u8>,
+}
+
+/// Decrypt in-process through `reader`, to a buffer.
+fn verdict(ring: &SecretKeyring, reader: ReaderChoice, bytes: &[u8]) -> Verdict {
+    let plan = DecryptPlan::new(ring, reader, PlaintextDigest::Skip);
+    let mut released = Vec::new();
+    let exit = match sealpipe::decrypt::decrypt(&plan, bytes, &mut released) {
+        Ok(_) => 0,
+        Err(e) => e.exit_code(),
+    };
+    Verdict { exit, released }
+}
+
+/// Every input through both readers: the same exit class and the same
+/// released bytes, or the list of those that differ.
+fn disagreements(ring: &SecretKeyring, inputs: &[(String, Vec<u8>)]) -> Vec<String> {
+    let mut differ = Vec::new();
+    for (what, bytes) in inputs {
+        let fast = verdict(ring, ReaderChoice::Fast, bytes);
+        let stock = verdict(ring, ReaderChoice::Stock, bytes);
+        if fast != stock {
+            differ.push(format!(
+                "{what}: fast exit {} ({} bytes), stock exit {} ({} bytes)",
+                fast.exit,
+                fast.released.len(),
+                stock.exit,
+                stock.released.len()
+            ));
+        }
+    }
+    differ
+}
+
+/// The example keys (keys-example/), which the fuzz corpus is encrypted to.
+fn example_ring(env: &TestEnv) -> SecretKeyring {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
+    let path = env.write(
+        "example-daily.key.asc",
+        &std::fs::read(root.join("daily.key.asc")).unwrap(),
+    );
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    SecretKeyring::load(&[path], None).unwrap()
+}
+
+fn example_cert() -> sealpipe::openpgp::Cert {
+    use sealpipe::openpgp::parse::Parse;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
+    sealpipe::openpgp::Cert::from_file(root.join("daily.cert.asc")).unwrap()
+}
+
+/// Every file of the fuzz seed corpus and the regressions.
+fn fuzz_inputs() -> Vec<(String, Vec<u8>)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut inputs = Vec::new();
+    for dir in ["fuzz/corpus/decrypt", "fuzz/regressions"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() && path.extension().is_none_or(|e| e != "md") {
+                inputs.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    inputs.sort();
+    inputs
+}
+
+/// A message to the example daily key built with sequoia's writer stack:
+/// `cipher`, then whatever `inside` writes into the container.
+fn crafted(
+    cipher: sealpipe::openpgp::types::SymmetricAlgorithm,
+    inside: impl FnOnce(
+        sealpipe::openpgp::serialize::stream::Message<'_>,
+    ) -> sealpipe::openpgp::serialize::stream::Message<'_>,
+) -> Vec<u8> {
+    use sealpipe::openpgp::policy::StandardPolicy;
+    use sealpipe::openpgp::serialize::stream::{Encryptor, Message};
+    let cert = example_cert();
+    let policy = StandardPolicy::new();
+    let recipients: Vec<_> = cert
+        .keys()
+        .with_policy(&policy, None)
+        .supported()
+        .for_transport_encryption()
+        .collect();
+    let mut sink = Vec::new();
+    let message = Message::new(&mut sink);
+    let message = Encryptor::for_recipients(message, recipients)
+        .symmetric_algo(cipher)
+        .build()
+        .unwrap();
+    let message = inside(message);
+    message.finalize().unwrap();
+    sink
+}
+
+fn literal<'a>(
+    message: sealpipe::openpgp::serialize::stream::Message<'a>,
+    body: &[u8],
+) -> sealpipe::openpgp::serialize::stream::Message<'a> {
+    use sealpipe::openpgp::serialize::stream::LiteralWriter;
+    let mut w = LiteralWriter::new(message).build().unwrap();
+    w.write_all(body).unwrap();
+    w
+}
+
+/// The SEIPD body of a message, its framing undone; and where the SEIPD
+/// packet starts.
+fn seipd_body(msg: &[u8]) -> (usize, Vec<u8>) {
+    let l = layout(msg);
+    let mut at = l.seipd + 1;
+    let mut body = Vec::new();
+    loop {
+        let (len, partial) = read_len(msg, &mut at);
+        body.extend_from_slice(&msg[at..at + len]);
+        at += len;
+        if !partial {
+            return (l.seipd, body);
+        }
+    }
+}
+
+/// The same message, its SEIPD body re-framed in partial chunks of
+/// 2^`log2` bytes (RFC 4880 wants the first one at least 512).
+fn reframed(msg: &[u8], log2: u8) -> Vec<u8> {
+    let (seipd, body) = seipd_body(msg);
+    let mut out = msg[..=seipd].to_vec();
+    let chunk = 1usize << log2;
+    let mut rest = &body[..];
+    while rest.len() > chunk {
+        out.push(224 + log2);
+        out.extend_from_slice(&rest[..chunk]);
+        rest = &rest[chunk..];
+    }
+    out.extend([0xFF]);
+    out.extend((rest.len() as u32).to_be_bytes());
+    out.extend_from_slice(rest);
+    out
+}
+
+/// The hostile cases of the hardening issue (12.12) and the short SEIPD
+/// packet of 19.4, all to the example daily key.
+fn hostile_inputs() -> Vec<(String, Vec<u8>)> {
+    use sealpipe::openpgp::packet::one_pass_sig::OnePassSig3;
+    use sealpipe::openpgp::packet::OnePassSig;
+    use sealpipe::openpgp::serialize::stream::Compressor;
+    use sealpipe::openpgp::serialize::Marshal;
+    use sealpipe::openpgp::types::{CompressionAlgorithm, SignatureType, SymmetricAlgorithm};
+    use sealpipe::openpgp::Packet;
+    let aes = SymmetricAlgorithm::AES256;
+    let plain = sample_data(3000);
+    let plain_message = crafted(aes, |m| literal(m, &plain));
+    let mut cases = Vec::new();
+    cases.push((
+        "a well-formed crafted message".to_string(),
+        plain_message.clone(),
+    ));
+    cases.push((
+        "first partial-body chunk of 256 bytes".to_string(),
+        reframed(&plain_message, 8),
+    ));
+    cases.push((
+        "partial-body chunks of 512 bytes".to_string(),
+        reframed(&plain_message, 9),
+    ));
+    for depth in [1, 3, 4, 16] {
+        cases.push((
+            format!("compression nested {depth} deep"),
+            crafted(aes, |mut m| {
+                for _ in 0..depth {
+                    m = Compressor::new(m)
+                        .algo(CompressionAlgorithm::Zip)
+                        .build()
+                        .unwrap();
+                }
+                literal(m, &plain)
+            }),
+        ));
+    }
+    cases.push((
+        "a one-pass signature without its signature".to_string(),
+        crafted(aes, |mut m| {
+            let mut ops = OnePassSig3::new(SignatureType::Binary);
+            ops.set_issuer(example_cert().keyid());
+            ops.set_last(true);
+            Packet::from(OnePassSig::from(ops))
+                .serialize(&mut m)
+                .unwrap();
+            literal(m, &plain)
+        }),
+    ));
+    cases.push((
+        "a message nested inside a Camellia message".to_string(),
+        crafted(SymmetricAlgorithm::Camellia256, |mut m| {
+            m.write_all(&plain_message).unwrap();
+            m
+        }),
+    ));
+    cases.push((
+        "a Camellia message".to_string(),
+        crafted(SymmetricAlgorithm::Camellia256, |m| literal(m, &plain)),
+    ));
+    // A key packet for the daily key from another message, in front: it
+    // unwraps, but to a session key that does not fit this message.
+    let other = crafted(aes, |m| literal(m, b"another message"));
+    let foreign = &other[..layout(&other).seipd];
+    cases.push((
+        "a foreign key packet for the daily key prepended".to_string(),
+        [foreign, &plain_message].concat(),
+    ));
+    // The first block damaged: the same integrity verdict, after the body.
+    let mut first_block = plain_message.clone();
+    first_block[layout(&plain_message).version + 3] ^= 0x10;
+    cases.push(("a bit flipped in the first block".to_string(), first_block));
+    // Correctly framed, too short for the random prefix plus the MDC.
+    let (seipd, body) = seipd_body(&plain_message);
+    for len in [1usize, 2, 18, 19, 20, 30, 40] {
+        let mut short = plain_message[..=seipd].to_vec();
+        short.push(len as u8);
+        short.extend_from_slice(&body[..len]);
+        cases.push((format!("a SEIPD packet framed to {len} bytes"), short));
+    }
+    cases
+}
+
+/// The reader-agreement tester (ripgrep's SearcherTester, age's testkit):
+/// every case of the damage table, the fuzz corpus and regressions, and the
+/// hostile cases, through both readers in-process; the same exit class and
+/// the same released bytes for each.
+#[test]
+fn both_readers_give_one_verdict() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let daily_keyid = encryption_keyids(&env.path("daily.cert.asc")).remove(0);
+    let ring = SecretKeyring::load(&[env.path("daily.key.asc")], None).unwrap();
+    let mut differ = Vec::new();
+    let mut count = 0;
+    for (mode, len) in [("zstd", 600_000), ("deflate", 600_000), ("none", 300_000)] {
+        let msg = env
+            .run(&["encrypt", "-c", mode], &sample_data(len))
+            .ok()
+            .stdout;
+        let cases: Vec<(String, Vec<u8>)> = cases_for(mode, &msg, &daily_keyid)
+            .into_iter()
+            .map(|c| (format!("{mode} {} {}", c.category, c.what), c.bytes))
+            .collect();
+        count += cases.len();
+        differ.extend(disagreements(&ring, &cases));
+    }
+    let example = example_ring(&env);
+    let corpus = fuzz_inputs();
+    let hostile = hostile_inputs();
+    count += corpus.len() + hostile.len();
+    differ.extend(disagreements(&example, &corpus));
+    differ.extend(disagreements(&example, &hostile));
+    assert!(count > 300, "the cases shrank to {count}");
+    assert!(
+        differ.is_empty(),
+        "{} of {count} inputs get different verdicts from the two readers:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+}
+
+/// The hostile cases get the verdict they deserve (not only the same one
+/// from both readers): what must decrypt does, what must fail fails with
+/// bad input and releases nothing.
+#[test]
+fn hostile_cases_get_the_right_verdict() {
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    for (what, bytes) in hostile_inputs() {
+        let v = verdict(&ring, ReaderChoice::Fast, &bytes);
+        let must_decrypt = what.starts_with("a well-formed")
+            || what.starts_with("partial-body chunks of 512")
+            || what.starts_with("a Camellia message")
+            || what.starts_with("a foreign key packet")
+            || what == "compression nested 1 deep"
+            || what == "compression nested 3 deep";
+        if must_decrypt {
+            assert_eq!(v.exit, 0, "{what}");
+            assert_eq!(v.released, sample_data(3000), "{what}");
+        } else {
+            assert_eq!(v.exit, 6, "{what}");
+            assert!(
+                v.released.is_empty(),
+                "{what}: released {} bytes",
+                v.released.len()
+            );
+        }
+    }
+}
+
+/// Issue 12.11: endless garbage after a genuine start (the key packets and
+/// 19 body bytes of a real backup) fails fast, never reading on forever: the
+/// input here would never end; the test's own limit is far above where the
+/// error must come.
+#[test]
+fn endless_garbage_after_a_genuine_start_fails_fast() {
+    /// A genuine head, then pseudo-random bytes forever (xorshift), counted.
+    struct Endless {
+        head: Vec<u8>,
+        state: u64,
+        read: u64,
+    }
+    const LIMIT: u64 = 256 << 20;
+    impl std::io::Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.read >= LIMIT {
+                return Err(std::io::Error::other("the test's limit: read on and on"));
+            }
+            for b in buf.iter_mut() {
+                let at = self.read as usize;
+                *b = if at < self.head.len() {
+                    self.head[at]
+                } else {
+                    self.state ^= self.state << 13;
+                    self.state ^= self.state >> 7;
+                    self.state ^= self.state << 17;
+                    self.state as u8
+                };
+                self.read += 1;
+            }
+            Ok(buf.len())
+        }
+    }
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let genuine = std::fs::read(root.join("fuzz/corpus/decrypt/sealpipe-zstd.pgp")).unwrap();
+    let l = layout(&genuine);
+    let mut worst = 0;
+    for seed in 1..=20u64 {
+        for reader in [ReaderChoice::Fast, ReaderChoice::Stock] {
+            let mut input = Endless {
+                head: genuine[..l.version + 19].to_vec(),
+                state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                read: 0,
+            };
+            let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
+            let result = sealpipe::decrypt::decrypt(&plan, &mut input, &mut std::io::sink());
+            let err = result.expect_err("garbage never decrypts");
+            assert_eq!(err.exit_code(), 6, "seed {seed} {reader:?}: {err}");
+            worst = worst.max(input.read);
+        }
+    }
+    eprintln!("endless garbage: the error came after at most {worst} bytes");
+    assert!(
+        worst < LIMIT / 2,
+        "read {worst} bytes of garbage before failing"
+    );
+}
+
+/// Issue 12.2 (Mister–Zuccherato): damage in the first block (where the
+/// quick-check bytes are) gives the very same verdict as damage anywhere
+/// else, the integrity error, and only after the whole packet was read:
+/// no early, distinct answer to serve as an oracle. Both readers.
+#[test]
+fn first_block_damage_is_the_integrity_verdict_after_the_whole_body() {
+    struct Counted<'a> {
+        bytes: &'a [u8],
+        read: usize,
+    }
+    impl std::io::Read for Counted<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.bytes.len() - self.read);
+            buf[..n].copy_from_slice(&self.bytes[self.read..self.read + n]);
+            self.read += n;
+            Ok(n)
+        }
+    }
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let msg = crafted(sealpipe::openpgp::types::SymmetricAlgorithm::AES256, |m| {
+        literal(m, &sample_data(300_000))
+    });
+    let body = layout(&msg).version + 1;
+    // The random prefix, the quick-check bytes, the first packet header,
+    // and one byte far inside, for comparison.
+    for at in [
+        body,
+        body + 7,
+        body + 15,
+        body + 16,
+        body + 17,
+        body + 18,
+        msg.len() / 2,
+    ] {
+        for bit in [0, 5] {
+            let mut damaged = msg.clone();
+            damaged[at] ^= 1 << bit;
+            for reader in [ReaderChoice::Fast, ReaderChoice::Stock] {
+                let mut input = Counted {
+                    bytes: &damaged,
+                    read: 0,
+                };
+                let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
+                let mut out = Vec::new();
+                let err =
+                    sealpipe::decrypt::decrypt(&plan, &mut input, &mut out).expect_err("damaged");
+                assert!(
+                    matches!(
+                        err,
+                        sealpipe::Error::BadInput(sealpipe::error::Damage::Integrity)
+                    ),
+                    "byte {at} bit {bit} {reader:?}: {err}"
+                );
+                assert_eq!(
+                    input.read,
+                    damaged.len(),
+                    "byte {at} {reader:?}: read to the end"
+                );
+                assert!(
+                    out.is_empty(),
+                    "byte {at} {reader:?}: released {}",
+                    out.len()
+                );
+            }
+        }
+    }
 }

@@ -82,7 +82,6 @@ fn legacy_ciphers_refused_by_rekey_and_not_conforming_in_inspect() {
 /// What decrypt must say about IDEA. The session key (and so the cipher)
 /// is chosen in decrypt's session module, owned by that module's work.
 #[test]
-#[ignore = "needs decrypt's session-key choice to name an unsupported cipher"]
 fn decrypt_names_idea_unsupported() {
     let env = TestEnv::new();
     let (daily, escrow) = env.daily_and_escrow();

@@ -48,7 +48,7 @@ fn known() -> &'static KnownCerts {
 fuzz_target!(|data: &[u8]| {
     common::guard_message_is_known();
     let without_key = inspect("fuzz", data, None, known(), None);
-    common::judge("inspect", data, &without_key);
+    common::judge("inspect", &without_key);
     let with_key = inspect("fuzz", data, None, known(), Some(common::keyring()));
-    common::judge("inspect --key", data, &with_key);
+    common::judge("inspect --key", &with_key);
 });

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::Result;
-use sealpipe::decrypt::{self, DecryptSummary};
+use sealpipe::decrypt::{self, DecryptPlan, DecryptSummary, PlaintextDigest, Reader};
 use sealpipe::digest;
 use sealpipe::io::{print_stdout, Input, Output};
 use sealpipe::Error;
@@ -31,7 +31,8 @@ pub fn run(config: Option<&Path>, args: VerifyArgs) -> Result<()> {
     };
     let keyring = load_keyring(config, &args.keys)?;
     let input = Input::open(args.input.as_deref())?;
-    let summary = decrypt::decrypt(&keyring, input, &mut Output::Null, true)?;
+    let plan = DecryptPlan::new(&keyring, Reader::Fast, PlaintextDigest::Sha256);
+    let summary = decrypt::decrypt(&plan, input, &mut Output::Null)?;
     print_verify_report(&summary, args.json)?;
     let actual = summary.sha256.unwrap_or_default();
     match expected {

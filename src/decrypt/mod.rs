@@ -3,41 +3,94 @@
 //! (sealpipe's or gpg's), undoes OpenPGP compression transparently, and
 //! undoes sealpipe's zstd layer when the literal packet carries its marker.
 //!
-//! Streaming means plaintext is released before the MDC at the end has been
-//! checked (gpg does the same); a failed check still makes decrypt fail, and
-//! `decrypt_verified_first` (`--verify-first`) is for consumers that must
-//! never see unverified bytes.
+//! The structure, in the order a byte meets it:
+//! - [`session`] chooses the session key (the one place that does);
+//! - the [`DecryptPlan`], set by the command layer, says which reader runs
+//!   ([`Reader::Fast`]: sealpipe's own SEIPDv1 reader in `fast`, sequoia's
+//!   in `stock` for what it does not handle; [`Reader::Stock`]: sequoia's
+//!   for everything) and whether to hash the plaintext;
+//! - the reader decrypts and checks, and collects the [`MessageFacts`]
+//!   through one observer shared by both readers;
+//! - the [`HoldBack`] keeps the first [`DECRYPT_BUFFER_SIZE`] bytes of
+//!   plaintext until the whole message is authenticated, so a backup that
+//!   fits releases nothing unauthenticated; larger ones stream, and the
+//!   held bytes are never written on an error;
+//! - then the sink. `decrypt_verified_first` (`--verify-first`) is for
+//!   consumers that must never see unverified bytes of any size.
+
+mod fast;
+pub mod replay;
+pub mod session;
+mod stock;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use openpgp::crypto::SessionKey;
-use openpgp::packet::{Packet, Tag, PKESK, SKESK};
-use openpgp::parse::stream::{
-    DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
-};
-use openpgp::parse::{PacketParser, PacketParserResult, Parse};
-use openpgp::policy::StandardPolicy;
+use openpgp::packet::{Packet, Tag};
 use openpgp::types::{CompressionAlgorithm, SymmetricAlgorithm};
-use openpgp::{Cert, Fingerprint, KeyHandle};
+use openpgp::Fingerprint;
 use sequoia_openpgp as openpgp;
 
 use crate::compress::{StreamDecompressor, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::encrypt::copy;
 use crate::error::{Damage, Error, Result};
-use crate::format::envelope::{read_envelope, FrameChecked};
+use crate::format::envelope::BodyLength;
 use crate::io::{read_error, write_error, Input, Tracked, IO_BUFFER_SIZE};
-use crate::keys::{SecretKey, SecretKeyring};
+use crate::keys::SecretKeyring;
 use crate::pipeline::threaded_reader;
-pub mod replay;
 
-use crate::format::seipd::{self, MdcReader, SeipdHead};
+pub use session::Session;
+pub use stock::peek;
 
-/// How much decrypted data sequoia holds back before releasing it. A message
-/// that fits is authenticated before any byte is released; larger ones
-/// stream. sequoia's 25 MiB default costs ~180 MB RSS; this keeps memory flat.
+/// Plaintext held back until the message is authenticated. A message that
+/// fits is authenticated before any byte is released; larger ones stream.
+/// Also sequoia's own read-ahead (its 25 MiB default costs ~180 MB RSS).
 pub const DECRYPT_BUFFER_SIZE: usize = 4 * 1024 * 1024;
+
+/// Compression packets inside one another: gpg and sealpipe write at most
+/// one; more than this is a decompression bomb, refused by both readers
+/// alike.
+pub const MAX_COMPRESSION_LAYERS: usize = 3;
+
+/// RFC 4880 4.2.2.4: the first partial-body chunk MUST be at least 512
+/// bytes. Checked once, before either reader runs.
+const MIN_FIRST_PARTIAL_CHUNK: u64 = 512;
+
+/// Which reader decrypts. Set by the command layer, never by the library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reader {
+    /// sealpipe's own SEIPDv1 reader for AES (what sealpipe and gpg
+    /// write), sequoia's stock reader for anything else.
+    #[default]
+    Fast,
+    /// sequoia's streaming decryptor for everything (to show both agree).
+    Stock,
+}
+
+/// Whether to compute the SHA-256 of the plaintext (`verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaintextDigest {
+    Skip,
+    Sha256,
+}
+
+/// Everything a decrypt run needs besides its input and output.
+pub struct DecryptPlan<'k> {
+    pub session: Session<'k>,
+    pub reader: Reader,
+    pub digest: PlaintextDigest,
+}
+
+impl<'k> DecryptPlan<'k> {
+    pub fn new(keyring: &'k SecretKeyring, reader: Reader, digest: PlaintextDigest) -> Self {
+        DecryptPlan {
+            session: Session::new(keyring),
+            reader,
+            digest,
+        }
+    }
+}
 
 /// Which secret key opened a message.
 #[derive(Debug, Clone)]
@@ -56,6 +109,9 @@ pub struct MessageFacts {
     /// OpenPGP compression packets, outermost first.
     pub openpgp_compression: Vec<CompressionAlgorithm>,
     pub literal_filename: Option<Vec<u8>>,
+    literals: usize,
+    one_pass_sigs: usize,
+    signatures: usize,
 }
 
 impl MessageFacts {
@@ -75,6 +131,62 @@ impl MessageFacts {
             None => "none".into(),
         }
     }
+
+    /// Note a packet found inside the encryption; both readers call this for
+    /// every packet, so they refuse the same structures.
+    fn observe(&mut self, packet: &Packet) -> Result<()> {
+        match packet {
+            Packet::CompressedData(c) => {
+                self.openpgp_compression.push(c.algo());
+                if self.openpgp_compression.len() > MAX_COMPRESSION_LAYERS {
+                    return Err(Damage::NestedTooDeep {
+                        limit: MAX_COMPRESSION_LAYERS,
+                    }
+                    .into());
+                }
+            }
+            Packet::Literal(l) => {
+                self.literals += 1;
+                if self.literals > 1 {
+                    return Err(Damage::ManyLiterals.into());
+                }
+                self.literal_filename = l.filename().map(<[u8]>::to_vec);
+            }
+            Packet::OnePassSig(_) => self.one_pass_sigs += 1,
+            Packet::Signature(_) => self.signatures += 1,
+            // The stock reader sees the MDC packet at the end of the container.
+            Packet::Marker(_) => {}
+            p if p.tag() == Tag::MDC => {}
+            // The encrypted container itself, seen by the stock reader.
+            Packet::SEIP(s) if self.seipd_version.is_none() => {
+                self.seipd_version = Some(s.version())
+            }
+            // The key packets in front (the stock reader sees them; one
+            // that does not parse is Unknown with its tag, and simply opens
+            // nothing, as for the fast reader).
+            p if self.seipd_version.is_none()
+                && matches!(p.tag(), Tag::PKESK | Tag::SKESK | Tag::Marker) => {}
+            Packet::Unknown(u) if u.tag() == Tag::Reserved => return Err(Damage::NotPackets.into()),
+            other => {
+                return Err(Damage::UnexpectedPacket {
+                    tag: other.tag().to_string(),
+                }
+                .into())
+            }
+        }
+        Ok(())
+    }
+
+    /// The message has ended: its structure must be complete.
+    fn check_complete(&self) -> Result<()> {
+        if self.literals == 0 {
+            return Err(Damage::NoLiteral.into());
+        }
+        if self.one_pass_sigs > self.signatures {
+            return Err(Damage::UnmatchedOnePassSig.into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -85,13 +197,22 @@ pub struct DecryptSummary {
     pub facts: MessageFacts,
 }
 
-/// Decrypt `input` to `output`. `output` must still be finished by the
-/// caller; nothing written is trustworthy unless this returns Ok.
-pub fn decrypt<R, W>(
-    keyring: &SecretKeyring,
+/// Decrypt `input` to `output` as `plan` says. `output` must still be
+/// finished by the caller; nothing written is trustworthy unless this
+/// returns Ok.
+pub fn decrypt<R, W>(plan: &DecryptPlan, input: R, output: &mut W) -> Result<DecryptSummary>
+where
+    R: Read + Send + Sync,
+    W: Write,
+{
+    decrypt_as(plan, plan.digest, input, output)
+}
+
+fn decrypt_as<R, W>(
+    plan: &DecryptPlan,
+    digest: PlaintextDigest,
     input: R,
     output: &mut W,
-    digest: bool,
 ) -> Result<DecryptSummary>
 where
     R: Read + Send + Sync,
@@ -99,20 +220,110 @@ where
 {
     let mut source = Tracked::new(input);
     let mut sink = Tracked::new(output);
-    let result = survive_parser_panic(|| read_any(keyring, &mut source, &mut sink, digest));
+    let mut held = HoldBack::new(&mut sink, DECRYPT_BUFFER_SIZE);
+    let result = survive_parser_panic(|| route(plan, digest, &mut source, &mut held));
+    // Authenticated: only now may the held-back plaintext go out. On any
+    // error it is dropped unwritten.
+    let released = match result {
+        Ok(outcome) => held.release().map(|()| outcome).map_err(write_error),
+        Err(e) => Err(e),
+    };
     if let Some(e) = sink.failure() {
         return Err(write_error(e));
     }
     if let Some(e) = source.failure() {
         return Err(read_error(e));
     }
-    let (facts, sha256) = result?;
+    let (facts, sha256) = released?;
     Ok(DecryptSummary {
         plaintext_bytes: sink.count(),
         ciphertext_bytes: source.count(),
         sha256,
         facts,
     })
+}
+
+/// Route a message to the reader the plan names. A SED packet (no
+/// integrity protection) is refused before any reader is chosen.
+fn route<R, W>(
+    plan: &DecryptPlan,
+    digest: PlaintextDigest,
+    source: &mut R,
+    sink: &mut W,
+) -> Result<(MessageFacts, Option<String>)>
+where
+    R: Read + Send + Sync,
+    W: Write,
+{
+    let (envelope, rest) = crate::format::envelope::read_envelope(source)?;
+    if envelope.data_tag == openpgp::packet::Tag::SED {
+        // Whatever the policy of the day says: this can be altered undetectably.
+        return Err(Damage::NoIntegrityProtection.into());
+    }
+    if let BodyLength::Partial(n) = envelope.data_length {
+        if n < MIN_FIRST_PARTIAL_CHUNK {
+            return Err(Damage::Framing {
+                what: "the first partial-body chunk is under 512 bytes",
+            }
+            .into());
+        }
+    }
+    let seipd_v1 =
+        envelope.data_tag == openpgp::packet::Tag::SEIP && envelope.data_version == Some(1);
+    match plan.reader {
+        Reader::Fast if seipd_v1 => fast::read(&plan.session, &envelope, rest, sink, digest),
+        _ => stock::read(&plan.session, &envelope, rest, sink, digest),
+    }
+}
+
+/// Keeps the first `limit` bytes written until `release`; once more
+/// arrive, writes them and everything after straight through (the hot path:
+/// no copy). Never writes on its own: dropped without `release` (an error),
+/// nothing held reaches the sink.
+pub struct HoldBack<W: Write> {
+    sink: W,
+    held: Vec<u8>,
+    limit: usize,
+    streaming: bool,
+}
+
+impl<W: Write> HoldBack<W> {
+    pub fn new(sink: W, limit: usize) -> Self {
+        HoldBack {
+            sink,
+            held: Vec::new(),
+            limit,
+            streaming: false,
+        }
+    }
+
+    /// The message is authenticated: write what is held.
+    pub fn release(mut self) -> io::Result<()> {
+        self.sink.write_all(&self.held)
+    }
+}
+
+impl<W: Write> Write for HoldBack<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.streaming {
+            if self.held.len() + buf.len() <= self.limit {
+                self.held.extend_from_slice(buf);
+                return Ok(buf.len());
+            }
+            // Larger than the hold-back: it streams, unauthenticated.
+            self.sink.write_all(&self.held)?;
+            self.held = Vec::new();
+            self.streaming = true;
+        }
+        self.sink.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.streaming {
+            true => self.sink.flush(),
+            false => Ok(()),
+        }
+    }
 }
 
 /// Decrypt so that no unauthenticated byte reaches `output`: a first pass
@@ -122,8 +333,9 @@ where
 /// in `spool_dir`. The second pass releases only ciphertext identical to
 /// what the first pass authenticated (`replay`), so a file rewritten
 /// underneath fails the run before anything from the change is written.
+/// Both passes share the plan's session: no key is unlocked twice.
 pub fn decrypt_verified_first<W: Write>(
-    keyring: &SecretKeyring,
+    plan: &DecryptPlan,
     input: Input,
     spool_dir: &Path,
     output: &mut W,
@@ -132,10 +344,11 @@ pub fn decrypt_verified_first<W: Write>(
         Input::File(f) => f.metadata().map(|m| m.is_file()).unwrap_or(false),
         Input::Stdin(_) => false,
     };
+    let skip = PlaintextDigest::Skip;
     let (recording, mut ciphertext) = match input {
         Input::File(file) if regular => {
             let mut recorder = replay::Recorder::new(file);
-            decrypt(keyring, &mut recorder, &mut io::sink(), false)?;
+            decrypt_as(plan, skip, &mut recorder, &mut io::sink())?;
             recorder.finish()
         }
         other => {
@@ -146,7 +359,7 @@ pub fn decrypt_verified_first<W: Write>(
                 failure: None,
             };
             let mut recorder = replay::Recorder::new(&mut tee);
-            let first = decrypt(keyring, &mut recorder, &mut io::sink(), false);
+            let first = decrypt_as(plan, skip, &mut recorder, &mut io::sink());
             let (recording, _) = recorder.finish();
             if let Some(e) = tee.failure.take() {
                 return Err(spool_error(spool_dir, e));
@@ -162,7 +375,7 @@ pub fn decrypt_verified_first<W: Write>(
     ciphertext
         .seek(SeekFrom::Start(0))
         .map_err(|e| Error::io("rewinding the backup for the second pass", e))?;
-    decrypt(keyring, recording.replay(ciphertext), output, false)
+    decrypt(plan, recording.replay(ciphertext), output)
 }
 
 fn spool_error(dir: &Path, e: io::Error) -> Error {
@@ -195,185 +408,19 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
     }
 }
 
-fn read_message<R, W>(
-    keyring: &SecretKeyring,
-    source: R,
-    sink: &mut W,
-    digest: bool,
-) -> Result<(MessageFacts, Option<String>)>
-where
-    R: Read + Send + Sync,
-    W: Write,
-{
-    let policy = StandardPolicy::new();
-    let helper = Helper {
-        keyring,
-        facts: MessageFacts::default(),
-    };
-    let mut decryptor = DecryptorBuilder::from_reader(source)
-        .map_err(classify)?
-        .buffer_size(DECRYPT_BUFFER_SIZE)
-        .with_policy(&policy, None, helper)
-        .map_err(classify)?;
-
-    // By now the parser has seen the literal packet's header.
-    let zstd = decryptor.helper_ref().facts.is_zstd();
-    let sha256 = copy_plaintext(&mut decryptor, zstd, sink, digest)?;
-    if !decryptor.message_processed() {
-        return Err(Error::BadInput(Damage::Described(
-            "the backup ends before the OpenPGP message is complete (truncated)".into(),
-        )));
-    }
-    let facts = decryptor.into_helper().facts;
-    Ok((facts, sha256))
-}
-
-/// Set (to anything) to decrypt everything through sequoia's own streaming
-/// decryptor instead of sealpipe's SEIPDv1 reader; the tests use it to show
-/// both readers agree.
-pub const STOCK_READER_ENV: &str = "SEALPIPE_STOCK_READER";
-
-/// Route a message: SEIPDv1 with AES (what sealpipe and gpg write) through
-/// `seipd`, with the OpenPGP layer and the decompression on two threads;
-/// anything else through sequoia's streaming decryptor.
-fn read_any<R, W>(
-    keyring: &SecretKeyring,
-    source: &mut R,
-    sink: &mut W,
-    digest: bool,
-) -> Result<(MessageFacts, Option<String>)>
-where
-    R: Read + Send + Sync,
-    W: Write,
-{
-    let (envelope, rest) = read_envelope(source)?;
-    if envelope.data_tag == Tag::SED {
-        // Whatever the policy of the day says: this can be altered undetectably.
-        return Err(Error::BadInput(Damage::Described(
-            "the backup has no integrity protection (a SED packet, not SEIPD): it could have been \
-             modified undetectably, so sealpipe refuses to decrypt it (not something sealpipe or gpg 2.2 writes)"
-                .into(),
-        )));
-    }
-    let seipd_v1 = envelope.data_tag == Tag::SEIP && envelope.data_version == Some(1);
-    let stock_forced = std::env::var_os(STOCK_READER_ENV).is_some();
-    // Unwrap the session key first: its cipher decides the path.
-    let unwrapped = if seipd_v1 && !stock_forced {
-        let mut found = None;
-        let key = unwrap_session_key(keyring, &envelope.pkesks, None, |algo, sk| {
-            found = algo.map(|a| (a, sk.clone()));
-            found.is_some()
-        });
-        match (key, found) {
-            (Ok((_, key)), Some((algo, sk))) if seipd::supports(algo) => Some((algo, sk, key)),
-            _ => None,
-        }
-    } else {
-        None
-    };
-    let Some((algo, session_key, key)) = unwrapped else {
-        // The stock path, over the bytes already read and the rest, with
-        // the packet framing checked (no truncation, nothing after it).
-        let head = [envelope.key_packets.as_slice(), &envelope.data_head].concat();
-        let rest = FrameChecked::new(rest, &envelope)?;
-        return read_message(keyring, io::Cursor::new(head).chain(rest), sink, digest);
-    };
-
-    let head = SeipdHead::read(rest, envelope.data_length)?;
-    if !head.fits(algo, &session_key) {
-        return Err(Error::BadInput(Damage::Described(format!(
-            "secret key {} opened the session key, but the encrypted data does not decrypt with it: \
-             the backup is truncated or damaged",
-            key.key.fingerprint()
-        ))));
-    }
-    let mut facts = MessageFacts {
-        opened_by: Some(OpenedBy {
-            key: key.key.fingerprint(),
-            cert: key.cert_fingerprint.clone(),
-            source: key.source.clone(),
-        }),
-        cipher: Some(algo),
-        seipd_version: Some(1),
-        ..MessageFacts::default()
-    };
-    // Thread 1: deframe and AES-CFB. This thread: MDC (SHA-1), the inner
-    // packets, decompression, output.
-    let (container, seed) = head.into_readers(algo, &session_key)?;
-    let (producer, decrypted) = threaded_reader();
-    let sha256 = std::thread::scope(|scope| {
-        scope.spawn(move || producer.produce(container));
-        // Owned by this closure, so that on any early return it is dropped
-        // before the scope joins the producer, which then stops sending.
-        let mut plaintext = MdcReader::new(decrypted, seed);
-        let sha256 = read_inner(&mut plaintext, sink, digest, &mut facts)?;
-        // The MDC is checked when the container ends: read to the end even
-        // if the inner packets ended first.
-        io::copy(&mut plaintext, &mut io::sink()).map_err(classify_io)?;
-        Ok::<_, Error>(sha256)
-    })?;
-    Ok((facts, sha256))
-}
-
-/// The packets inside the container: optional compression, one literal
-/// data packet (its body possibly a sealpipe zstd stream), and the
-/// signature packets a signed message carries (not verified: backups are
-/// not signed).
-fn read_inner<R, W>(
-    plaintext: R,
-    sink: &mut W,
-    digest: bool,
-    facts: &mut MessageFacts,
-) -> Result<Option<String>>
-where
-    R: Read + Send + Sync,
-    W: Write,
-{
-    let mut sha256 = None;
-    let mut literals = 0;
-    let mut ppr = PacketParser::from_reader(plaintext).map_err(classify)?;
-    while let PacketParserResult::Some(mut pp) = ppr {
-        match &pp.packet {
-            Packet::CompressedData(c) => facts.openpgp_compression.push(c.algo()),
-            Packet::Literal(l) => {
-                literals += 1;
-                if literals > 1 {
-                    return Err(Error::BadInput(Damage::Described(
-                        "the backup holds more than one literal data packet: it is not one backup stream".into(),
-                    )));
-                }
-                facts.literal_filename = l.filename().map(<[u8]>::to_vec);
-                sha256 = copy_plaintext(&mut pp, facts.is_zstd(), sink, digest)?;
-            }
-            Packet::OnePassSig(_) | Packet::Signature(_) | Packet::Marker(_) => {}
-            other => {
-                return Err(Error::BadInput(Damage::Described(format!(
-                    "the backup is damaged or malformed: an unexpected {} packet inside the encryption \
-                     (or compression nested too deep); any output already written is untrustworthy",
-                    other.tag()
-                ))))
-            }
-        }
-        ppr = pp.recurse().map_err(classify)?.1;
-    }
-    if literals == 0 {
-        return Err(Error::BadInput(Damage::Described(
-            "the backup is malformed: no literal data inside the encryption".into(),
-        )));
-    }
-    Ok(sha256)
-}
-
-/// Copy a literal body to `sink`, undoing sealpipe's zstd layer if `zstd`,
-/// optionally hashing the plaintext. Failures are classified: the OpenPGP
-/// layer (truncation, MDC), the zstd layer, or the sink.
+/// Copy a literal body to `sink`, undoing sealpipe's zstd layer if the
+/// facts say so, optionally hashing the plaintext. Failures are
+/// classified: the OpenPGP layer (truncation, MDC), the zstd layer, or the
+/// sink. Shared by both readers.
 fn copy_plaintext<R: Read + Send, W: Write>(
     body: R,
-    zstd: bool,
+    facts: &MessageFacts,
     sink: &mut W,
-    digest: bool,
+    digest: PlaintextDigest,
 ) -> Result<Option<String>> {
+    let zstd = facts.is_zstd();
     let mut plaintext = Tracked::new(body);
+    let mut sink = Tracked::new(sink);
     let (copied, sha256) = if zstd {
         // The OpenPGP layer (MDC, packet parsing) reads on its own thread,
         // so zstd decoding and the output get a core to themselves.
@@ -383,21 +430,23 @@ fn copy_plaintext<R: Read + Send, W: Write>(
             scope.spawn(move || producer.produce(source));
             // `queued` is dropped when this returns, before the scope joins
             // the producer, so an early stop cannot leave it blocked.
-            decode_and_copy(queued, true, sink, digest)
+            decode_and_copy(queued, true, &mut sink, digest)
         })
     } else {
-        decode_and_copy(&mut plaintext, false, sink, digest)
+        decode_and_copy(&mut plaintext, false, &mut sink, digest)
     };
     if let Err(e) = copied {
-        return Err(match plaintext.failure() {
+        return Err(match (sink.failure(), plaintext.failure()) {
+            // The output failed: an I/O error, not the backup's fault.
+            (Some(out), _) => write_error(out),
             // The OpenPGP layer failed: classify what it said.
-            Some(inner) => classify_io(inner),
-            // The OpenPGP layer was fine, so the zstd layer is broken
-            // (or the sink failed, which the caller reports first).
-            None if zstd => Error::BadInput(Damage::Described(format!(
-                "zstd decompression failed: {e}; the backup is damaged"
-            ))),
-            None => classify_io(e),
+            (None, Some(inner)) => classify_io(inner),
+            // The OpenPGP layer was fine, so the zstd layer is broken.
+            (None, None) if zstd => Damage::Zstd {
+                reason: e.to_string(),
+            }
+            .into(),
+            (None, None) => classify_io(e),
         });
     }
     Ok(sha256)
@@ -408,174 +457,43 @@ fn decode_and_copy<R: Read, W: Write>(
     source: R,
     zstd: bool,
     sink: &mut W,
-    digest: bool,
+    digest: PlaintextDigest,
 ) -> (io::Result<u64>, Option<String>) {
     let stage = match StreamDecompressor::new(source, zstd) {
         Ok(stage) => stage,
         Err(e) => return (Err(e), None),
     };
-    let mut hashing = HashingReader::new(stage, digest);
+    let mut hashing = HashingReader::new(stage, digest == PlaintextDigest::Sha256);
     let copied = copy(&mut hashing, sink, IO_BUFFER_SIZE);
     let (_, sha256) = hashing.finish();
     (copied, sha256)
-}
-
-/// How much `peek` lets sequoia read ahead: enough to see the literal
-/// packet's header inside any compression layer.
-const PEEK_BUFFER_SIZE: usize = 64 * 1024;
-
-/// Open a message just far enough to learn which key opens it, its cipher
-/// and its compression, without decrypting the rest (`inspect --key`).
-/// A message that fits the peek buffer is also authenticated.
-pub fn peek<R: Read + Send + Sync>(keyring: &SecretKeyring, input: R) -> Result<MessageFacts> {
-    survive_parser_panic(|| {
-        let policy = StandardPolicy::new();
-        let helper = Helper {
-            keyring,
-            facts: MessageFacts::default(),
-        };
-        let decryptor = DecryptorBuilder::from_reader(input)
-            .map_err(classify)?
-            .buffer_size(PEEK_BUFFER_SIZE)
-            .with_policy(&policy, None, helper)
-            .map_err(classify)?;
-        Ok(decryptor.into_helper().facts)
-    })
 }
 
 /// sequoia 2.4 panics on some malformed inputs (e.g. a SEIPD packet cut
 /// off right after its header: `data_consume_hard(..).unwrap()` in
 /// parse.rs). A damaged backup must be an error with exit code 6, never a
 /// crash, so the parser runs under `catch_unwind` with the panic message
-/// silenced.
+/// silenced and its location kept in the error (the fuzz targets check it
+/// against the known sequoia panics).
 pub(crate) fn survive_parser_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let location = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let record = std::sync::Arc::clone(&location);
     let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(l) = info.location() {
+            let mut at = record.lock().unwrap_or_else(|e| e.into_inner());
+            at.get_or_insert_with(|| format!("{}:{}", l.file(), l.line()));
+        }
+    }));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     std::panic::set_hook(previous);
     outcome.unwrap_or_else(|_| {
-        Err(Error::BadInput(Damage::Described(
-            "the backup is malformed (truncated or damaged where the OpenPGP parser cannot continue); \
-             any output already written is untrustworthy"
-                .into(),
-        )))
+        let at = location.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Err(Damage::ParserGaveUp {
+            at: at.unwrap_or_else(|| "an unknown location".into()),
+        }
+        .into())
     })
-}
-
-struct Helper<'k> {
-    keyring: &'k SecretKeyring,
-    facts: MessageFacts,
-}
-
-impl VerificationHelper for Helper<'_> {
-    fn get_certs(&mut self, _ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
-        Ok(Vec::new())
-    }
-
-    /// Backups are encrypted, not signed; a signature on a foreign message
-    /// is neither required nor verified.
-    fn check(&mut self, _structure: MessageStructure) -> openpgp::Result<()> {
-        Ok(())
-    }
-
-    fn inspect(&mut self, pp: &PacketParser) -> openpgp::Result<()> {
-        match &pp.packet {
-            Packet::Literal(l) => self.facts.literal_filename = l.filename().map(<[u8]>::to_vec),
-            Packet::CompressedData(c) => self.facts.openpgp_compression.push(c.algo()),
-            Packet::SEIP(s) => self.facts.seipd_version = Some(s.version()),
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-impl DecryptionHelper for Helper<'_> {
-    fn decrypt(
-        &mut self,
-        pkesks: &[PKESK],
-        _skesks: &[SKESK],
-        sym_algo: Option<SymmetricAlgorithm>,
-        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
-    ) -> openpgp::Result<Option<Cert>> {
-        let (algo, key) =
-            unwrap_session_key(self.keyring, pkesks, sym_algo, |algo, sk| decrypt(algo, sk))?;
-        self.facts.cipher = algo.or(sym_algo);
-        self.facts.opened_by = Some(OpenedBy {
-            key: key.key.fingerprint(),
-            cert: key.cert_fingerprint.clone(),
-            source: key.source.clone(),
-        });
-        Ok(None)
-    }
-}
-
-/// Find a secret key that opens one of the PKESKs and whose session key
-/// `accept` confirms. Used by decrypt and by rekey.
-pub fn unwrap_session_key<'k>(
-    keyring: &'k SecretKeyring,
-    pkesks: &[PKESK],
-    sym_algo: Option<SymmetricAlgorithm>,
-    mut accept: impl FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
-) -> std::result::Result<(Option<SymmetricAlgorithm>, &'k SecretKey), Error> {
-    let mut unlock_error = None;
-    let mut unwrapped_but_rejected = None;
-    let mut addressed_but_undecryptable = None;
-    for pkesk in pkesks {
-        for candidate in keyring.candidates(pkesk.recipient()) {
-            let key = match keyring.unlock(candidate) {
-                Ok(k) => k,
-                Err(e) => {
-                    unlock_error.get_or_insert(e);
-                    continue;
-                }
-            };
-            let Ok(mut keypair) = key.into_keypair() else {
-                continue;
-            };
-            if let Some((algo, sk)) = pkesk.decrypt(&mut keypair, sym_algo) {
-                if accept(algo, &sk) {
-                    return Ok((algo, candidate));
-                }
-                unwrapped_but_rejected.get_or_insert(candidate);
-            } else if pkesk.recipient().is_some() {
-                // Addressed to this very key, yet it does not decrypt.
-                addressed_but_undecryptable.get_or_insert(candidate);
-            }
-        }
-    }
-    if let Some(key) = unwrapped_but_rejected {
-        // The key fits the PKESK, but the session key does not fit the data:
-        // the encrypted body is cut short or damaged at its start.
-        return Err(Error::BadInput(Damage::Described(format!(
-            "secret key {} opened the session key, but the encrypted data does not decrypt with it: \
-             the backup is truncated or damaged",
-            key.key.fingerprint()
-        ))));
-    }
-    if let Some(key) = addressed_but_undecryptable {
-        return Err(Error::BadInput(Damage::Described(format!(
-            "the key packet addressed to secret key {} does not decrypt with it: \
-             the backup's key packets are damaged (another recipient's key may still open it)",
-            key.key.fingerprint()
-        ))));
-    }
-    if let Some(e) = unlock_error {
-        return Err(e);
-    }
-    let wanted: Vec<String> = pkesks
-        .iter()
-        .map(|p| match p.recipient() {
-            Some(h) => h.to_hex(),
-            None => "anonymous".into(),
-        })
-        .collect();
-    let have: Vec<String> = keyring.keys.iter().map(|k| k.keyid().to_hex()).collect();
-    Err(Error::Key(format!(
-        "no given secret key opens this backup: it is encrypted to key IDs [{}], the secret keys given are [{}]; \
-         pass the matching key with --key (old keys too, after a rotation)",
-        wanted.join(", "),
-        have.join(", ")
-    )))
 }
 
 /// Turn an error from sequoia into one that says what is wrong with the input.
@@ -586,35 +504,48 @@ pub fn classify(e: openpgp::anyhow::Error) -> Error {
     }
 }
 
-/// Look through an error's causes for what went wrong.
+/// Look through an error's causes for what went wrong: one of ours that
+/// crossed the parser, a truncation, or sequoia's own verdict.
 fn classify_chain<'e>(
     chain: impl Iterator<Item = &'e (dyn std::error::Error + 'static)>,
     whole: &dyn std::fmt::Display,
 ) -> Error {
     for cause in chain {
+        if let Some(ours) = cause.downcast_ref::<Error>() {
+            return repeat(ours);
+        }
         if let Some(io) = cause.downcast_ref::<io::Error>() {
-            if io.kind() == io::ErrorKind::UnexpectedEof {
-                return truncated();
-            }
-            // One of ours (the SEIPD reader's) that crossed the parser.
             if let Some(ours) = io.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
-                return match ours {
-                    Error::Internal(m) => Error::Internal(m.clone()),
-                    other => Error::BadInput(Damage::Described(other.to_string())),
-                };
+                return repeat(ours);
+            }
+            if io.kind() == io::ErrorKind::UnexpectedEof {
+                return Damage::Truncated.into();
             }
         }
         if let Some(pgp) = cause.downcast_ref::<openpgp::Error>() {
             return from_openpgp(pgp, whole);
         }
     }
-    damaged(whole)
+    Damage::Malformed {
+        detail: whole.to_string(),
+    }
+    .into()
+}
+
+/// One of our errors seen by reference (behind sequoia's wrappers).
+fn repeat(ours: &Error) -> Error {
+    match ours {
+        Error::BadInput(d) => Error::BadInput(d.clone()),
+        Error::Key(m) => Error::Key(m.clone()),
+        Error::Internal(m) => Error::Internal(m.clone()),
+        other => Error::Internal(other.to_string()),
+    }
 }
 
 /// Like `classify` for errors that crossed a `Read` boundary as io::Error.
 fn classify_io(e: io::Error) -> Error {
-    if e.kind() == io::ErrorKind::UnexpectedEof {
-        return truncated();
+    if e.get_ref().is_none_or(|i| !i.is::<Error>()) && e.kind() == io::ErrorKind::UnexpectedEof {
+        return Damage::Truncated.into();
     }
     match e.into_inner() {
         Some(inner) => match inner.downcast::<Error>() {
@@ -624,46 +555,50 @@ fn classify_io(e: io::Error) -> Error {
                 classify_chain(std::iter::successors(Some(first), |c| c.source()), &inner)
             }
         },
-        None => Error::BadInput(Damage::Described(
-            "reading the OpenPGP message failed".into(),
-        )),
+        None => Damage::Malformed {
+            detail: "reading the OpenPGP message failed".into(),
+        }
+        .into(),
     }
-}
-
-fn truncated() -> Error {
-    Error::BadInput(Damage::Described(
-        "the backup is truncated: it ends before the OpenPGP message is complete; \
-         any output already written is incomplete"
-            .into(),
-    ))
-}
-
-fn damaged(e: &dyn std::fmt::Display) -> Error {
-    // One of sealpipe's own verdicts that sequoia passed on as text: say it
-    // once, not wrapped in a second one.
-    let text = e.to_string();
-    if let Some(at) = text.find("the backup ") {
-        return Error::BadInput(Damage::Described(text[at..].to_string()));
-    }
-    Error::BadInput(Damage::Described(format!(
-        "the backup is damaged or not an OpenPGP message ({e}); any output already written is untrustworthy"
-    )))
 }
 
 fn from_openpgp(pgp: &openpgp::Error, whole: &dyn std::fmt::Display) -> Error {
     match pgp {
-        openpgp::Error::ManipulatedMessage => Error::BadInput(Damage::Described(
-            "integrity check failed (MDC): the backup was modified or damaged; \
-             any output already written is untrustworthy"
-                .into(),
-        )),
-        openpgp::Error::MissingSessionKey(_) => Error::Key(format!(
-            "no given secret key opens this backup ({whole})"
-        )),
-        openpgp::Error::PolicyViolation(what, _) => Error::BadInput(Damage::Described(format!(
-            "the backup is damaged, or uses something the standard policy rejects as insecure ({what}); \
-             any output already written is untrustworthy"
-        ))),
-        _ => damaged(whole),
+        openpgp::Error::ManipulatedMessage => Damage::Integrity.into(),
+        openpgp::Error::MissingSessionKey(_) => {
+            Error::Key(format!("no given secret key opens this backup ({whole})"))
+        }
+        openpgp::Error::PolicyViolation(what, _) => {
+            Damage::PolicyRejected { what: what.clone() }.into()
+        }
+        _ => Damage::Malformed {
+            detail: whole.to_string(),
+        }
+        .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_back_releases_only_on_release_or_overflow() {
+        let mut out = Vec::new();
+        let mut held = HoldBack::new(&mut out, 10);
+        held.write_all(b"0123456789").unwrap();
+        drop(held);
+        assert!(out.is_empty(), "dropped without release: nothing written");
+
+        let mut held = HoldBack::new(&mut out, 10);
+        held.write_all(b"0123").unwrap();
+        held.release().unwrap();
+        assert_eq!(out, b"0123");
+
+        out.clear();
+        let mut held = HoldBack::new(&mut out, 4);
+        held.write_all(b"0123").unwrap();
+        held.write_all(b"45").unwrap();
+        assert_eq!(out, b"012345", "past the limit it streams");
     }
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Damage, Error};
 
 /// Bytes of ciphertext per recorded digest.
-const CHUNK: usize = 4 * 1024 * 1024;
+const RECORD_CHUNK: usize = 4 * 1024 * 1024;
 
 /// First pass: a `Read` adapter that records the digest of each chunk.
 pub struct Recorder<R> {
@@ -50,11 +50,11 @@ impl<R: Read> Read for Recorder<R> {
         let n = self.inner.read(buf)?;
         let mut data = &buf[..n];
         while !data.is_empty() {
-            let take = data.len().min(CHUNK - self.in_current);
+            let take = data.len().min(RECORD_CHUNK - self.in_current);
             self.current.update(&data[..take]);
             self.in_current += take;
             data = &data[take..];
-            if self.in_current == CHUNK {
+            if self.in_current == RECORD_CHUNK {
                 let full = std::mem::take(&mut self.current);
                 self.digests.push(full.finalize().into());
                 self.in_current = 0;
@@ -74,7 +74,7 @@ impl Recording {
         Replay {
             inner,
             expected: self.0.into_iter(),
-            chunk: Vec::with_capacity(CHUNK),
+            chunk: Vec::with_capacity(RECORD_CHUNK),
             pos: 0,
         }
     }
@@ -94,17 +94,15 @@ impl<R: Read> Replay<R> {
         self.chunk.clear();
         self.pos = 0;
         (&mut self.inner)
-            .take(CHUNK as u64)
+            .take(RECORD_CHUNK as u64)
             .read_to_end(&mut self.chunk)?;
         let digest: Option<[u8; 32]> =
             (!self.chunk.is_empty()).then(|| Sha256::digest(&self.chunk).into());
         if digest != self.expected.next() {
             self.chunk.clear();
-            return Err(io::Error::other(Error::BadInput(Damage::Described(
-                "the backup changed between the verifying pass and the writing pass; \
-                 nothing from the changed part was released, but the output is incomplete"
-                    .into(),
-            ))));
+            return Err(io::Error::other(Error::BadInput(
+                Damage::ChangedBetweenPasses,
+            )));
         }
         Ok(())
     }
@@ -142,7 +140,14 @@ mod tests {
 
     #[test]
     fn same_bytes_replay_exactly() {
-        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 12345] {
+        for len in [
+            0,
+            1,
+            RECORD_CHUNK - 1,
+            RECORD_CHUNK,
+            RECORD_CHUNK + 1,
+            2 * RECORD_CHUNK + 12345,
+        ] {
             let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
             assert_eq!(replay_all(record(&data), &data).unwrap(), data, "len {len}");
         }
@@ -150,28 +155,30 @@ mod tests {
 
     #[test]
     fn a_changed_chunk_releases_nothing_of_it() {
-        let data: Vec<u8> = (0..2 * CHUNK + 100).map(|i| (i % 253) as u8).collect();
+        let data: Vec<u8> = (0..2 * RECORD_CHUNK + 100)
+            .map(|i| (i % 253) as u8)
+            .collect();
         let recording = record(&data);
         let mut changed = data.clone();
-        changed[CHUNK + 7] ^= 1;
+        changed[RECORD_CHUNK + 7] ^= 1;
         let mut replay = recording.replay(&changed[..]);
         let mut out = Vec::new();
         let err = replay.read_to_end(&mut out).unwrap_err();
         assert!(err.to_string().contains("changed"), "{err}");
         // Only the first, unchanged chunk got through.
-        assert_eq!(out, data[..CHUNK]);
+        assert_eq!(out, data[..RECORD_CHUNK]);
     }
 
     #[test]
     fn a_longer_or_shorter_second_pass_fails() {
-        let data = vec![7u8; CHUNK + 10];
+        let data = vec![7u8; RECORD_CHUNK + 10];
         let mut longer = data.clone();
         longer.push(0);
         assert!(replay_all(record(&data), &longer).is_err());
-        assert!(replay_all(record(&data), &data[..CHUNK + 9]).is_err());
-        assert!(replay_all(record(&data), &data[..CHUNK]).is_err());
+        assert!(replay_all(record(&data), &data[..RECORD_CHUNK + 9]).is_err());
+        assert!(replay_all(record(&data), &data[..RECORD_CHUNK]).is_err());
         let mut extra_chunk = data.clone();
-        extra_chunk.extend_from_slice(&[1u8; CHUNK]);
+        extra_chunk.extend_from_slice(&[1u8; RECORD_CHUNK]);
         assert!(replay_all(record(&data), &extra_chunk).is_err());
     }
 }

@@ -6,8 +6,12 @@
 use std::io::{self, Write};
 
 /// Partial body chunks of 2^18 = 256 KiB (the first must be >= 512 bytes).
-pub const CHUNK_LOG2: u8 = 18;
-pub const CHUNK: usize = 1 << CHUNK_LOG2;
+pub const PARTIAL_CHUNK_LOG2: u8 = 18;
+pub const PARTIAL_CHUNK: usize = 1 << PARTIAL_CHUNK_LOG2;
+
+/// Bytes handed from one pipeline thread to the next at a time (the SEIPD
+/// writer's pieces, the threaded reader's): one partial chunk.
+pub const PIECE: usize = PARTIAL_CHUNK;
 
 /// Tag of the compressed data packet.
 pub const COMPRESSED_DATA: u8 = 8;
@@ -23,10 +27,10 @@ pub fn write_header<W: Write>(sink: &mut W, tag: u8) -> io::Result<()> {
 /// returns how many bytes went out (the caller keeps the rest).
 pub fn write_partial_chunks<W: Write>(sink: &mut W, body: &[u8]) -> io::Result<usize> {
     let mut sent = 0;
-    while body.len() - sent >= CHUNK {
-        sink.write_all(&[224 + CHUNK_LOG2])?;
-        sink.write_all(&body[sent..sent + CHUNK])?;
-        sent += CHUNK;
+    while body.len() - sent >= PARTIAL_CHUNK {
+        sink.write_all(&[224 + PARTIAL_CHUNK_LOG2])?;
+        sink.write_all(&body[sent..sent + PARTIAL_CHUNK])?;
+        sent += PARTIAL_CHUNK;
     }
     Ok(sent)
 }
@@ -62,7 +66,7 @@ impl<W: Write> PacketWriter<W> {
         write_header(&mut sink, tag)?;
         Ok(PacketWriter {
             sink,
-            body: Vec::with_capacity(2 * CHUNK),
+            body: Vec::with_capacity(2 * PARTIAL_CHUNK),
         })
     }
 
@@ -76,7 +80,7 @@ impl<W: Write> PacketWriter<W> {
 impl<W: Write> Write for PacketWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.body.extend_from_slice(buf);
-        if self.body.len() >= CHUNK {
+        if self.body.len() >= PARTIAL_CHUNK {
             let sent = write_partial_chunks(&mut self.sink, &self.body)?;
             self.body.drain(..sent);
         }
@@ -129,10 +133,10 @@ mod tests {
             192,
             8383,
             8384,
-            CHUNK - 1,
-            CHUNK,
-            CHUNK + 1,
-            3 * CHUNK + 7,
+            PARTIAL_CHUNK - 1,
+            PARTIAL_CHUNK,
+            PARTIAL_CHUNK + 1,
+            3 * PARTIAL_CHUNK + 7,
         ] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let mut writer = PacketWriter::new(Vec::new(), COMPRESSED_DATA).unwrap();

@@ -27,13 +27,14 @@ use nettle::cipher::{Aes128, Aes192, Aes256};
 use nettle::hash::insecure_do_not_use::Sha1;
 use nettle::hash::Hash;
 use nettle::mode::{Cfb, Mode};
+use openpgp::crypto::mem::secure_cmp;
 use openpgp::crypto::SessionKey;
 use openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp as openpgp;
 
 use crate::error::{Damage, Error};
-use crate::format::envelope::{decode_length, BodyLength};
-use crate::format::packet::{self, CHUNK};
+use crate::format::envelope::{read_failure, BodyLength, FrameCheck};
+use crate::format::packet::{self, PARTIAL_CHUNK, PIECE};
 
 const BLOCK: usize = 16;
 /// Random prefix: one block plus the repetition of its last two bytes.
@@ -82,9 +83,6 @@ enum Piece {
     /// The MDC is in: write the last block and the final length.
     Finish,
 }
-
-/// Bytes per piece handed from the hashing front to the encrypting thread.
-const PIECE: usize = 256 * 1024;
 
 /// Write one SEIPDv1 packet to `sink`. `body` writes the plaintext (the
 /// inner packets) to the front, which hashes it into the MDC on this thread;
@@ -215,7 +213,7 @@ impl<W: Write> CfbWriter<W> {
             .ok_or_else(|| Error::Internal(format!("no CFB cipher for {algo}")))?;
         packet::write_header(&mut sink, packet::SEIPD)
             .map_err(|e| Error::io("writing the encrypted data header", e))?;
-        let mut body = Vec::with_capacity(CHUNK + PIECE);
+        let mut body = Vec::with_capacity(PARTIAL_CHUNK + PIECE);
         body.push(1);
         Ok(CfbWriter {
             sink,
@@ -271,81 +269,61 @@ impl<W: Write> CfbWriter<W> {
 
 /// Reads the body of a packet through its length framing: partial chunks,
 /// a final definite length, or (old format) to the end of the input. A
-/// body cut short is an error, and so are bytes after the packet.
+/// body cut short is an error, and so are bytes after the packet. The
+/// framing is followed by the one state machine, `envelope::FrameCheck`
+/// (the stock reader and rekey run on it too); this strips the length
+/// octets it has checked.
 struct Deframer<R: Read> {
     source: R,
-    remaining: u64,
-    last: bool,
-    unbounded: bool,
+    frame: FrameCheck,
 }
 
 impl<R: Read> Deframer<R> {
-    /// `length` is the header's; `consumed` body bytes were already read.
-    fn new(source: R, length: BodyLength, consumed: u64) -> io::Result<Self> {
-        let (remaining, last, unbounded) = match length {
-            BodyLength::Full(n) => (n, true, false),
-            BodyLength::Partial(n) => (n, false, false),
-            BodyLength::Indeterminate => (u64::MAX, true, true),
-        };
-        let remaining = remaining
-            .checked_sub(consumed)
-            .ok_or_else(|| bad("the encrypted data packet is too short to hold anything"))?;
-        Ok(Deframer {
-            source,
-            remaining,
-            last,
-            unbounded,
-        })
+    /// `length` is the header's; the version octet was already read.
+    fn new(source: R, length: BodyLength) -> io::Result<Self> {
+        let mut frame = FrameCheck::new(length);
+        if matches!(frame, FrameCheck::Done) {
+            // Too short to hold even its version octet: cut short.
+            return Err(bad(Damage::Truncated));
+        }
+        frame.feed(&[1]).map_err(ours)?;
+        Ok(Deframer { source, frame })
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         loop {
-            if self.remaining > 0 {
-                let want = (buf.len() as u64).min(self.remaining) as usize;
-                let n = read_some(&mut self.source, &mut buf[..want])?;
-                if n == 0 {
-                    if self.unbounded {
-                        self.remaining = 0;
-                        return Ok(0);
-                    }
-                    return Err(bad(TRUNCATED));
-                }
-                if !self.unbounded {
-                    self.remaining -= n as u64;
-                }
-                return Ok(n);
-            }
-            if self.last {
-                // The packet is over: nothing may follow it.
-                let mut probe = [0u8; 1];
-                if !self.unbounded && read_some(&mut self.source, &mut probe)? > 0 {
-                    return Err(bad(
-                        "the backup has trailing data after the encrypted packet \
-                         (damaged, or two files joined)",
-                    ));
-                }
+            let want = match &self.frame {
+                FrameCheck::Unbounded => buf.len(),
+                FrameCheck::Chunk { remaining, .. } => (buf.len() as u64).min(*remaining) as usize,
+                // A length octet, or a probe for bytes after the end.
+                FrameCheck::Length(_) | FrameCheck::Done => 1,
+            };
+            let mut probe = [0u8; 1];
+            let into = match &self.frame {
+                FrameCheck::Length(_) | FrameCheck::Done => &mut probe[..],
+                _ => &mut buf[..want],
+            };
+            let n = read_some(&mut self.source, into)?;
+            if n == 0 {
+                self.frame.finish().map_err(ours)?;
                 return Ok(0);
             }
-            let mut octets = Vec::with_capacity(5);
-            let next = loop {
-                let mut b = [0u8; 1];
-                if read_some(&mut self.source, &mut b)? == 0 {
-                    return Err(bad(TRUNCATED));
-                }
-                octets.push(b[0]);
-                if let Some(length) = decode_length(&octets) {
-                    break length;
-                }
-            };
-            (self.remaining, self.last) = match next {
-                BodyLength::Partial(n) => (n, false),
-                BodyLength::Full(n) => (n, true),
-                BodyLength::Indeterminate => {
-                    unreachable!("new-format lengths are never indeterminate")
-                }
-            };
+            let body = matches!(self.frame, FrameCheck::Chunk { .. } | FrameCheck::Unbounded);
+            // Fails on a byte after the packet's end.
+            self.frame.feed(&into[..n]).map_err(ours)?;
+            if body {
+                return Ok(n);
+            }
         }
     }
+}
+
+/// One of our errors, carried through a `Read`.
+fn ours(e: Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -357,14 +335,8 @@ fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-const TRUNCATED: &str = "the backup is truncated: it ends before the OpenPGP message is complete; \
-                         any output already written is incomplete";
-
-fn bad(message: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        Error::BadInput(Damage::Described(message.into())),
-    )
+fn bad(damage: Damage) -> io::Error {
+    ours(Error::BadInput(damage))
 }
 
 /// The first ciphertext block plus two: enough to check a session key.
@@ -376,13 +348,13 @@ pub struct SeipdHead<R: Read> {
 impl<R: Read> SeipdHead<R> {
     /// Read the start of the encrypted data (after the version octet).
     pub fn read(source: R, length: BodyLength) -> Result<Self, Error> {
-        let mut deframer = Deframer::new(source, length, 1).map_err(unwrap_io)?;
+        let mut deframer = Deframer::new(source, length).map_err(unwrap_io)?;
         let mut head = [0u8; PREFIX];
         let mut got = 0;
         while got < PREFIX {
             let n = deframer.read(&mut head[got..]).map_err(unwrap_io)?;
             if n == 0 {
-                return Err(Error::BadInput(Damage::Described(TRUNCATED.into())));
+                return Err(Damage::Truncated.into());
             }
             got += n;
         }
@@ -422,23 +394,24 @@ impl<R: Read> SeipdHead<R> {
             cipher,
             iv,
             carry: self.head[BLOCK..].to_vec(),
-            cipher_buf: vec![0u8; CHUNK],
-            out: Vec::with_capacity(CHUNK),
+            cipher_buf: vec![0u8; PARTIAL_CHUNK],
+            out: Vec::with_capacity(PARTIAL_CHUNK),
             pos: 0,
         };
         Ok((reader, MdcSeed(mdc)))
     }
 }
 
+/// Our own verdict back out of an io::Error; any other error is the
+/// input's: damaged armor, a truncation (an I/O failure of the operating
+/// system is also recorded by the caller's `Tracked`, and reported first).
 fn unwrap_io(e: io::Error) -> Error {
+    if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        return read_failure(e, "inside the encrypted data");
+    }
     match e.into_inner().map(|inner| inner.downcast::<Error>()) {
         Some(Ok(ours)) => *ours,
-        Some(Err(other)) => Error::BadInput(Damage::Described(format!(
-            "the backup is damaged ({other}); any output already written is untrustworthy"
-        ))),
-        None => Error::BadInput(Damage::Described(
-            "the backup is damaged: reading the encrypted data failed".into(),
-        )),
+        _ => Error::Internal("an error changed its type in flight".into()),
     }
 }
 
@@ -507,7 +480,7 @@ impl<R: Read> MdcReader<R> {
         MdcReader {
             inner,
             mdc: seed.0,
-            plain: Vec::with_capacity(CHUNK + MDC),
+            plain: Vec::with_capacity(PARTIAL_CHUNK + MDC),
             released: 0,
             skip: PREFIX - BLOCK,
             verified: false,
@@ -519,7 +492,7 @@ impl<R: Read> MdcReader<R> {
         self.plain.drain(..self.released);
         self.released = 0;
         let start = self.plain.len();
-        self.plain.resize(start + CHUNK, 0);
+        self.plain.resize(start + PARTIAL_CHUNK, 0);
         let n = loop {
             match self.inner.read(&mut self.plain[start..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -533,19 +506,22 @@ impl<R: Read> MdcReader<R> {
     /// The container has ended: what is left must be exactly the MDC packet.
     fn verify(&mut self) -> io::Result<()> {
         let tail = &self.plain[self.released..];
+        // Too short for the prefix and the MDC: the guard against an
+        // underflow below (a correctly framed but too short packet).
         if tail.len() < MDC + self.skip {
-            return Err(bad(TRUNCATED));
+            return Err(bad(Damage::Truncated));
         }
         let (data, mdc) = tail.split_at(tail.len() - MDC);
         self.mdc.update(data);
         self.mdc.update(&mdc[..2]);
         let mut digest = [0u8; 20];
         self.mdc.digest(&mut digest);
-        if mdc[..2] != MDC_HEADER || mdc[2..] != digest {
-            return Err(bad(
-                "integrity check failed (MDC): the backup was modified or damaged; \
-                 any output already written is untrustworthy",
-            ));
+        // Constant time: how much of the MDC matched must not show.
+        let mut expected = [0u8; MDC];
+        expected[..2].copy_from_slice(&MDC_HEADER);
+        expected[2..].copy_from_slice(&digest);
+        if secure_cmp(mdc, &expected) != std::cmp::Ordering::Equal {
+            return Err(bad(Damage::Integrity));
         }
         self.released = self.plain.len();
         self.verified = true;

@@ -44,6 +44,10 @@ pub struct SecretKey {
     pub cert_fingerprint: Fingerprint,
     pub source: PathBuf,
     pub key: Key<SecretParts, UnspecifiedRole>,
+    /// The key may decrypt: flagged for encryption (or, where no binding
+    /// signature passes the policy, an encryption algorithm on a subkey).
+    /// A certification-only primary is never tried.
+    pub for_encryption: bool,
 }
 
 impl SecretKey {
@@ -118,11 +122,30 @@ impl SecretKeyring {
             parse_certs(bytes).map_err(|e| problem(FileProblem::NotOpenPgp(e.to_string())))?;
         let before = self.keys.len();
         for cert in certs {
+            let policy = openpgp::policy::StandardPolicy::new();
+            let flagged: Vec<Fingerprint> = cert
+                .keys()
+                .with_policy(&policy, None)
+                .filter(|ka| ka.for_transport_encryption() || ka.for_storage_encryption())
+                .map(|ka| ka.key().fingerprint())
+                .collect();
+            let validated: Vec<Fingerprint> = cert
+                .keys()
+                .with_policy(&policy, None)
+                .map(|ka| ka.key().fingerprint())
+                .collect();
             for ka in cert.keys().secret() {
+                let fingerprint = ka.key().fingerprint();
+                let for_encryption = if validated.contains(&fingerprint) {
+                    flagged.contains(&fingerprint)
+                } else {
+                    fingerprint != cert.fingerprint() && ka.key().pk_algo().for_encryption()
+                };
                 self.keys.push(SecretKey {
                     cert_fingerprint: cert.fingerprint(),
                     source: source.to_path_buf(),
                     key: ka.key().clone().role_into_unspecified(),
+                    for_encryption,
                 });
             }
         }

@@ -221,7 +221,13 @@ impl TestEnv {
 }
 
 pub fn run_with_stdin(c: Command, stdin: &[u8]) -> Run {
-    run_fed(c, stdin, |input, data| {
+    run_with_stdin_to(c, stdin, Stdio::piped())
+}
+
+/// Like `run_with_stdin`, with stdout going to `stdout` (e.g. /dev/full);
+/// `Run::stdout` then holds only what a piped stdout captured.
+pub fn run_with_stdin_to(c: Command, stdin: &[u8], stdout: Stdio) -> Run {
+    run_fed(c, stdin, stdout, |input, data| {
         let _ = input.write_all(data);
     })
 }
@@ -230,7 +236,7 @@ pub fn run_with_stdin(c: Command, stdin: &[u8]) -> Run {
 /// irregular pieces with pauses, so the reader sees short reads of a few
 /// bytes (less than a cipher block) as well as large ones.
 pub fn run_trickled(c: Command, stdin: &[u8]) -> Run {
-    run_fed(c, stdin, |input, data| {
+    run_fed(c, stdin, Stdio::piped(), |input, data| {
         const SIZES: [usize; 8] = [1, 5, 16, 17, 3, 4096, 15, 65_537];
         let mut at = 0;
         for size in SIZES.iter().cycle() {
@@ -250,11 +256,12 @@ pub fn run_trickled(c: Command, stdin: &[u8]) -> Run {
 fn run_fed(
     mut c: Command,
     stdin: &[u8],
+    stdout: Stdio,
     feed: impl FnOnce(&mut std::process::ChildStdin, &[u8]) + Send + 'static,
 ) -> Run {
     let mut child = c
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {c:?}: {e}"));

@@ -3,43 +3,23 @@
 //!
 //! sealpipe runs sequoia's parser under `catch_unwind` (the guard,
 //! `decrypt::survive_parser_panic`), because sequoia 2.4 panics on some
-//! malformed input. The guard turns *every* panic under it into a
-//! "malformed" error, including a panic in sealpipe's own code (its SEIPD
-//! reader, the zstd layer, the reader thread). So when the guard's message
-//! comes back, `judge` replays the input through sequoia alone, with a panic
-//! hook that records where it panicked:
-//! - sequoia panics at a known place (`KNOWN_SEQUOIA_PANICS`): fine, that is
-//!   what the guard is for;
-//! - sequoia panics elsewhere: a new sequoia bug; sealpipe survives it, but
-//!   the target aborts so that someone reports it and lists it here;
-//! - sequoia does not panic: the panic was in sealpipe's code. Abort.
+//! malformed input. The guard turns *every* panic under it into
+//! `Damage::ParserGaveUp { at }`, including a panic in sealpipe's own code
+//! (its SEIPD reader, the zstd layer, the reader thread), and records where
+//! the panic happened. So `judge` checks that place:
+//! - a known place in sequoia (`KNOWN_SEQUOIA_PANICS`): fine, that is what
+//!   the guard is for;
+//! - anywhere else: a new sequoia bug or a panic in sealpipe; the target
+//!   aborts so that someone fixes or reports it and lists it here.
 #![allow(dead_code)]
 
-use std::io::Read;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use sealpipe::decrypt::unwrap_session_key;
+use sealpipe::decrypt::{DecryptPlan, DecryptSummary, PlaintextDigest, Reader};
+use sealpipe::error::Damage;
 use sealpipe::keys::SecretKeyring;
-use sealpipe::openpgp;
 use sealpipe::Error;
-
-use openpgp::crypto::SessionKey;
-use openpgp::packet::{Packet, PKESK, SKESK};
-use openpgp::parse::stream::{
-    DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
-};
-use openpgp::parse::{PacketParser, PacketParserResult, Parse};
-use openpgp::policy::StandardPolicy;
-use openpgp::types::SymmetricAlgorithm;
-use openpgp::{Cert, KeyHandle};
-
-/// The start of the message the guard returns (src/decrypt.rs,
-/// `survive_parser_panic`). If that message changes, change this too: the
-/// `guard_message_is_known` check at start-up fails until it matches.
-pub const GUARD_MESSAGE: &str =
-    "the backup is malformed (truncated or damaged where the OpenPGP parser cannot continue)";
 
 /// Places in sequoia known to panic on malformed input, as (file suffix,
 /// line) of the panic location, for the sequoia version in Cargo.lock.
@@ -62,15 +42,24 @@ pub fn keyring() -> &'static SecretKeyring {
     })
 }
 
-/// Judge what a library call returned for arbitrary `data`: Ok, or an error
+/// Decrypt `data` through `reader`, as the library's callers do.
+pub fn decrypt(data: &[u8], reader: Reader) -> sealpipe::Result<DecryptSummary> {
+    let plan = DecryptPlan::new(keyring(), reader, PlaintextDigest::Sha256);
+    sealpipe::decrypt::decrypt(&plan, data, &mut std::io::sink())
+}
+
+/// Judge what a library call returned for arbitrary bytes: Ok, or an error
 /// a damaged backup may give (bad input, no key). Anything else aborts the
 /// run (libFuzzer records the input as a crash).
-pub fn judge<T>(what: &str, data: &[u8], result: &sealpipe::Result<T>) {
+pub fn judge<T>(what: &str, result: &sealpipe::Result<T>) {
     match result {
         Ok(_) => {}
-        Err(Error::BadInput(sealpipe::error::Damage::Described(message))) if message.starts_with(GUARD_MESSAGE) => {
-            replay_in_sequoia(what, data)
-        }
+        Err(Error::BadInput(Damage::ParserGaveUp { at })) if is_known(at) => {}
+        Err(Error::BadInput(Damage::ParserGaveUp { at })) => panic!(
+            "{what}: a panic at {at} on this input. sealpipe survives it (exit 6), but it is not \
+             a known sequoia panic: fix it if it is sealpipe's, else report it upstream and add \
+             it to KNOWN_SEQUOIA_PANICS in fuzz/fuzz_targets/common/mod.rs"
+        ),
         Err(Error::BadInput(_) | Error::Key(_)) => {}
         // From an in-memory input to io::sink() there is no I/O to fail, and
         // no config or policy is involved: any other error is a bug
@@ -98,24 +87,6 @@ fn ignored(error: &str) -> bool {
         .is_some_and(|text| error.contains(text))
 }
 
-/// The guard caught a panic: find out whose.
-fn replay_in_sequoia(what: &str, data: &[u8]) {
-    match sequoia_panic(data) {
-        Some(at) if is_known(&at) => {}
-        Some(at) => panic!(
-            "{what}: sequoia panics at {at} on this input. sealpipe survives it (exit 6), but it \
-             is not a known sequoia panic: report it upstream, then add it to KNOWN_SEQUOIA_PANICS \
-             in fuzz/fuzz_targets/common/mod.rs"
-        ),
-        None => panic!(
-            "{what}: sealpipe's panic guard (survive_parser_panic) caught a panic that sequoia \
-             alone does not reproduce on this input: a panic in sealpipe's own code (SEIPD \
-             reader, zstd layer, reader thread) was reported as a damaged backup. Find it with: \
-             gdb -ex 'break rust_panic' -ex run --args fuzz/target/x86_64-unknown-linux-gnu/release/<target> <this input>"
-        ),
-    }
-}
-
 fn is_known(at: &str) -> bool {
     KNOWN_SEQUOIA_PANICS.iter().any(|(file, line)| {
         at.rsplit_once(':')
@@ -123,111 +94,8 @@ fn is_known(at: &str) -> bool {
     })
 }
 
-/// Run `data` through sequoia the ways sealpipe uses it (a packet parser
-/// walking everything, decrypting with the example key; the streaming
-/// decryptor), and return where sequoia panicked, if it did.
-pub fn sequoia_panic(data: &[u8]) -> Option<String> {
-    let location = Arc::new(Mutex::new(None::<String>));
-    let previous = panic::take_hook();
-    let record = Arc::clone(&location);
-    panic::set_hook(Box::new(move |info| {
-        let at = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_else(|| "an unknown location".into());
-        record
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert(at);
-    }));
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        walk(data);
-        stream(data);
-    }));
-    panic::set_hook(previous);
-    let at = location.lock().unwrap_or_else(|e| e.into_inner()).take();
-    outcome
-        .err()
-        .map(|_| at.unwrap_or_else(|| "an unknown location".into()))
-}
-
-/// Every packet, recursing into containers, decrypting SEIPD with the key.
-fn walk(data: &[u8]) {
-    let Ok(mut ppr) = PacketParser::from_bytes(data) else {
-        return;
-    };
-    let mut pkesks: Vec<PKESK> = Vec::new();
-    while let PacketParserResult::Some(mut pp) = ppr {
-        match &pp.packet {
-            Packet::PKESK(p) => pkesks.push(p.clone()),
-            Packet::SEIP(_) => {
-                let mut found = None;
-                let _ = unwrap_session_key(keyring(), &pkesks, None, |algo, sk| {
-                    found = Some((algo, sk.clone()));
-                    true
-                });
-                if let Some((algo, sk)) = found {
-                    let _ = pp.decrypt(algo, &sk);
-                }
-            }
-            _ => {}
-        }
-        if let Packet::Literal(_) = pp.packet {
-            let _ = std::io::copy(&mut pp, &mut std::io::sink());
-        }
-        ppr = match pp.recurse() {
-            Ok((_, next)) => next,
-            Err(_) => return,
-        };
-    }
-}
-
-/// sequoia's streaming decryptor, as sealpipe's stock reader drives it.
-fn stream(data: &[u8]) {
-    let policy = StandardPolicy::new();
-    let Ok(builder) = DecryptorBuilder::from_bytes(data) else {
-        return;
-    };
-    let Ok(mut decryptor) = builder
-        .buffer_size(sealpipe::decrypt::DECRYPT_BUFFER_SIZE)
-        .with_policy(&policy, None, Helper)
-    else {
-        return;
-    };
-    let mut buf = vec![0u8; 64 * 1024];
-    while let Ok(n) = decryptor.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-    }
-}
-
-struct Helper;
-
-impl VerificationHelper for Helper {
-    fn get_certs(&mut self, _ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
-        Ok(Vec::new())
-    }
-    fn check(&mut self, _structure: MessageStructure) -> openpgp::Result<()> {
-        Ok(())
-    }
-}
-
-impl DecryptionHelper for Helper {
-    fn decrypt(
-        &mut self,
-        pkesks: &[PKESK],
-        _skesks: &[SKESK],
-        sym_algo: Option<SymmetricAlgorithm>,
-        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
-    ) -> openpgp::Result<Option<Cert>> {
-        let _ = unwrap_session_key(keyring(), pkesks, sym_algo, |a, sk| decrypt(a, sk));
-        Ok(None)
-    }
-}
-
-/// The guard's message, checked once: if src/decrypt.rs rewords it, the
-/// targets would silently stop telling sealpipe's panics from sequoia's.
+/// The guard's location check, tried once: if sequoia's known panic moved
+/// (a new sequoia), every input would look like a new bug.
 pub fn guard_message_is_known() {
     static CHECKED: OnceLock<()> = OnceLock::new();
     CHECKED.get_or_init(|| {
@@ -236,28 +104,18 @@ pub fn guard_message_is_known() {
         // plus the MDC that sequoia reserves.
         let seed = include_bytes!("../../corpus/decrypt/sealpipe-zstd.pgp");
         let seipd = seipd_start(seed);
-        std::env::set_var(sealpipe::decrypt::STOCK_READER_ENV, "1");
-        let guarded = (seipd + 2..seipd + 60).find_map(|cut| {
-            match sealpipe::decrypt::decrypt(keyring(), &seed[..cut], &mut std::io::sink(), true) {
-                Err(Error::BadInput(sealpipe::error::Damage::Described(m))) if m.starts_with(GUARD_MESSAGE) => Some(cut),
+        let places: Vec<String> = (seipd + 2..seipd + 60)
+            .filter_map(|cut| match decrypt(&seed[..cut], Reader::Stock) {
+                Err(Error::BadInput(Damage::ParserGaveUp { at })) => Some(at),
                 _ => None,
-            }
-        });
-        std::env::remove_var(sealpipe::decrypt::STOCK_READER_ENV);
-        let r = match guarded {
-            Some(cut) => match sequoia_panic(&seed[..cut]) {
-                Some(at) if is_known(&at) => Ok(()),
-                Some(at) => Err(format!("sequoia now panics at {at}")),
-                None => Err("sequoia alone does not panic".into()),
-            },
-            None => Err("no cut gives the guard's message".into()),
-        };
-        if let Err(why) = r {
+            })
+            .collect();
+        if !places.iter().any(|at| is_known(at)) {
             panic!(
                 "self-check: the known sequoia panic (a SEIPD cut right after its header, through \
-                 the stock reader) is not recognised: {why}. Update GUARD_MESSAGE or \
-                 KNOWN_SEQUOIA_PANICS in fuzz/fuzz_targets/common/mod.rs (or drop the check if \
-                 sequoia was fixed)"
+                 the stock reader) is not where KNOWN_SEQUOIA_PANICS says: seen at {places:?}. \
+                 Update KNOWN_SEQUOIA_PANICS in fuzz/fuzz_targets/common/mod.rs (or drop the \
+                 check if sequoia was fixed)"
             );
         }
     });

@@ -1,0 +1,138 @@
+//! The fast reader: SEIPDv1 with AES (what sealpipe and gpg write) through
+//! sealpipe's own container reader (`format::seipd`), with the OpenPGP layer
+//! and the decompression on two threads. Anything it does not handle goes
+//! to the stock reader over the very same bytes.
+
+use std::io::{self, BufRead, Cursor, Read, Write};
+
+use openpgp::parse::{PacketParser, PacketParserResult, Parse};
+use sequoia_openpgp as openpgp;
+
+use super::{classify, classify_io, copy_plaintext, stock, MessageFacts, PlaintextDigest, Session};
+use crate::error::{Damage, Error, Result};
+use crate::format::envelope::Envelope;
+use crate::format::seipd::{self, MdcReader, SeipdHead};
+use crate::pipeline::threaded_reader;
+
+/// Read a SEIPDv1 message whose envelope is read and whose packet body
+/// follows in `rest`.
+pub(super) fn read<'a, W: Write>(
+    session: &Session,
+    envelope: &Envelope,
+    rest: Box<dyn BufRead + Send + Sync + 'a>,
+    sink: &mut W,
+    digest: PlaintextDigest,
+) -> Result<(MessageFacts, Option<String>)> {
+    let mut rest = HeadRecorder {
+        inner: rest,
+        recorded: Vec::new(),
+    };
+    let head = SeipdHead::read(&mut rest, envelope.data_length)?;
+    // The quick check only prefers among session keys; the MDC decides.
+    let chosen = session.choose(&envelope.pkesks, None, |algo, key| {
+        algo.is_some_and(|algo| head.fits(algo, key))
+    })?;
+    let Some(algo) = chosen.algo.filter(|algo| seipd::supports(*algo)) else {
+        // Not AES: the stock reader, over the bytes read so far and the rest.
+        let HeadRecorder { inner, recorded } = rest;
+        if recorded.len() == HEAD_RECORD_LIMIT {
+            return Err(Damage::Framing {
+                what: "the encrypted data starts in chunks too small to hold its first block",
+            }
+            .into());
+        }
+        let rest = Box::new(Cursor::new(recorded).chain(inner));
+        return stock::read(session, envelope, rest, sink, digest);
+    };
+    let mut facts = MessageFacts {
+        opened_by: Some(chosen.opened_by()),
+        cipher: Some(algo),
+        seipd_version: Some(1),
+        ..MessageFacts::default()
+    };
+    // Thread 1: deframe and AES-CFB. This thread: MDC (SHA-1), the inner
+    // packets, decompression, output.
+    let (container, seed) = head.into_readers(algo, &chosen.session_key)?;
+    let (producer, decrypted) = threaded_reader();
+    let sha256 = std::thread::scope(|scope| {
+        scope.spawn(move || producer.produce(container));
+        // Owned by this closure, so that on any early return it is dropped
+        // before the scope joins the producer, which then stops sending.
+        let mut plaintext = MdcReader::new(decrypted, seed);
+        let inner = read_inner(&mut plaintext, sink, digest, &mut facts);
+        // The MDC is checked when the container ends: read to the end,
+        // whether the inner packets ended first or failed to parse. A
+        // failed MDC is the verdict for damage anywhere.
+        if let Err(e @ Error::Io { .. }) = inner {
+            // The output failed: nothing to hide, no reason to read on.
+            return Err(e);
+        }
+        let rest = io::copy(&mut plaintext, &mut io::sink()).map_err(classify_io);
+        match (inner, rest) {
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(_)) => Err(e),
+            (Ok(sha256), Ok(_)) => Ok(sha256),
+        }
+    })?;
+    Ok((facts, sha256))
+}
+
+/// Keeps the bytes the head of the container was read from, so the stock
+/// reader can start over from them. Bounded: the head is 18 bytes of body
+/// plus at most a length octet before each.
+struct HeadRecorder<R> {
+    inner: R,
+    recorded: Vec<u8>,
+}
+
+const HEAD_RECORD_LIMIT: usize = 64;
+
+impl<R: Read> Read for HeadRecorder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let room = HEAD_RECORD_LIMIT - self.recorded.len();
+        if room == 0 {
+            // Past the head: straight through.
+            return self.inner.read(buf);
+        }
+        let want = buf.len().min(room);
+        let n = self.inner.read(&mut buf[..want])?;
+        self.recorded.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The packets inside the container: optional compression, one literal
+/// data packet (its body possibly a sealpipe zstd stream), and the
+/// signature packets a signed message carries (not verified: backups are
+/// not signed).
+fn read_inner<R, W>(
+    plaintext: R,
+    sink: &mut W,
+    digest: PlaintextDigest,
+    facts: &mut MessageFacts,
+) -> Result<Option<String>>
+where
+    R: Read + Send + Sync,
+    W: Write,
+{
+    let mut sha256 = None;
+    let mut ppr = PacketParser::from_reader(plaintext).map_err(not_packets)?;
+    while let PacketParserResult::Some(mut pp) = ppr {
+        facts.observe(&pp.packet)?;
+        if let openpgp::Packet::Literal(_) = pp.packet {
+            sha256 = copy_plaintext(&mut pp, facts, sink, digest)?;
+        }
+        ppr = pp.recurse().map_err(classify)?.1;
+    }
+    facts.check_complete()?;
+    Ok(sha256)
+}
+
+/// The container's content does not start with a packet. If the MDC fails
+/// too, that verdict wins (the caller reads to the end).
+fn not_packets(e: openpgp::anyhow::Error) -> Error {
+    match classify(e) {
+        Error::BadInput(Damage::Malformed { .. }) => Damage::NotPackets.into(),
+        other => other,
+    }
+}
