@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use sealpipe::compress::Compression;
 use sealpipe::keys::generate::KeyAlgorithm;
+use sealpipe::settings::{Level, Threads};
 
 /// Encrypt backup streams with OpenPGP to the recipients pinned in a config
 /// file; decrypt them again. Output is a standard OpenPGP message that GnuPG
@@ -62,13 +63,13 @@ pub struct EncryptArgs {
     #[arg(short, long, value_enum)]
     pub compression: Option<Compression>,
 
-    /// Compression level (zstd 1-22, deflate 1-9) [default: 3 for zstd, 6 for deflate].
-    #[arg(short, long, value_parser = clap::value_parser!(i32).range(1..=22))]
-    pub level: Option<i32>,
+    /// Compression level (zstd 1-22, deflate 1-9; none has no levels) [default: 3 for zstd, 6 for deflate].
+    #[arg(short, long)]
+    pub level: Option<Level>,
 
-    /// Compression threads [default: all cores].
-    #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub threads: Option<u32>,
+    /// Compression threads, 1-256 [default: all cores].
+    #[arg(short = 'j', long)]
+    pub threads: Option<Threads>,
 
     /// ASCII-armor the output.
     #[arg(short, long)]

@@ -3,6 +3,8 @@
 //!
 //! The pipeline, by layer:
 //! - [`config`]: the TOML config (pinned recipients, defaults, decrypt keys)
+//! - [`settings`]: settings both the command line and the config give
+//!   (level, threads), one type each, resolved into one set in one place
 //! - [`policy`]: pinned fingerprints -> usable encryption keys, or refusals
 //! - [`keys`]: certs and secret keys, the permission-checked reads of
 //!   trusted files ([`keys::files`]) and key generation
@@ -33,6 +35,7 @@ pub mod keys;
 pub mod pipeline;
 pub mod policy;
 pub mod rekey;
+pub mod settings;
 pub mod time;
 
 pub use error::{Error, Result};

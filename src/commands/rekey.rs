@@ -1,26 +1,23 @@
 //! `sealpipe rekey`: re-wrap a backup's session key for the currently
 //! pinned recipients; the encrypted data is copied byte for byte.
 
-use std::path::Path;
-
 use anyhow::Result;
-use sealpipe::config::{config_path, Config};
-use sealpipe::io::Input;
+use sealpipe::io::{Input, OutputKind};
 use sealpipe::rekey::{self, RekeyPlan};
 use sealpipe::{policy, time};
 
-use super::{load_keyring, open_output};
+use super::{load_keyring, open_output, ConfigFile};
 use crate::cli::RekeyArgs;
 
-pub fn run(config: Option<&Path>, args: RekeyArgs) -> Result<()> {
-    let settings = Config::load(&config_path(config))?;
+pub fn run(config: &ConfigFile, args: RekeyArgs) -> Result<()> {
+    let settings = config.load()?;
     let plan = RekeyPlan {
-        recipients: policy::select_recipients(&settings, &args.recipients, time::now()?)?,
+        recipients: policy::select_recipients(settings, &args.recipients, time::now()?)?,
         armor: args.armor || settings.encrypt.armor.unwrap_or(false),
     };
     let keyring = load_keyring(config, &args.keys)?;
     let input = Input::open(args.input.as_deref())?;
-    let mut output = open_output(&args.output, !plan.armor)?;
+    let mut output = open_output(&args.output, OutputKind::for_armor(plan.armor))?;
     rekey::rekey(&plan, &keyring, input, &mut output)?;
     output.finish()?;
     Ok(())
