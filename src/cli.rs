@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use sealpipe::compress::Compression;
 use sealpipe::keys::generate::KeyAlgorithm;
+use sealpipe::progress::ProgressMode;
 use sealpipe::settings::{Level, Threads};
 
 /// Encrypt backup streams with OpenPGP to the recipients pinned in a config
@@ -83,8 +84,27 @@ pub struct EncryptArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+
     /// The file to encrypt [default: stdin].
     pub input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ProgressArgs {
+    /// Show one progress line on stderr (bytes in and out, rate, elapsed):
+    /// auto draws it only when stderr is a terminal; `--progress` alone means always.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "always"
+    )]
+    pub progress: ProgressMode,
 }
 
 #[derive(Debug, Args, Default)]
@@ -132,6 +152,9 @@ pub struct DecryptArgs {
     #[arg(long, value_name = "DIR", requires = "verify_first")]
     pub spool_dir: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+
     /// The backup to decrypt [default: stdin].
     pub input: Option<PathBuf>,
 }
@@ -152,6 +175,9 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 
     /// The backup to verify [default: stdin].
     pub input: Option<PathBuf>,
@@ -193,6 +219,9 @@ pub struct RekeyArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 
     /// The backup to rekey [default: stdin].
     pub input: Option<PathBuf>,

@@ -97,6 +97,24 @@ impl Input {
     }
 }
 
+impl Input {
+    /// Open a backup to read: as [`Input::open`], but a terminal on stdin is
+    /// refused at once (as zstd does) rather than waited on: nobody types a
+    /// backup, and a forgotten `< file` would look like a hang.
+    pub fn open_backup(path: Option<&Path>) -> Result<Input> {
+        let input = Input::open(path)?;
+        if let Input::Stdin(stdin) = &input {
+            if stdin.is_terminal() {
+                return Err(Error::Usage(
+                    "refusing to read a backup from a terminal; give the backup file or redirect stdin"
+                        .into(),
+                ));
+            }
+        }
+        Ok(input)
+    }
+}
+
 impl Read for Input {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

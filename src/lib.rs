@@ -16,7 +16,8 @@
 //! - [`inspect`] / [`rekey`]: the key packets, read and replaced without
 //!   touching the encrypted data
 //! - [`io`] / [`pipeline`]: the ends of the pipe with explicit, fallible
-//!   `finish`, and the thread hand-offs between stages
+//!   `finish`, and the thread hand-offs between stages; [`progress`]: the
+//!   optional progress line, as Read/Write adapters
 //!
 //! Every fallible function returns [`error::Error`], whose variants map to
 //! the exit codes in docs/exit-codes.md.
@@ -34,6 +35,7 @@ pub mod io;
 pub mod keys;
 pub mod pipeline;
 pub mod policy;
+pub mod progress;
 pub mod rekey;
 pub mod settings;
 pub mod time;

@@ -3,20 +3,27 @@
 
 use sealpipe::decrypt;
 use sealpipe::io::{Input, OutputKind};
+use sealpipe::progress::Progress;
 use sealpipe::Result;
 
 use super::{load_keyring, open_output, ConfigFile};
 use crate::cli::DecryptArgs;
 
 pub fn run(config: &ConfigFile, args: DecryptArgs) -> Result<()> {
+    let input = Input::open_backup(args.input.as_deref())?;
     let keyring = load_keyring(config, &args.keys)?;
-    let input = Input::open(args.input.as_deref())?;
     let mut output = open_output(&args.output, OutputKind::Text)?;
+    let progress = Progress::new(args.progress.progress);
     if args.verify_first {
+        // The first pass reads the input itself; only the output is counted.
         let spool_dir = args.spool_dir.unwrap_or_else(std::env::temp_dir);
-        decrypt::decrypt_verified_first(&keyring, input, &spool_dir, &mut output)?;
+        let mut sink = progress.writer(&mut output);
+        decrypt::decrypt_verified_first(&keyring, input, &spool_dir, &mut sink)?;
     } else {
-        decrypt::decrypt(&keyring, input, &mut output, false)?;
+        let mut sink = progress.writer(&mut output);
+        decrypt::decrypt(&keyring, progress.reader(input), &mut sink, false)?;
     }
-    output.finish()
+    output.finish()?;
+    progress.finish();
+    Ok(())
 }

@@ -8,6 +8,7 @@ use sealpipe::digest;
 use sealpipe::encrypt::{self, EncryptPlan};
 use sealpipe::error::Error;
 use sealpipe::io::{Existing, Input, Output, OutputKind};
+use sealpipe::progress::Progress;
 use sealpipe::settings::{self, EncryptChoices, SettingSource};
 use sealpipe::{policy, time, Result};
 
@@ -53,8 +54,11 @@ pub fn run(config: &ConfigFile, args: EncryptArgs) -> Result<()> {
         )?),
         None => None,
     };
-    let summary = encrypt::encrypt(&plan, input, &mut output)?;
+    let progress = Progress::new(args.progress.progress);
+    let mut sink = progress.writer(&mut output);
+    let summary = encrypt::encrypt(&plan, progress.reader(input), &mut sink)?;
     output.finish()?;
+    progress.finish();
     if let (Some(mut digest_output), Some(sha256), Some(path)) =
         (digest_output.take(), &summary.sha256, &args.digest_file)
     {

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use sealpipe::io::{Input, OutputKind};
+use sealpipe::progress::Progress;
 use sealpipe::rekey::{self, RekeyPlan};
 use sealpipe::{policy, time};
 
@@ -18,7 +19,10 @@ pub fn run(config: &ConfigFile, args: RekeyArgs) -> Result<()> {
     let keyring = load_keyring(config, &args.keys)?;
     let input = Input::open(args.input.as_deref())?;
     let mut output = open_output(&args.output, OutputKind::for_armor(plan.armor))?;
-    rekey::rekey(&plan, &keyring, input, &mut output)?;
+    let progress = Progress::new(args.progress.progress);
+    let mut sink = progress.writer(&mut output);
+    rekey::rekey(&plan, &keyring, progress.reader(input), &mut sink)?;
     output.finish()?;
+    progress.finish();
     Ok(())
 }

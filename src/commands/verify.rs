@@ -4,6 +4,7 @@
 use sealpipe::decrypt::{self, DecryptSummary};
 use sealpipe::digest;
 use sealpipe::io::{print_stdout, Input, Output};
+use sealpipe::progress::Progress;
 use sealpipe::{Error, Result};
 
 use super::{load_keyring, ConfigFile};
@@ -18,8 +19,11 @@ pub fn run(config: &ConfigFile, args: VerifyArgs) -> Result<()> {
         (None, None) => None,
     };
     let keyring = load_keyring(config, &args.keys)?;
-    let input = Input::open(args.input.as_deref())?;
-    let summary = decrypt::decrypt(&keyring, input, &mut Output::null(), true)?;
+    let input = Input::open_backup(args.input.as_deref())?;
+    let progress = Progress::new(args.progress.progress);
+    let mut sink = progress.writer(Output::null());
+    let summary = decrypt::decrypt(&keyring, progress.reader(input), &mut sink, true)?;
+    progress.finish();
     let actual = summary.sha256.clone().unwrap_or_default();
     match expected {
         // No "ok" report before this error: the backup is not the one wanted.
