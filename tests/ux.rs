@@ -246,3 +246,132 @@ fn an_unfinished_output_releases_nothing_when_dropped() {
     assert!(stdout.contains("1 passed"), "the child ran: {stdout}");
     assert!(!stdout.contains("UNFINISHED-PLAINTEXT"), "{stdout}");
 }
+
+/// The `section.key` rows of docs/config.md with their example values.
+fn documented_config_keys() -> Vec<(String, String, String)> {
+    let doc = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md")).unwrap();
+    doc.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let key = cells.first()?.strip_prefix("| `")?.strip_suffix('`')?;
+            let (section, name) = key.split_once('.')?;
+            let example = cells.get(1)?.trim_matches('`').replace("\\|", "|");
+            Some((section.to_string(), name.to_string(), example))
+        })
+        .collect()
+}
+
+/// The keys the parser accepts in one table, as serde lists them when it
+/// refuses an unknown one.
+fn accepted_keys(table_header: &str) -> Vec<String> {
+    let text = format!("{table_header}\nzz_not_a_key = 1\n");
+    let err = sealpipe::config::Config::parse(std::path::Path::new("/x/c.toml"), &text)
+        .unwrap_err()
+        .to_string();
+    let expected = err
+        .split("expected")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{err}"));
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn docs_config_md_lists_exactly_the_keys_the_parser_accepts() {
+    let documented = documented_config_keys();
+    assert!(documented.len() >= 10, "{documented:?}");
+    // Every documented key, with its example, is accepted.
+    let mut text = String::new();
+    for (section, header) in [
+        ("encrypt", "[encrypt]"),
+        ("recipient", "[[recipient]]"),
+        ("decrypt", "[decrypt]"),
+    ] {
+        text += &format!("{header}\n");
+        for (_, key, example) in documented.iter().filter(|(s, ..)| s == section) {
+            text += &format!("{key} = {example}\n");
+        }
+    }
+    sealpipe::config::Config::parse(std::path::Path::new("/x/c.toml"), &text)
+        .unwrap_or_else(|e| panic!("documented examples refused: {e}\n{text}"));
+    // Every accepted key is documented.
+    let mut sections: Vec<String> = documented.iter().map(|(s, ..)| s.clone()).collect();
+    sections.dedup();
+    let mut top = accepted_keys("");
+    top.sort();
+    let mut want = sections.clone();
+    want.sort();
+    assert_eq!(top, want, "top-level tables");
+    for (section, header) in [
+        ("encrypt", "[encrypt]"),
+        ("recipient", "[[recipient]]"),
+        ("decrypt", "[decrypt]"),
+    ] {
+        for key in accepted_keys(header) {
+            assert!(
+                documented.iter().any(|(s, k, _)| s == section && *k == key),
+                "{section}.{key} is accepted but not in docs/config.md"
+            );
+        }
+    }
+}
+
+/// keygen prints `cert` relative to the directory of the config that
+/// `--config` names, and says so; a cert elsewhere is to be copied there.
+#[test]
+fn keygen_prints_the_cert_path_as_the_config_will_read_it() {
+    let env = TestEnv::new();
+    fs::create_dir_all(env.path("etc/certs")).unwrap();
+    let snippet = |args: &[&str]| {
+        let mut all = vec![
+            "keygen",
+            "--config",
+            "etc/sealpipe.toml",
+            "--expires",
+            "never",
+        ];
+        all.extend_from_slice(args);
+        String::from_utf8(env.run(&all, b"").ok().stdout).unwrap()
+    };
+    let inside = snippet(&[
+        "--name",
+        "a",
+        "--cert-out",
+        "etc/certs/a.cert",
+        "--key-out",
+        "a.key",
+    ]);
+    assert!(inside.contains("cert = \"certs/a.cert\"\n"), "{inside}");
+    assert!(inside.contains("etc/sealpipe.toml"), "{inside}");
+    assert!(
+        inside.contains("relative to that file's directory"),
+        "{inside}"
+    );
+    let outside = snippet(&["--name", "b", "--cert-out", "b.cert", "--key-out", "b.key"]);
+    assert!(outside.contains("cert = \"b.cert\"\n"), "{outside}");
+    assert!(outside.contains("copy b.cert there"), "{outside}");
+    // The printed lines work where they say: pasted into that config.
+    let fingerprint = |s: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("fingerprint = \""))
+            .unwrap()
+            .trim_end_matches('"')
+            .to_string()
+    };
+    let pasted: String = inside
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(env.path("etc/sealpipe.toml"), pasted).unwrap();
+    let run = env
+        .run(&["encrypt", "--config", "etc/sealpipe.toml"], b"x")
+        .ok();
+    let recipients = message_shape(&run.stdout).0;
+    assert_eq!(recipients.len(), 1, "{recipients:?}");
+    assert!(!fingerprint(&inside).is_empty());
+}
