@@ -40,6 +40,30 @@ fn parse_command_line() -> cli::Cli {
     );
     // clap keeps the text for the life of the process anyway.
     let version: &'static str = Box::leak(version.into_boxed_str());
-    let matches = cli::Cli::command().version(version).get_matches();
-    cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    cli::Cli::command()
+        .version(version)
+        .try_get_matches()
+        .and_then(|matches| cli::Cli::from_arg_matches(&matches))
+        .unwrap_or_else(|e| exit_on_clap_error(e))
+}
+
+/// Help and version go to stdout as clap writes them; a command-line
+/// mistake is printed like every other error, on one line, exit 2.
+fn exit_on_clap_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !e.use_stderr() {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    // clap's first paragraph says what is wrong; its usage lines follow.
+    let what: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let what = what.join(" ");
+    let what = what.strip_prefix("error: ").unwrap_or(&what);
+    let usage = sealpipe::Error::Usage(format!("{what} (see --help)"));
+    sealpipe::error::report(&usage);
+    std::process::exit(i32::from(usage.exit_code()));
 }
