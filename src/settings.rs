@@ -45,6 +45,34 @@ pub enum SettingError {
     ThreadsOutOfRange(String),
 }
 
+/// A setting that is a whole number checked by its `new`: parsed the same
+/// way from the command line (`FromStr`, for clap) and the config (serde).
+macro_rules! number_setting {
+    ($setting:ident, $out_of_range:ident) => {
+        impl FromStr for $setting {
+            type Err = SettingError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| SettingError::$out_of_range(format!("'{s}'")))
+                    .and_then($setting::new)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $setting {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $setting::new(i64::deserialize(d)?).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl fmt::Display for $setting {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
 /// A compression level: 1 to 22 (zstd); deflate's 1 to 9 is checked
 /// against the compression by [`Level::check_for`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,27 +113,7 @@ impl Level {
     }
 }
 
-impl FromStr for Level {
-    type Err = SettingError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.trim()
-            .parse::<i64>()
-            .map_err(|_| SettingError::LevelOutOfRange(format!("'{s}'")))
-            .and_then(Level::new)
-    }
-}
-
-impl<'de> Deserialize<'de> for Level {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Level::new(i64::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+number_setting!(Level, LevelOutOfRange);
 
 /// A number of compression threads, 1 to 256.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,27 +140,7 @@ impl Threads {
     }
 }
 
-impl FromStr for Threads {
-    type Err = SettingError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.trim()
-            .parse::<i64>()
-            .map_err(|_| SettingError::ThreadsOutOfRange(format!("'{s}'")))
-            .and_then(Threads::new)
-    }
-}
-
-impl<'de> Deserialize<'de> for Threads {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Threads::new(i64::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for Threads {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+number_setting!(Threads, ThreadsOutOfRange);
 
 /// Encrypt settings as one source gives them (command line or config);
 /// `None` where it says nothing.
