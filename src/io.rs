@@ -1,5 +1,5 @@
 //! The ends of the pipeline: input (stdin or a file) and output (stdout, or
-//! a file written beside its destination and renamed only on success), and
+//! a file in its destination's directory named only on success), and
 //! a `Tracked` wrapper that remembers the first I/O error so a failure deep
 //! inside the OpenPGP stack can be reported as what it really was (a broken
 //! pipe, a full disk) rather than as a crypto error.
@@ -148,9 +148,10 @@ pub enum Existing {
     Replace,
 }
 
-/// Where to write to. Writing to a file goes to a temp file in the same
-/// directory that is renamed over the destination only by `finish`, so a
-/// failed or interrupted run never leaves a half backup under the real name.
+/// Where to write to. Writing to a file goes to an unnamed file in the same
+/// directory (`PendingFile`) that gets the destination's name only in
+/// `finish`, so a failed or killed run never leaves a half backup under the
+/// real name, nor (where `O_TMPFILE` works) any file at all.
 ///
 /// `finish` is the only way bytes still buffered here reach their
 /// destination: dropping an unfinished `Output` (an error path) discards
@@ -164,7 +165,7 @@ pub struct Output {
 enum Sink {
     Stdout(BufWriter<io::Stdout>),
     File {
-        writer: BufWriter<tempfile::NamedTempFile>,
+        writer: BufWriter<PendingFile>,
         dest: PathBuf,
         existing: Existing,
     },
@@ -175,7 +176,7 @@ enum Sink {
 impl Output {
     /// Open the output. Binary output is refused on a terminal; an existing
     /// file is refused unless `existing` says replace it. Files are created
-    /// with mode 0600 (tempfile's default) and keep it.
+    /// with mode 0600 and keep it.
     pub fn open(path: Option<&Path>, kind: OutputKind, existing: Existing) -> Result<Output> {
         let sink = match path {
             None => Self::stdout(kind)?,
@@ -211,12 +212,8 @@ impl Output {
             }
         }
         let dir = parent_dir(dest);
-        let tmp = tempfile::Builder::new()
-            .prefix(".sealpipe-")
-            .suffix(".part")
-            .tempfile_in(dir)
+        let tmp = PendingFile::create(dir)
             .map_err(|e| Error::io(format!("cannot create a temp file in {}", dir.display()), e))?;
-        remember_partial_output(tmp.path());
         Ok(Sink::File {
             writer: BufWriter::with_capacity(IO_BUFFER_SIZE, tmp),
             dest: dest.to_path_buf(),
@@ -251,19 +248,13 @@ impl Output {
                 let tmp = writer
                     .into_inner()
                     .map_err(|e| write_error(e.into_error()))?;
-                tmp.as_file().sync_all().map_err(write_error)?;
-                let temp_path = tmp.path().to_path_buf();
-                let persisted = match existing {
-                    Existing::Replace => tmp.persist(&dest),
-                    Existing::Refuse => tmp.persist_noclobber(&dest),
-                };
-                persisted.map_err(|e| {
+                tmp.file().sync_all().map_err(write_error)?;
+                tmp.persist(&dest, existing).map_err(|e| {
                     Error::io(
                         format!("cannot move the output into place at {}", dest.display()),
-                        e.error,
+                        e,
                     )
                 })?;
-                forget_partial_output(&temp_path);
                 // The rename itself is durable only once the directory is synced.
                 let dir = parent_dir(&dest);
                 File::open(dir)
@@ -281,10 +272,7 @@ impl Drop for Output {
     fn drop(&mut self) {
         match self.sink.take() {
             Some(Sink::Stdout(w)) => drop(w.into_parts()),
-            Some(Sink::File { writer, .. }) => {
-                let (tmp, _discarded) = writer.into_parts();
-                forget_partial_output(tmp.path());
-            }
+            Some(Sink::File { writer, .. }) => writer.into_parts().0.discard(),
             Some(Sink::Null) | None => {}
         }
     }
@@ -304,6 +292,131 @@ impl Write for Output {
             Some(Sink::Stdout(w)) => w.flush(),
             Some(Sink::File { writer, .. }) => writer.flush(),
             Some(Sink::Null) | None => Ok(()),
+        }
+    }
+}
+
+/// The file an `-o` output is written to until `finish` gives it its name.
+enum PendingFile {
+    /// `O_TMPFILE`: a file without a name until it is linked in complete,
+    /// so nothing is left behind whatever ends the process (even SIGKILL).
+    Unnamed { file: File, dir: PathBuf },
+    /// Where the filesystem has no `O_TMPFILE` (or /proc is missing): a
+    /// named `.sealpipe-*.part` beside the destination, removed on error
+    /// and by the signal handler; only SIGKILL or a power loss leaves it.
+    Named(tempfile::NamedTempFile),
+}
+
+impl PendingFile {
+    fn create(dir: &Path) -> io::Result<PendingFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if Path::new("/proc/self/fd").is_dir() {
+            let unnamed = File::options()
+                .write(true)
+                .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+                .mode(0o600)
+                .open(dir);
+            match unnamed {
+                Ok(file) => {
+                    return Ok(PendingFile::Unnamed {
+                        file,
+                        dir: dir.to_path_buf(),
+                    })
+                }
+                // Not supported here: fall back to a named temp file.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let named = tempfile::Builder::new()
+            .prefix(".sealpipe-")
+            .suffix(".part")
+            .tempfile_in(dir)?;
+        remember_partial_output(named.path());
+        Ok(PendingFile::Named(named))
+    }
+
+    fn file(&self) -> &File {
+        match self {
+            PendingFile::Unnamed { file, .. } => file,
+            PendingFile::Named(named) => named.as_file(),
+        }
+    }
+
+    /// Give the complete file its name: never over an existing file unless
+    /// `existing` says replace it, and then by an atomic rename.
+    fn persist(self, dest: &Path, existing: Existing) -> io::Result<()> {
+        match self {
+            PendingFile::Named(named) => {
+                let path = named.path().to_path_buf();
+                let persisted = match existing {
+                    Existing::Replace => named.persist(dest),
+                    Existing::Refuse => named.persist_noclobber(dest),
+                };
+                persisted.map_err(|e| e.error)?;
+                forget_partial_output(&path);
+                Ok(())
+            }
+            PendingFile::Unnamed { file, dir } => {
+                use std::os::fd::AsRawFd;
+                let link = |to: &Path| {
+                    rustix::fs::linkat(
+                        rustix::fs::CWD,
+                        format!("/proc/self/fd/{}", file.as_raw_fd()),
+                        rustix::fs::CWD,
+                        to,
+                        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                    )
+                    .map_err(io::Error::from)
+                };
+                match existing {
+                    // linkat never replaces: an atomic no-clobber.
+                    Existing::Refuse => link(dest),
+                    // Linked under a temp name, complete, then renamed over.
+                    Existing::Replace => {
+                        let named = dir.join(format!(
+                            ".sealpipe-{}-{}.part",
+                            std::process::id(),
+                            file.as_raw_fd()
+                        ));
+                        link(&named)?;
+                        remember_partial_output(&named);
+                        let renamed = std::fs::rename(&named, dest);
+                        if renamed.is_err() {
+                            let _ = std::fs::remove_file(&named);
+                        }
+                        forget_partial_output(&named);
+                        renamed
+                    }
+                }
+            }
+        }
+    }
+
+    /// An unfinished file: gone with its descriptor (unnamed) or removed
+    /// by tempfile's drop (named).
+    fn discard(self) {
+        if let PendingFile::Named(named) = &self {
+            forget_partial_output(named.path());
+        }
+    }
+}
+
+impl Write for PendingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            PendingFile::Unnamed { file, .. } => file.write(buf),
+            PendingFile::Named(named) => named.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            PendingFile::Unnamed { file, .. } => file.flush(),
+            PendingFile::Named(named) => named.flush(),
         }
     }
 }

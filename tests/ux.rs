@@ -375,3 +375,59 @@ fn keygen_prints_the_cert_path_as_the_config_will_read_it() {
     assert_eq!(recipients.len(), 1, "{recipients:?}");
     assert!(!fingerprint(&inside).is_empty());
 }
+
+/// While `-o` is being written, the output has no name at all (O_TMPFILE
+/// where the filesystem has it): even SIGKILL, which gives no chance to
+/// clean up, leaves nothing behind.
+#[test]
+fn a_killed_encrypt_leaves_no_file_beside_its_output() {
+    use std::io::Write;
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let mut child = env
+        .cmd(&["encrypt", "-o", "b.pgp"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&sample_data(1 << 20)).unwrap();
+    // Wait until the output is open: a descriptor on an unnamed file
+    // ("#inode (deleted)") or a temp file in the test dir.
+    let fds = format!("/proc/{}/fd", child.id());
+    let dir = env.dir.path().to_str().unwrap().to_string();
+    let writing = || {
+        fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| {
+                fs::read_link(fd.path()).is_ok_and(|t| {
+                    let t = t.to_string_lossy();
+                    t.starts_with(&dir) && (t.ends_with(" (deleted)") || t.contains(".sealpipe-"))
+                })
+            })
+    };
+    while !writing() {
+        assert!(child.try_wait().unwrap().is_none(), "encrypt ended early");
+        std::thread::yield_now();
+    }
+    assert!(partial_files(&env).is_empty(), "{:?}", partial_files(&env));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    assert!(partial_files(&env).is_empty(), "{:?}", partial_files(&env));
+    assert!(!env.path("b.pgp").exists());
+    // And a finished one is in place, mode 0600, with --force over an old one.
+    env.run(&["encrypt", "-o", "b.pgp"], b"x").ok();
+    env.run(&["encrypt", "-o", "b.pgp"], b"x")
+        .fails(2, "use --force");
+    env.run(&["encrypt", "-f", "-o", "b.pgp"], b"y").ok();
+    let mode = fs::metadata(env.path("b.pgp"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(partial_files(&env).is_empty());
+}
