@@ -378,12 +378,23 @@ impl PendingFile {
                     Existing::Refuse => link(dest),
                     // Linked under a temp name, complete, then renamed over.
                     Existing::Replace => {
-                        let named = dir.join(format!(
-                            ".sealpipe-{}-{}.part",
-                            std::process::id(),
-                            file.as_raw_fd()
-                        ));
-                        link(&named)?;
+                        // A name no one else uses: a stale one from a killed
+                        // run with the same pid is skipped, never removed.
+                        let mut attempt = 0;
+                        let named = loop {
+                            let candidate = dir
+                                .join(format!(".sealpipe-{}-{attempt}.part", std::process::id()));
+                            match link(&candidate) {
+                                Ok(()) => break candidate,
+                                Err(e)
+                                    if e.kind() == io::ErrorKind::AlreadyExists
+                                        && attempt < 100 =>
+                                {
+                                    attempt += 1
+                                }
+                                Err(e) => return Err(e),
+                            }
+                        };
                         remember_partial_output(&named);
                         let renamed = std::fs::rename(&named, dest);
                         if renamed.is_err() {
