@@ -30,6 +30,11 @@ struct State {
     start: Instant,
     last_draw: Mutex<Option<Instant>>,
     drawn: AtomicBool,
+    /// Whether a reader counts bytes in (`--verify-first` reads its input
+    /// itself, so only bytes out are shown).
+    counts_in: AtomicBool,
+    /// Clear the rest of the line only on a terminal; a log gets plain text.
+    terminal: bool,
 }
 
 /// The progress of one run; cheap to clone into both ends of the pipe.
@@ -39,8 +44,9 @@ pub struct Progress(Option<Arc<State>>);
 
 impl Progress {
     pub fn new(mode: ProgressMode) -> Progress {
+        let terminal = io::stderr().is_terminal();
         let draw = match mode {
-            ProgressMode::Auto => io::stderr().is_terminal(),
+            ProgressMode::Auto => terminal,
             ProgressMode::Always => true,
             ProgressMode::Never => false,
         };
@@ -51,12 +57,17 @@ impl Progress {
                 start: Instant::now(),
                 last_draw: Mutex::new(None),
                 drawn: AtomicBool::new(false),
+                counts_in: AtomicBool::new(false),
+                terminal,
             })
         }))
     }
 
     /// Count what is read from `inner` as bytes in.
     pub fn reader<R: Read>(&self, inner: R) -> ProgressReader<R> {
+        if let Some(state) = &self.0 {
+            state.counts_in.store(true, Ordering::Relaxed);
+        }
         ProgressReader {
             inner,
             progress: self.clone(),
@@ -109,14 +120,18 @@ fn draw(state: &State, last: bool) {
     let bytes_out = state.bytes_out.load(Ordering::Relaxed);
     let rate = bytes_in.max(bytes_out) as f64 / elapsed.as_secs_f64().max(0.001);
     let secs = elapsed.as_secs();
+    let bytes_in = match state.counts_in.load(Ordering::Relaxed) {
+        true => format!("{} in, ", human(bytes_in as f64)),
+        false => String::new(),
+    };
     let line = format!(
-        "\rsealpipe: {} in, {} out, {}/s, {:02}:{:02}:{:02}\x1b[K{}",
-        human(bytes_in as f64),
+        "\rsealpipe: {bytes_in}{} out, {}/s, {:02}:{:02}:{:02}{}{}",
         human(bytes_out as f64),
         human(rate),
         secs / 3600,
         secs / 60 % 60,
         secs % 60,
+        if state.terminal { "\x1b[K" } else { "" },
         if last { "\n" } else { "" }
     );
     // Progress is a courtesy: a stderr that cannot take it is no failure.
