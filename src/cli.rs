@@ -18,7 +18,7 @@ use sealpipe::settings::{Level, Threads};
 /// config; `sealpipe -d` decrypts (the calling convention of Amanda's
 /// client_encrypt / server_encrypt).
 #[derive(Debug, Parser)]
-#[command(name = "sealpipe", version, args_conflicts_with_subcommands = true)]
+#[command(name = "sealpipe", version)]
 pub struct Cli {
     /// Decrypt stdin to stdout (same as `sealpipe decrypt`; for Amanda).
     #[arg(short = 'd')]

@@ -431,3 +431,23 @@ fn a_killed_encrypt_leaves_no_file_beside_its_output() {
     assert_eq!(mode & 0o777, 0o600);
     assert!(partial_files(&env).is_empty());
 }
+
+/// `--config` is global: before the command as well as after it.
+#[test]
+fn config_before_or_after_the_command() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let config = env.path("sealpipe.toml");
+    let config = config.to_str().unwrap();
+    env.run(&["--config", config, "encrypt", "-o", "a.pgp"], b"x")
+        .ok();
+    env.run(&["encrypt", "--config", config, "-o", "b.pgp"], b"x")
+        .ok();
+    let backup = std::fs::read(env.path("a.pgp")).unwrap();
+    assert_eq!(
+        env.run(&["--config", config, "-d"], &backup).ok().stdout,
+        b"x"
+    );
+    env.run(&["-d", "verify"], b"")
+        .fails(2, "give either -d or a command");
+}

@@ -25,6 +25,13 @@ use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, KeyArgs, OutputArgs};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let config = ConfigFile::new(cli.config.as_deref());
+    if cli.decrypt && cli.command.is_some() {
+        // `--config` is global, so clap cannot keep `-d` apart by itself.
+        return Err(Error::Usage(
+            "-d is short for `sealpipe decrypt`; give either -d or a command, not both".into(),
+        )
+        .into());
+    }
     match cli.command {
         Some(Command::Encrypt(args)) => Ok(encrypt::run(&config, args)?),
         Some(Command::Decrypt(args)) => Ok(decrypt::run(&config, args)?),
