@@ -20,7 +20,9 @@
 //!   optional progress line, as Read/Write adapters
 //!
 //! Every fallible function returns [`error::Error`], whose variants map to
-//! the exit codes in docs/exit-codes.md.
+//! the exit codes in docs/exit-codes.md, or a typed cause that converts into
+//! one (e.g. [`settings::SettingError`], which the caller reports as a usage
+//! or a config error depending on where the setting came from).
 #![forbid(unsafe_code)]
 
 pub mod compress;
