@@ -3,7 +3,7 @@
 # sequoia) and to run its tests (gpg, zstd, time). Quiet; only what is missing.
 set -euo pipefail
 
-pkgs=(nettle-dev clang libclang-dev pkg-config gnupg zstd time python3)
+pkgs=(nettle-dev clang libclang-dev pkg-config gnupg zstd time python3 strace)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -451,3 +451,41 @@ fn config_before_or_after_the_command() {
     env.run(&["-d", "verify"], b"")
         .fails(2, "give either -d or a command");
 }
+
+/// Each run reads its config once, however many parts of the plan need it
+/// (rekey: recipients and secret keys; inspect: pins and keys). Counted with
+/// strace, installed by scripts/deps.sh.
+#[test]
+fn the_config_is_read_once_per_run() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    env.run(&["encrypt", "-o", "b.pgp"], b"x").ok();
+    for args in [
+        &["rekey", "b.pgp"][..],
+        &["decrypt", "b.pgp"],
+        &["verify", "b.pgp"],
+        &["encrypt", "b.pgp"],
+    ] {
+        let trace = env.path("trace");
+        let mut cmd = std::process::Command::new("strace");
+        cmd.args(["-f", "-qq", "-e", "trace=openat", "-o"])
+            .arg(&trace)
+            .arg(BIN)
+            .args(args)
+            .current_dir(env.dir.path())
+            .env("SEALPIPE_CONFIG", env.path("sealpipe.toml"))
+            .env("SEALPIPE_NOW", NOW.to_string());
+        let run = run_with_stdin(cmd, b"");
+        if run.stderr.contains("Operation not permitted") {
+            eprintln!("skipped: this container forbids ptrace: {}", run.stderr);
+            return;
+        }
+        assert_eq!(run.status, 0, "{args:?}: {}", run.stderr);
+        let opens = fs::read_to_string(&trace)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("sealpipe.toml\""))
+            .count();
+        assert_eq!(opens, 1, "{args:?} opened its config {opens} times");
+    }
+}
