@@ -275,22 +275,10 @@ fn a_signal_mid_stream_leaves_no_backup() {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(&sample_data(1_000_000)).unwrap();
         stdin.flush().unwrap();
-        // Wait until the output file is open (unnamed, O_TMPFILE, or a
-        // named .part), i.e. encryption is under way.
-        let fds = format!("/proc/{}/fd", child.id());
+        // Wait until the output file is open, i.e. encryption is under way.
         let started = (0..200).any(|_| {
             std::thread::sleep(Duration::from_millis(25));
-            fs::read_dir(&fds)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|fd| {
-                    fs::read_link(fd.path()).is_ok_and(|t| {
-                        let t = t.to_string_lossy();
-                        t.starts_with(env.dir.path().to_str().unwrap())
-                            && (t.ends_with(" (deleted)") || t.ends_with(".part"))
-                    })
-                })
+            writing_output_in(child.id(), env.dir.path())
         });
         assert!(started, "encrypt never created its temp file");
         let kill = Command::new("kill")

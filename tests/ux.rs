@@ -6,7 +6,6 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 
 use common::*;
 
@@ -175,16 +174,8 @@ fn digest_files_are_written_atomically_and_never_through_a_link() {
     .ok();
     let line = fs::read_to_string(env.path("d.sha256")).unwrap();
     assert!(line.ends_with("  (stdin)\n"), "{line}");
-    let mode = fs::metadata(env.path("d.sha256"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
-    let mode = fs::metadata(env.path("b.pgp"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(file_mode(&env.path("d.sha256")), 0o600);
+    assert_eq!(file_mode(&env.path("b.pgp")), 0o600);
     assert!(partial_files(&env).is_empty());
 }
 
@@ -393,23 +384,7 @@ fn a_killed_encrypt_leaves_no_file_beside_its_output() {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&sample_data(1 << 20)).unwrap();
-    // Wait until the output is open: a descriptor on an unnamed file
-    // ("#inode (deleted)") or a temp file in the test dir.
-    let fds = format!("/proc/{}/fd", child.id());
-    let dir = env.dir.path().to_str().unwrap().to_string();
-    let writing = || {
-        fs::read_dir(&fds)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|fd| {
-                fs::read_link(fd.path()).is_ok_and(|t| {
-                    let t = t.to_string_lossy();
-                    t.starts_with(&dir) && (t.ends_with(" (deleted)") || t.contains(".sealpipe-"))
-                })
-            })
-    };
-    while !writing() {
+    while !writing_output_in(child.id(), env.dir.path()) {
         assert!(child.try_wait().unwrap().is_none(), "encrypt ended early");
         std::thread::yield_now();
     }
@@ -424,11 +399,7 @@ fn a_killed_encrypt_leaves_no_file_beside_its_output() {
     env.run(&["encrypt", "-o", "b.pgp"], b"x")
         .fails(2, "use --force");
     env.run(&["encrypt", "-f", "-o", "b.pgp"], b"y").ok();
-    let mode = fs::metadata(env.path("b.pgp"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(file_mode(&env.path("b.pgp")), 0o600);
     assert!(partial_files(&env).is_empty());
 }
 
