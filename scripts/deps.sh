@@ -7,7 +7,7 @@
 set -euo pipefail
 
 pkgs=(nettle-dev clang libclang-dev pkg-config dpkg-dev gnupg zstd libgfshare-bin)
-if [ "${1:-}" = --for-tests ]; then pkgs+=(time man-db lintian); fi
+if [ "${1:-}" = --for-tests ]; then pkgs+=(time man-db lintian python3 strace); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use sealpipe::compress::Compression;
 use sealpipe::inspect::Requirement;
 use sealpipe::keys::generate::KeyAlgorithm;
+use sealpipe::progress::ProgressMode;
+use sealpipe::settings::{Level, Threads};
 
 /// Encrypt backup streams with OpenPGP to the recipients pinned in a config
 /// file; decrypt them again. Output is a standard OpenPGP message that GnuPG
@@ -17,7 +19,7 @@ use sealpipe::keys::generate::KeyAlgorithm;
 /// config; `sealpipe -d` decrypts (the calling convention of Amanda's
 /// client_encrypt / server_encrypt).
 #[derive(Debug, Parser)]
-#[command(name = "sealpipe", version, args_conflicts_with_subcommands = true)]
+#[command(name = "sealpipe", version)]
 pub struct Cli {
     /// Decrypt stdin to stdout (same as `sealpipe decrypt`; for Amanda).
     #[arg(short = 'd')]
@@ -76,13 +78,13 @@ pub struct EncryptArgs {
     #[arg(short, long, value_enum)]
     pub compression: Option<Compression>,
 
-    /// Compression level (zstd 1-22, deflate 1-9) [default: 3 for zstd, 6 for deflate].
-    #[arg(short, long, value_parser = clap::value_parser!(i32).range(1..=22))]
-    pub level: Option<i32>,
+    /// Compression level (zstd 1-22, deflate 1-9; none has no levels) [default: 3 for zstd, 6 for deflate].
+    #[arg(short, long)]
+    pub level: Option<Level>,
 
-    /// Compression threads [default: all cores].
-    #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub threads: Option<u32>,
+    /// Compression threads, 1-256 [default: all cores].
+    #[arg(short = 'j', long)]
+    pub threads: Option<Threads>,
 
     /// ASCII-armor the output.
     #[arg(short, long)]
@@ -96,8 +98,27 @@ pub struct EncryptArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+
     /// The file to encrypt [default: stdin].
     pub input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ProgressArgs {
+    /// Show one progress line on stderr (bytes in and out, rate, elapsed):
+    /// auto draws it only when stderr is a terminal; `--progress` alone means always.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "always"
+    )]
+    pub progress: ProgressMode,
 }
 
 #[derive(Debug, Args, Default)]
@@ -145,6 +166,9 @@ pub struct DecryptArgs {
     #[arg(long, value_name = "DIR", requires = "verify_first")]
     pub spool_dir: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+
     /// The backup to decrypt [default: stdin].
     pub input: Option<PathBuf>,
 
@@ -178,6 +202,9 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 
     /// The backup to verify [default: stdin].
     pub input: Option<PathBuf>,
@@ -230,6 +257,9 @@ pub struct RekeyArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 
     /// The backup to rekey [default: stdin].
     pub input: Option<PathBuf>,

@@ -275,7 +275,7 @@ fn worker_stopped() -> io::Error {
 /// Take blocks until the queue closes. A panic drops the job's result
 /// sender, which the writer reports as a stopped worker.
 fn deflate_worker(queue: &Mutex<Receiver<DeflateJob>>, level: u32) {
-    let mut compressor = Compress::new(flate2::Compression::new(level.clamp(1, 9)), false);
+    let mut compressor = Compress::new(flate2::Compression::new(level), false);
     loop {
         let job = match queue.lock() {
             Ok(queue) => queue.recv(),

@@ -6,10 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::compress::Compression;
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 use crate::keys::files;
+use crate::settings::{self, EncryptChoices, Level, Threads};
 
 /// Where the config lives when neither `--config` nor `$SEALPIPE_CONFIG`
 /// names one (Amanda runs the filter with no arguments).
@@ -28,13 +30,28 @@ pub struct Config {
     pub decrypt: DecryptKeys,
 }
 
+/// `[encrypt]`: defaults the command line overrides (docs/config.md).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptDefaults {
     pub compression: Option<Compression>,
-    pub level: Option<i32>,
-    pub threads: Option<u32>,
+    /// Spanned: whether it fits the compression is checked after parsing,
+    /// and the error must still point at its line.
+    pub level: Option<Spanned<Level>>,
+    pub threads: Option<Threads>,
     pub armor: Option<bool>,
+}
+
+impl EncryptDefaults {
+    /// The settings as the config gives them.
+    pub fn choices(&self) -> EncryptChoices {
+        EncryptChoices {
+            compression: self.compression,
+            level: self.level.as_ref().map(|l| *l.get_ref()),
+            threads: self.threads,
+            armor: self.armor,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,15 +90,32 @@ impl Config {
     /// Read, permission-check and validate a config file.
     pub fn load(path: &Path) -> Result<Config> {
         let bytes = files::read_trusted(path, files::Role::Config)?;
-        let text =
-            std::str::from_utf8(&bytes).map_err(|_| Error::config(path, "is not UTF-8 text"))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| Error::Config {
+            path: path.to_path_buf(),
+            line: None,
+            problem: ConfigProblem::NotUtf8,
+        })?;
         Self::parse(path, text)
     }
 
     /// Parse and validate config text as if it were read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| Error::config(path, e.message().to_string()))?;
+        let at = |offset: Option<usize>, problem: ConfigProblem| Error::Config {
+            path: path.to_path_buf(),
+            line: offset.map(|o| line_of(text, o)),
+            problem,
+        };
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            // toml's messages may span lines; the line number says where.
+            let message = e.message().trim().replace('\n', ": ");
+            at(e.span().map(|s| s.start), ConfigProblem::Syntax(message))
+        })?;
+        if let Err((_, problem)) =
+            settings::resolve_encrypt(EncryptChoices::default(), config.encrypt.choices())
+        {
+            let offset = config.encrypt.level.as_ref().map(|l| l.span().start);
+            return Err(at(offset, problem.into()));
+        }
         config.path = path.to_path_buf();
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &mut PathBuf| {
@@ -102,33 +136,34 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
-        let bad = |reason: String| Err(Error::config(&self.path, reason));
+        let bad = |problem: ConfigProblem| {
+            Err(Error::Config {
+                path: self.path.clone(),
+                line: None,
+                problem,
+            })
+        };
         for (i, r) in self.recipients.iter().enumerate() {
             if r.name.trim().is_empty() {
-                return bad(format!("recipient #{} has an empty name", i + 1));
+                return bad(ConfigProblem::EmptyRecipientName(i + 1));
             }
             let fpr = &r.fingerprint;
             if fpr.len() != 40 || !fpr.chars().all(|c| c.is_ascii_hexdigit()) {
-                return bad(format!(
-                    "recipient '{}': fingerprint must be the full 40 hex digits of a v4 key, got '{fpr}'",
-                    r.name
-                ));
+                return bad(ConfigProblem::BadFingerprint {
+                    name: r.name.clone(),
+                    got: fpr.clone(),
+                });
             }
             for other in &self.recipients[..i] {
                 if other.name == r.name {
-                    return bad(format!("recipient name '{}' appears twice", r.name));
+                    return bad(ConfigProblem::DuplicateName(r.name.clone()));
                 }
                 if other.fingerprint == r.fingerprint {
-                    return bad(format!(
-                        "recipients '{}' and '{}' pin the same fingerprint",
-                        other.name, r.name
-                    ));
+                    return bad(ConfigProblem::DuplicateFingerprint {
+                        first: other.name.clone(),
+                        second: r.name.clone(),
+                    });
                 }
-            }
-        }
-        if let Some(level) = self.encrypt.level {
-            if !(1..=22).contains(&level) {
-                return bad(format!("encrypt.level must be 1..=22, got {level}"));
             }
         }
         Ok(())
@@ -140,6 +175,16 @@ impl Config {
             .iter()
             .find(|r| r.name == wanted || r.fingerprint == fpr)
     }
+}
+
+/// The 1-based line of a byte offset into `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Resolve which config file to use: explicit path (from `--config` or
@@ -174,6 +219,31 @@ mod tests {
         assert_eq!(c.recipients[0].cert, Path::new("/etc/sp/a.asc"));
         assert_eq!(c.recipients[0].fingerprint, FPR);
         assert_eq!(c.decrypt.keys[0], Path::new("/etc/sp/k.asc"));
+    }
+
+    fn parse_err(text: &str) -> String {
+        let err = Config::parse(Path::new("/etc/sp/x.toml"), text).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::exit::CONFIG, "{err}");
+        let message = err.to_string();
+        assert!(!message.contains('\n'), "one line: {message}");
+        message
+    }
+
+    #[test]
+    fn config_errors_point_at_their_line_in_the_users_words() {
+        let msg = parse_err("# c\n\n[encrypt]\ncompression = 'zstd'\nlevel = 30\n");
+        assert!(msg.starts_with("/etc/sp/x.toml line 5: "), "{msg}");
+        assert!(msg.contains("1 to 22") && !msg.contains("..="), "{msg}");
+        let msg = parse_err("[encrypt]\ncompression = 'deflate'\n\nlevel = 12\n");
+        assert!(msg.starts_with("/etc/sp/x.toml line 4: "), "{msg}");
+        assert!(msg.contains("deflate levels are 1 to 9"), "{msg}");
+        let msg = parse_err("[encrypt]\nthreads = 4294967295\n");
+        assert!(msg.starts_with("/etc/sp/x.toml line 2: "), "{msg}");
+        assert!(msg.contains("1 to 256"), "{msg}");
+        let msg = parse_err("[encrypt]\narmor = true\n[encrypt]\nlevel = 3\n");
+        assert!(msg.starts_with("/etc/sp/x.toml line 3: "), "{msg}");
+        let msg = parse_err("[encrypt]\ncompression = 'none'\nlevel = 3\n");
+        assert!(msg.contains("no levels"), "{msg}");
     }
 
     #[test]

@@ -1,9 +1,24 @@
 //! SHA-256 of the plaintext, computed as it streams past, so `encrypt
 //! --digest-file` and `verify` can prove a restore gave back the same bytes.
 
+use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The most a digest file may hold: one `sha256sum` line with a long path.
+/// A bigger file is not one, and reading on would let `/dev/zero` or a huge
+/// file take memory without bound.
+pub const MAX_DIGEST_FILE: u64 = 16 * 1024;
+
+/// The name a digest line gives plaintext read from stdin. `sha256sum`
+/// writes `-`, which reads as "the file called -"; `(stdin)` is what
+/// `openssl dgst` writes, and says where the bytes came from.
+pub const STDIN_NAME: &str = "(stdin)";
 
 /// A `Read` adapter that hashes what passes through it, when enabled.
 pub struct HashingReader<R> {
@@ -42,6 +57,39 @@ pub fn hex(bytes: &[u8]) -> String {
 /// `sha256sum -c` style tooling and `verify --digest-file` both read it.
 pub fn digest_line(sha256: &str, name: &str) -> String {
     format!("{sha256}  {name}\n")
+}
+
+/// Read the SHA-256 of a digest file: a regular file only (a FIFO would
+/// hang, a device never end), opened without blocking and checked through
+/// the open descriptor, read up to [`MAX_DIGEST_FILE`].
+pub fn read_digest_file(path: &Path) -> Result<String> {
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot read digest file {}", path.display()), e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(format!("cannot read digest file {}", path.display()), e))?;
+    if !meta.is_file() {
+        return Err(not_a_digest_file(path, "is not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_DIGEST_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io(format!("cannot read digest file {}", path.display()), e))?;
+    if text.len() as u64 > MAX_DIGEST_FILE {
+        return Err(not_a_digest_file(path, "is larger than 16 KiB"));
+    }
+    parse_digest_line(&text)
+        .ok_or_else(|| not_a_digest_file(path, "holds no SHA-256 line (64 hex digits first)"))
+}
+
+fn not_a_digest_file(path: &Path, why: &str) -> Error {
+    Error::Usage(format!(
+        "digest file {} {why}; give the file `encrypt --digest-file` wrote",
+        path.display()
+    ))
 }
 
 /// The hash from the first field of a `sha256sum`-style line.

@@ -1,5 +1,5 @@
 //! The ends of the pipeline: input (stdin or a file) and output (stdout, or
-//! a file written beside its destination and renamed only on success), and
+//! a file in its destination's directory named only on success), and
 //! a `Tracked` wrapper that remembers the first I/O error so a failure deep
 //! inside the OpenPGP stack can be reported as what it really was (a broken
 //! pipe, a full disk) rather than as a crypto error.
@@ -97,6 +97,24 @@ impl Input {
     }
 }
 
+impl Input {
+    /// Open a backup to read: as [`Input::open`], but a terminal on stdin is
+    /// refused at once (as zstd does) rather than waited on: nobody types a
+    /// backup, and a forgotten `< file` would look like a hang.
+    pub fn open_backup(path: Option<&Path>) -> Result<Input> {
+        let input = Input::open(path)?;
+        if let Input::Stdin(stdin) = &input {
+            if stdin.is_terminal() {
+                return Err(Error::Usage(
+                    "refusing to read a backup from a terminal; give the backup file or redirect stdin"
+                        .into(),
+                ));
+            }
+        }
+        Ok(input)
+    }
+}
+
 impl Read for Input {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -106,72 +124,112 @@ impl Read for Input {
     }
 }
 
-/// Where to write to. Writing to a file goes to a temp file in the same
-/// directory that is renamed over the destination only by `finish`, so a
-/// failed or interrupted run never leaves a half backup under the real name.
-pub enum Output {
+/// Is the output binary (refused on a terminal) or text?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    Binary,
+    Text,
+}
+
+impl OutputKind {
+    /// Armored output is text; plain OpenPGP is binary.
+    pub fn for_armor(armor: bool) -> OutputKind {
+        match armor {
+            true => OutputKind::Text,
+            false => OutputKind::Binary,
+        }
+    }
+}
+
+/// What to do when the `-o` file exists already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    Refuse,
+    Replace,
+}
+
+/// Where to write to. Writing to a file goes to an unnamed file in the same
+/// directory (`PendingFile`) that gets the destination's name only in
+/// `finish`, so a failed or killed run never leaves a half backup under the
+/// real name, nor (where `O_TMPFILE` works) any file at all.
+///
+/// `finish` is the only way bytes still buffered here reach their
+/// destination: dropping an unfinished `Output` (an error path) discards
+/// the buffer and the temp file, so a failed decrypt does not push its last
+/// unauthenticated plaintext out on the way to the error.
+pub struct Output {
+    /// `None` once finished.
+    sink: Option<Sink>,
+}
+
+enum Sink {
     Stdout(BufWriter<io::Stdout>),
     File {
-        writer: BufWriter<tempfile::NamedTempFile>,
+        writer: BufWriter<PendingFile>,
         dest: PathBuf,
-        overwrite: bool,
+        existing: Existing,
     },
     /// Discard everything (verify, benchmarks).
     Null,
 }
 
 impl Output {
-    /// Open the output. `binary` output is refused on a terminal; an existing
-    /// file is refused unless `overwrite`.
-    pub fn open(path: Option<&Path>, binary: bool, overwrite: bool) -> Result<Output> {
-        match path {
-            None => Self::stdout(binary),
-            Some(p) if p == Path::new("-") => Self::stdout(binary),
-            Some(dest) => {
-                if let Ok(meta) = dest.symlink_metadata() {
-                    if !meta.is_file() {
-                        // Renaming over a device, a directory or a link
-                        // would replace it, not write into it.
-                        return Err(Error::Usage(format!(
-                            "{} exists and is not a regular file; refusing to replace it \
-                             (write to stdout and redirect instead)",
-                            dest.display()
-                        )));
-                    }
-                    if !overwrite {
-                        return Err(Error::Usage(format!(
-                            "{} exists; refusing to overwrite it (use --force)",
-                            dest.display()
-                        )));
-                    }
-                }
-                let dir = parent_dir(dest);
-                let tmp = tempfile::Builder::new()
-                    .prefix(".sealpipe-")
-                    .suffix(".part")
-                    .tempfile_in(dir)
-                    .map_err(|e| {
-                        Error::io(format!("cannot create a temp file in {}", dir.display()), e)
-                    })?;
-                remember_partial_output(Some(tmp.path().to_path_buf()));
-                Ok(Output::File {
-                    writer: BufWriter::with_capacity(IO_BUFFER_SIZE, tmp),
-                    dest: dest.to_path_buf(),
-                    overwrite,
-                })
-            }
+    /// Open the output. Binary output is refused on a terminal; an existing
+    /// file is refused unless `existing` says replace it. Files are created
+    /// with mode 0600 and keep it.
+    pub fn open(path: Option<&Path>, kind: OutputKind, existing: Existing) -> Result<Output> {
+        let sink = match path {
+            None => Self::stdout(kind)?,
+            Some(p) if p == Path::new("-") => Self::stdout(kind)?,
+            Some(dest) => Self::file(dest, existing)?,
+        };
+        Ok(Output { sink: Some(sink) })
+    }
+
+    /// An output that discards everything.
+    pub fn null() -> Output {
+        Output {
+            sink: Some(Sink::Null),
         }
     }
 
-    fn stdout(binary: bool) -> Result<Output> {
+    fn file(dest: &Path, existing: Existing) -> Result<Sink> {
+        if let Ok(meta) = dest.symlink_metadata() {
+            if !meta.is_file() {
+                // Renaming over a device, a directory or a link
+                // would replace it, not write into it.
+                return Err(Error::Usage(format!(
+                    "{} exists and is not a regular file; refusing to replace it \
+                     (write to stdout and redirect instead)",
+                    dest.display()
+                )));
+            }
+            if existing == Existing::Refuse {
+                return Err(Error::Usage(format!(
+                    "{} exists; refusing to overwrite it (use --force)",
+                    dest.display()
+                )));
+            }
+        }
+        let dir = parent_dir(dest);
+        let tmp = PendingFile::create(dir)
+            .map_err(|e| Error::io(format!("cannot create a temp file in {}", dir.display()), e))?;
+        Ok(Sink::File {
+            writer: BufWriter::with_capacity(IO_BUFFER_SIZE, tmp),
+            dest: dest.to_path_buf(),
+            existing,
+        })
+    }
+
+    fn stdout(kind: OutputKind) -> Result<Sink> {
         let stdout = io::stdout();
-        if binary && stdout.is_terminal() {
+        if kind == OutputKind::Binary && stdout.is_terminal() {
             return Err(Error::Usage(
                 "refusing to write binary ciphertext to a terminal; redirect stdout, use -o FILE, or --armor"
                     .into(),
             ));
         }
-        Ok(Output::Stdout(BufWriter::with_capacity(
+        Ok(Sink::Stdout(BufWriter::with_capacity(
             IO_BUFFER_SIZE,
             stdout,
         )))
@@ -179,54 +237,197 @@ impl Output {
 
     /// Flush everything; for a file, fsync and rename it into place. Until
     /// this returns Ok, the output must be considered incomplete.
-    pub fn finish(self) -> Result<()> {
-        match self {
-            Output::Stdout(mut w) => w.flush().map_err(write_error),
-            Output::File {
+    pub fn finish(mut self) -> Result<()> {
+        match self.sink.take() {
+            Some(Sink::Stdout(mut w)) => w.flush().map_err(write_error),
+            Some(Sink::File {
                 writer,
                 dest,
-                overwrite,
-            } => {
+                existing,
+            }) => {
                 let tmp = writer
                     .into_inner()
                     .map_err(|e| write_error(e.into_error()))?;
-                tmp.as_file().sync_all().map_err(write_error)?;
-                let persisted = if overwrite {
-                    tmp.persist(&dest)
-                } else {
-                    tmp.persist_noclobber(&dest)
-                };
-                persisted.map_err(|e| {
+                tmp.file().sync_all().map_err(write_error)?;
+                tmp.persist(&dest, existing).map_err(|e| {
                     Error::io(
                         format!("cannot move the output into place at {}", dest.display()),
-                        e.error,
+                        e,
                     )
                 })?;
-                remember_partial_output(None);
                 // The rename itself is durable only once the directory is synced.
                 let dir = parent_dir(&dest);
                 File::open(dir)
                     .and_then(|d| d.sync_all())
                     .map_err(|e| Error::io(format!("cannot sync directory {}", dir.display()), e))
             }
-            Output::Null => Ok(()),
+            Some(Sink::Null) | None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Output {
+    /// Unfinished: throw the buffer away instead of flushing it (BufWriter's
+    /// own drop would flush); the temp file is removed by its own drop.
+    fn drop(&mut self) {
+        match self.sink.take() {
+            Some(Sink::Stdout(w)) => drop(w.into_parts()),
+            Some(Sink::File { writer, .. }) => writer.into_parts().0.discard(),
+            Some(Sink::Null) | None => {}
         }
     }
 }
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.sink {
+            Some(Sink::Stdout(w)) => w.write(buf),
+            Some(Sink::File { writer, .. }) => writer.write(buf),
+            Some(Sink::Null) => Ok(buf.len()),
+            None => Err(io::Error::other("write after finish")),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.sink {
+            Some(Sink::Stdout(w)) => w.flush(),
+            Some(Sink::File { writer, .. }) => writer.flush(),
+            Some(Sink::Null) | None => Ok(()),
+        }
+    }
+}
+
+/// The file an `-o` output is written to until `finish` gives it its name.
+enum PendingFile {
+    /// `O_TMPFILE`: a file without a name until it is linked in complete,
+    /// so nothing is left behind whatever ends the process (even SIGKILL).
+    Unnamed { file: File, dir: PathBuf },
+    /// Where the filesystem has no `O_TMPFILE` (or /proc is missing): a
+    /// named `.sealpipe-*.part` beside the destination, removed on error
+    /// and by the signal handler; only SIGKILL or a power loss leaves it.
+    Named(tempfile::NamedTempFile),
+}
+
+impl PendingFile {
+    fn create(dir: &Path) -> io::Result<PendingFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if Path::new("/proc/self/fd").is_dir() {
+            let unnamed = File::options()
+                .write(true)
+                .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+                .mode(0o600)
+                .open(dir);
+            match unnamed {
+                Ok(file) => {
+                    return Ok(PendingFile::Unnamed {
+                        file,
+                        dir: dir.to_path_buf(),
+                    })
+                }
+                // Not supported here: fall back to a named temp file.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let named = tempfile::Builder::new()
+            .prefix(".sealpipe-")
+            .suffix(".part")
+            .tempfile_in(dir)?;
+        remember_partial_output(named.path());
+        Ok(PendingFile::Named(named))
+    }
+
+    fn file(&self) -> &File {
         match self {
-            Output::Stdout(w) => w.write(buf),
-            Output::File { writer, .. } => writer.write(buf),
-            Output::Null => Ok(buf.len()),
+            PendingFile::Unnamed { file, .. } => file,
+            PendingFile::Named(named) => named.as_file(),
+        }
+    }
+
+    /// Give the complete file its name: never over an existing file unless
+    /// `existing` says replace it, and then by an atomic rename.
+    fn persist(self, dest: &Path, existing: Existing) -> io::Result<()> {
+        match self {
+            PendingFile::Named(named) => {
+                let path = named.path().to_path_buf();
+                let persisted = match existing {
+                    Existing::Replace => named.persist(dest),
+                    Existing::Refuse => named.persist_noclobber(dest),
+                };
+                persisted.map_err(|e| e.error)?;
+                forget_partial_output(&path);
+                Ok(())
+            }
+            PendingFile::Unnamed { file, dir } => {
+                use std::os::fd::AsRawFd;
+                let link = |to: &Path| {
+                    rustix::fs::linkat(
+                        rustix::fs::CWD,
+                        format!("/proc/self/fd/{}", file.as_raw_fd()),
+                        rustix::fs::CWD,
+                        to,
+                        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                    )
+                    .map_err(io::Error::from)
+                };
+                match existing {
+                    // linkat never replaces: an atomic no-clobber.
+                    Existing::Refuse => link(dest),
+                    // Linked under a temp name, complete, then renamed over.
+                    Existing::Replace => {
+                        // A name no one else uses: a stale one from a killed
+                        // run with the same pid is skipped, never removed.
+                        let mut attempt = 0;
+                        let named = loop {
+                            let candidate = dir
+                                .join(format!(".sealpipe-{}-{attempt}.part", std::process::id()));
+                            match link(&candidate) {
+                                Ok(()) => break candidate,
+                                Err(e)
+                                    if e.kind() == io::ErrorKind::AlreadyExists
+                                        && attempt < 100 =>
+                                {
+                                    attempt += 1
+                                }
+                                Err(e) => return Err(e),
+                            }
+                        };
+                        remember_partial_output(&named);
+                        let renamed = std::fs::rename(&named, dest);
+                        if renamed.is_err() {
+                            let _ = std::fs::remove_file(&named);
+                        }
+                        forget_partial_output(&named);
+                        renamed
+                    }
+                }
+            }
+        }
+    }
+
+    /// An unfinished file: gone with its descriptor (unnamed) or removed
+    /// by tempfile's drop (named).
+    fn discard(self) {
+        if let PendingFile::Named(named) = &self {
+            forget_partial_output(named.path());
+        }
+    }
+}
+
+impl Write for PendingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            PendingFile::Unnamed { file, .. } => file.write(buf),
+            PendingFile::Named(named) => named.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Output::Stdout(w) => w.flush(),
-            Output::File { writer, .. } => writer.flush(),
-            Output::Null => Ok(()),
+            PendingFile::Unnamed { file, .. } => file.flush(),
+            PendingFile::Named(named) => named.flush(),
         }
     }
 }
@@ -239,11 +440,20 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// The temp file of an unfinished `--output`, for the signal handler.
-static PARTIAL_OUTPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The temp files of unfinished outputs (`-o`, a digest file), for the
+/// signal handler.
+static PARTIAL_OUTPUTS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-fn remember_partial_output(path: Option<PathBuf>) {
-    *PARTIAL_OUTPUT.lock().unwrap_or_else(|e| e.into_inner()) = path;
+fn partial_outputs() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    PARTIAL_OUTPUTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn remember_partial_output(path: &Path) {
+    partial_outputs().push(path.to_path_buf());
+}
+
+fn forget_partial_output(path: &Path) {
+    partial_outputs().retain(|p| p != path);
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: remove an unfinished `--output` temp file,
@@ -258,8 +468,7 @@ pub fn exit_on_termination_signals() -> Result<()> {
         .name("signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                let partial = PARTIAL_OUTPUT.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(path) = partial {
+                for path in partial_outputs().drain(..) {
                     let _ = std::fs::remove_file(path);
                 }
                 eprintln!("sealpipe: error: interrupted by signal {signal}; the output is incomplete and was not kept");

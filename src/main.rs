@@ -1,5 +1,6 @@
-//! The sealpipe binary: parse -> plan -> run -> exit code. Silent on stderr
-//! unless something failed (backup systems treat any stderr as trouble).
+//! The binary: parse -> plan -> run -> exit code. Silent on stderr unless
+//! something failed (backup systems treat any stderr as trouble); a failure
+//! is printed by the one printer, `sealpipe::error::report`.
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -7,27 +8,62 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use sealpipe::error::exit;
 
 fn main() -> ExitCode {
     sealpipe::keys::files::remember_inherited_fds();
-    let cli = cli::Cli::parse();
+    let cli = parse_command_line();
     match sealpipe::io::exit_on_termination_signals()
         .map_err(anyhow::Error::from)
         .and_then(|()| commands::run(cli))
     {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(err) => {
-            let mut message = format!("sealpipe: error: {err}");
-            for cause in err.chain().skip(1) {
-                message.push_str(&format!(": {cause}"));
-            }
-            eprintln!("{message}");
+            sealpipe::error::report(err.as_ref());
             let code = err
                 .downcast_ref::<sealpipe::Error>()
                 .map_or(exit::INTERNAL, sealpipe::Error::exit_code);
             ExitCode::from(code)
         }
     }
+}
+
+/// clap's parse, with a `--version` that also names the OpenPGP library
+/// and its crypto backend (as `gpg --version` lists its algorithms).
+fn parse_command_line() -> cli::Cli {
+    let version = format!(
+        "{}\nsequoia-openpgp {}\ncrypto backend: {}",
+        env!("CARGO_PKG_VERSION"),
+        sealpipe::openpgp::VERSION,
+        sealpipe::openpgp::crypto::backend()
+    );
+    // clap keeps the text for the life of the process anyway.
+    let version: &'static str = Box::leak(version.into_boxed_str());
+    cli::Cli::command()
+        .version(version)
+        .try_get_matches()
+        .and_then(|matches| cli::Cli::from_arg_matches(&matches))
+        .unwrap_or_else(|e| exit_on_clap_error(e))
+}
+
+/// Help and version go to stdout as clap writes them; a command-line
+/// mistake is printed like every other error, on one line, exit 2.
+fn exit_on_clap_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !e.use_stderr() {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    // clap's first paragraph says what is wrong; its usage lines follow.
+    let what: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let what = what.join(" ");
+    let what = what.strip_prefix("error: ").unwrap_or(&what);
+    let usage = sealpipe::Error::Usage(format!("{what} (see --help)"));
+    sealpipe::error::report(&usage);
+    std::process::exit(i32::from(usage.exit_code()));
 }

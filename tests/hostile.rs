@@ -275,12 +275,10 @@ fn a_signal_mid_stream_leaves_no_backup() {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(&sample_data(1_000_000)).unwrap();
         stdin.flush().unwrap();
-        // Wait until the temp file exists, i.e. encryption is under way.
+        // Wait until the output file is open, i.e. encryption is under way.
         let started = (0..200).any(|_| {
             std::thread::sleep(Duration::from_millis(25));
-            fs::read_dir(env.dir.path())
-                .unwrap()
-                .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".part"))
+            writing_output_in(child.id(), env.dir.path())
         });
         assert!(started, "encrypt never created its temp file");
         let kill = Command::new("kill")

@@ -4,18 +4,18 @@
 //! Exit 0: all well; 9: a key expires within the warning period; 4:
 //! `encrypt` would refuse now; 5: a `[decrypt]` key does not load or unlock.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use sealpipe::config::{config_path, Config, PinnedRecipient};
+use sealpipe::config::{Config, PinnedRecipient};
 use sealpipe::io::print_stdout;
 use sealpipe::keys::{self, expiry, SecretKeyring};
 use sealpipe::openpgp::Fingerprint;
 use sealpipe::time::format_utc;
 use sealpipe::{policy, time, Error};
 
-use super::read_passphrase;
+use super::{read_passphrase, ConfigFile};
 use crate::cli::CheckArgs;
 
 /// One pinned recipient as `encrypt` would see it tonight.
@@ -38,18 +38,18 @@ struct DecryptKeyStatus {
     problem: Option<String>,
 }
 
-pub fn run(config: Option<&Path>, args: CheckArgs) -> Result<()> {
-    let config = Config::load(&config_path(config))?;
+pub fn run(config: &ConfigFile, args: CheckArgs) -> Result<()> {
+    let config = config.load()?;
     let now = time::now()?;
     let warn_until = now + Duration::from_secs(args.warn_days * 86_400);
     // The verdict for tonight is exactly encrypt's: the same call, the same config.
-    let verdict = policy::select_recipients(&config, &[], now);
+    let verdict = policy::select_recipients(config, &[], now);
     let recipients: Vec<RecipientStatus> = config
         .recipients
         .iter()
-        .map(|pin| recipient_status(&config, pin, now))
+        .map(|pin| recipient_status(config, pin, now))
         .collect();
-    let decrypt_keys = check_decrypt_keys(&config, &recipients);
+    let decrypt_keys = check_decrypt_keys(config, &recipients);
 
     let expiring: Vec<String> = recipients
         .iter()
@@ -77,7 +77,7 @@ pub fn run(config: Option<&Path>, args: CheckArgs) -> Result<()> {
         (Ok(_), true, true) => "ok",
     };
     let report = Report {
-        config: &config,
+        config,
         now,
         warn_days: args.warn_days,
         recipients: &recipients,

@@ -1,30 +1,34 @@
 //! `sealpipe decrypt` (and `sealpipe -d`): the backup back to plaintext,
 //! streaming or, with `--verify-first`, authenticated before release.
 
-use std::path::Path;
-
-use anyhow::Result;
 use sealpipe::decrypt::{self, DecryptPlan, PlaintextDigest, Reader};
-use sealpipe::io::Input;
+use sealpipe::io::{Input, OutputKind};
+use sealpipe::progress::Progress;
+use sealpipe::Result;
 
-use super::{load_keyring, open_output};
+use super::{load_keyring, open_output, ConfigFile};
 use crate::cli::{DecryptArgs, ReaderArg};
 
-pub fn run(config: Option<&Path>, args: DecryptArgs) -> Result<()> {
+pub fn run(config: &ConfigFile, args: DecryptArgs) -> Result<()> {
+    let input = Input::open_backup(args.input.as_deref())?;
     let keyring = load_keyring(config, &args.keys)?;
-    let input = Input::open(args.input.as_deref())?;
-    let mut output = open_output(&args.output, false)?;
+    let mut output = open_output(&args.output, OutputKind::Text)?;
+    let progress = Progress::new(args.progress.progress);
     let reader = match args.reader {
         ReaderArg::Fast => Reader::Fast,
         ReaderArg::Stock => Reader::Stock,
     };
     let plan = DecryptPlan::new(&keyring, reader, PlaintextDigest::Skip);
     if args.verify_first {
+        // The first pass reads the input itself; only the output is counted.
         let spool_dir = args.spool_dir.unwrap_or_else(std::env::temp_dir);
-        decrypt::decrypt_verified_first(&plan, input, &spool_dir, &mut output)?;
+        let mut sink = progress.writer(&mut output);
+        decrypt::decrypt_verified_first(&plan, input, &spool_dir, &mut sink)?;
     } else {
-        decrypt::decrypt(&plan, input, &mut output)?;
+        let mut sink = progress.writer(&mut output);
+        decrypt::decrypt(&plan, progress.reader(input), &mut sink)?;
     }
     output.finish()?;
+    progress.finish();
     Ok(())
 }

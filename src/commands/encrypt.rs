@@ -1,71 +1,84 @@
 //! `sealpipe encrypt` (and the bare `sealpipe` of Amanda's hooks): config ->
 //! approved recipients -> plan -> compressed, encrypted stream.
 
-use std::fs;
+use std::io::Write;
 use std::path::Path;
 
-use anyhow::Result;
-use sealpipe::compress::Compression;
-use sealpipe::config::{config_path, Config};
 use sealpipe::digest;
 use sealpipe::encrypt::{self, EncryptPlan};
-use sealpipe::io::Input;
-use sealpipe::{policy, time, Error};
+use sealpipe::error::Error;
+use sealpipe::io::{Existing, Input, Output, OutputKind};
+use sealpipe::progress::Progress;
+use sealpipe::settings::{self, EncryptChoices, SettingSource};
+use sealpipe::{policy, time, Result};
 
-use super::open_output;
+use super::{open_output, ConfigFile};
 use crate::cli::EncryptArgs;
 
-pub fn run(config: Option<&Path>, args: EncryptArgs) -> Result<()> {
-    let config = Config::load(&config_path(config))?;
+pub fn run(config: &ConfigFile, args: EncryptArgs) -> Result<()> {
+    let settings_file = config.load()?;
     let now = time::now()?;
-    let defaults = &config.encrypt;
-    let compression = args
-        .compression
-        .or(defaults.compression)
-        .unwrap_or(Compression::Zstd);
-    // The config's level belongs to the config's compression: `-c deflate`
-    // on a zstd config gets deflate's default, not zstd's level 3.
-    let config_level = defaults
-        .level
-        .filter(|_| defaults.compression.unwrap_or(Compression::Zstd) == compression);
-    let level = args
-        .level
-        .or(config_level)
-        .unwrap_or(compression.default_level());
-    if compression == Compression::Deflate && level > 9 {
-        return Err(Error::Usage(format!("deflate levels are 1-9, got {level}")).into());
-    }
+    let cli = EncryptChoices {
+        compression: args.compression,
+        level: args.level,
+        threads: args.threads,
+        armor: args.armor.then_some(true),
+    };
+    let settings = settings::resolve_encrypt(cli, settings_file.encrypt.choices()).map_err(
+        |(source, problem)| match source {
+            SettingSource::CommandLine => Error::Usage(problem.to_string()),
+            SettingSource::Config => Error::Config {
+                path: config.path().to_path_buf(),
+                line: None,
+                problem: problem.into(),
+            },
+        },
+    )?;
     let plan = EncryptPlan {
-        recipients: policy::select_recipients(&config, &args.recipients, now)?,
-        compression,
-        level,
-        threads: args.threads.or(defaults.threads).unwrap_or_else(all_cores),
-        armor: args.armor || defaults.armor.unwrap_or(false),
+        recipients: policy::select_recipients(settings_file, &args.recipients, now)?,
+        compression: settings.compression,
+        level: settings.level.map_or(0, |l| i32::from(l.get())),
+        threads: u32::from(settings.threads.get()),
+        armor: settings.armor,
         now,
         digest: args.digest_file.is_some(),
     };
+    // Every check is done: only now are output files created.
     let input = Input::open(args.input.as_deref())?;
-    let mut output = open_output(&args.output, !plan.armor)?;
-    let summary = encrypt::encrypt(&plan, input, &mut output)?;
+    let mut output = open_output(&args.output, OutputKind::for_armor(plan.armor))?;
+    let mut digest_output = match &args.digest_file {
+        Some(path) => Some(Output::open(
+            Some(path),
+            OutputKind::Text,
+            Existing::Replace,
+        )?),
+        None => None,
+    };
+    let progress = Progress::new(args.progress.progress);
+    let mut sink = progress.writer(&mut output);
+    let summary = encrypt::encrypt(&plan, progress.reader(input), &mut sink)?;
     output.finish()?;
-    if let (Some(path), Some(sha256)) = (&args.digest_file, &summary.sha256) {
+    progress.finish();
+    if let (Some(mut digest_output), Some(sha256), Some(path)) =
+        (digest_output.take(), &summary.sha256, &args.digest_file)
+    {
         let name = args
             .input
             .as_deref()
-            .map_or("-".into(), |p| p.display().to_string());
-        fs::write(path, digest::digest_line(sha256, &name)).map_err(|e| {
-            Error::io(
-                format!(
-                    "the backup was written, but the digest file {} was not",
-                    path.display()
-                ),
-                e,
-            )
-        })?;
+            .filter(|p| *p != Path::new("-"))
+            .map_or(digest::STDIN_NAME.into(), |p| p.display().to_string());
+        digest_output
+            .write_all(digest::digest_line(sha256, &name).as_bytes())
+            .map_err(|e| {
+                Error::io(
+                    format!(
+                        "the backup was written, but the digest file {} was not",
+                        path.display()
+                    ),
+                    e,
+                )
+            })?;
+        digest_output.finish()?;
     }
     Ok(())
-}
-
-fn all_cores() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }

@@ -2,23 +2,21 @@
 //! to the current recipient set, without a secret key.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
-use sealpipe::config::{config_path, Config};
 use sealpipe::inspect::{self, InspectPlan, KnownCerts};
 use sealpipe::io::{print_stdout, Input};
 use sealpipe::{time, Error};
 
-use super::load_keyring;
+use super::{load_keyring, ConfigFile};
 use crate::cli::InspectArgs;
 
-pub fn run(config: Option<&Path>, args: InspectArgs) -> Result<()> {
+pub fn run(config: &ConfigFile, args: InspectArgs) -> Result<()> {
     // The default config is optional here: without one there is no policy
     // to check, but the recipients are still listed by key ID.
-    let path = config_path(config);
-    let mut known = if config.is_some() || path.exists() {
-        KnownCerts::from_config(&Config::load(&path)?)?
+    let mut known = if config.is_explicit() || config.path().exists() {
+        KnownCerts::from_config(config.load()?)?
     } else {
         KnownCerts::default()
     };

@@ -2,18 +2,22 @@
 //! that pin it.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
 use sealpipe::io::print_stdout;
 use sealpipe::keys::files;
 use sealpipe::keys::generate::{self, KeygenPlan};
-use sealpipe::time;
+use sealpipe::openpgp::crypto::Password;
+use sealpipe::{time, Error, Result};
 
-use super::read_passphrase;
+use super::{ask_on_terminal, read_passphrase, terminal_for_prompts, ConfigFile};
 use crate::cli::KeygenArgs;
 
-pub fn run(args: KeygenArgs) -> Result<()> {
-    let passphrase = read_passphrase(args.passphrase_file.as_deref(), args.passphrase_fd)?;
+pub fn run(config: &ConfigFile, args: KeygenArgs) -> Result<()> {
+    let passphrase = match (&args.passphrase_file, args.passphrase_fd) {
+        (None, None) if terminal_for_prompts() => ask_new_passphrase()?,
+        (file, fd) => read_passphrase(file.as_deref(), fd)?,
+    };
     let validity = generate::parse_validity(&args.expires)?;
     let key_created = time::now()?;
     let key = generate::generate(KeygenPlan {
@@ -39,16 +43,23 @@ pub fn run(args: KeygenArgs) -> Result<()> {
             0o600,
         )?;
     }
-    let cert_path = fs::canonicalize(&args.cert_out).unwrap_or(args.cert_out.clone());
+    let placement = CertPlacement::new(&args.cert_out, config.path());
     let mut snippet = format!(
-        "# Add to the [[recipient]] list of your sealpipe config:\n\
+        "# Add to the [[recipient]] list of {config}.\n\
+         # cert is relative to that file's directory ({dir}){copy}.\n\
          [[recipient]]\n\
-         name = {}\n\
-         fingerprint = \"{}\"\n\
-         cert = {}\n",
-        toml_string(&args.name),
-        key.cert.fingerprint().to_hex(),
-        toml_string(&cert_path.display().to_string())
+         name = {name}\n\
+         fingerprint = \"{fingerprint}\"\n\
+         cert = {cert}\n",
+        config = config.path().display(),
+        dir = placement.config_dir.display(),
+        copy = match placement.outside {
+            true => format!(": copy {} there", args.cert_out.display()),
+            false => String::new(),
+        },
+        name = toml_string(&args.name),
+        fingerprint = key.cert.fingerprint().to_hex(),
+        cert = toml_string(&placement.relative.display().to_string())
     );
     if args.required {
         snippet.push_str("required = true\n");
@@ -57,7 +68,57 @@ pub fn run(args: KeygenArgs) -> Result<()> {
         Some(v) => format!("# The key expires {}.\n", time::format_utc(key_created + v)),
         None => "# The key never expires.\n".into(),
     });
-    Ok(print_stdout(&snippet)?)
+    print_stdout(&snippet)
+}
+
+/// On a terminal with no passphrase option: ask twice. An empty answer
+/// leaves the key unprotected (a backup host's key, read by cron).
+fn ask_new_passphrase() -> Result<Option<Password>> {
+    let first = ask_on_terminal("Passphrase to protect the new secret key (empty for none): ")?;
+    if first.is_empty() {
+        return Ok(None);
+    }
+    let again = ask_on_terminal("The same passphrase again: ")?;
+    if *first != *again {
+        return Err(Error::Key(
+            "the two passphrases differ; no key was written, run keygen again".into(),
+        ));
+    }
+    Ok(Some(Password::from(first.as_str())))
+}
+
+/// Where the cert goes relative to the config that will pin it: config
+/// paths are relative to the config's directory, so that is what to print.
+struct CertPlacement {
+    config_dir: PathBuf,
+    relative: PathBuf,
+    /// The cert is not under the config's directory: it must be copied there.
+    outside: bool,
+}
+
+impl CertPlacement {
+    fn new(cert: &Path, config: &Path) -> CertPlacement {
+        let absolute = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let config_dir = absolute(
+            config
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        );
+        let cert = absolute(cert);
+        match cert.strip_prefix(&config_dir) {
+            Ok(relative) => CertPlacement {
+                relative: relative.to_path_buf(),
+                config_dir,
+                outside: false,
+            },
+            Err(_) => CertPlacement {
+                relative: cert.file_name().map_or(cert.clone(), PathBuf::from),
+                config_dir,
+                outside: true,
+            },
+        }
+    }
 }
 
 fn toml_string(s: &str) -> String {

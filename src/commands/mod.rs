@@ -1,7 +1,7 @@
 //! The commands: each turns its parsed arguments into a validated plan and
 //! runs it, building the whole plan (config read, recipients approved, keys
 //! loaded) before it writes a byte. One file per subcommand; the helpers
-//! they share (output, secret keys, passphrases) are here.
+//! they share (the config, output, secret keys, passphrases) are here.
 
 mod check;
 mod decrypt;
@@ -14,65 +14,118 @@ mod keygen;
 mod rekey;
 mod verify;
 
+use std::cell::OnceCell;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
 use sealpipe::config::{config_path, Config};
-use sealpipe::io::Output;
+use sealpipe::io::{Existing, Output, OutputKind};
 use sealpipe::keys::{files, passphrase_from_secret, SecretKeyring};
 use sealpipe::openpgp::crypto::Password;
-use sealpipe::Error;
+use sealpipe::{Error, Result};
+use zeroize::Zeroizing;
 
 use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, KeyArgs, OutputArgs};
 
-pub fn run(cli: Cli) -> Result<()> {
-    let config = cli.config.as_deref();
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = ConfigFile::new(cli.config.as_deref());
+    if cli.decrypt && cli.command.is_some() {
+        // `--config` is global, so clap cannot keep `-d` apart by itself.
+        return Err(Error::Usage(
+            "-d is short for `sealpipe decrypt`; give either -d or a command, not both".into(),
+        )
+        .into());
+    }
     match cli.command {
-        Some(Command::Encrypt(args)) => encrypt::run(config, args),
-        Some(Command::Decrypt(args)) => decrypt::run(config, args),
-        Some(Command::Verify(args)) => verify::run(config, args),
-        Some(Command::Inspect(args)) => inspect::run(config, args),
-        Some(Command::Rekey(args)) => rekey::run(config, args),
-        Some(Command::Keygen(args)) => keygen::run(args),
+        Some(Command::Encrypt(args)) => Ok(encrypt::run(&config, args)?),
+        Some(Command::Decrypt(args)) => Ok(decrypt::run(&config, args)?),
+        Some(Command::Verify(args)) => Ok(verify::run(&config, args)?),
+        Some(Command::Inspect(args)) => inspect::run(&config, args),
+        Some(Command::Rekey(args)) => rekey::run(&config, args),
+        Some(Command::Keygen(args)) => Ok(keygen::run(&config, args)?),
         Some(Command::Generate(args)) => generate::run(args),
-        Some(Command::Check(args)) => check::run(config, args),
+        Some(Command::Check(args)) => check::run(&config, args),
         Some(Command::Extend(args)) => extend::run(args),
         Some(Command::Escrow(command)) => escrow::run(command),
-        None if cli.decrypt => decrypt::run(config, DecryptArgs::default()),
-        None => encrypt::run(config, EncryptArgs::default()),
+        None if cli.decrypt => Ok(decrypt::run(&config, DecryptArgs::default())?),
+        None => Ok(encrypt::run(&config, EncryptArgs::default())?),
+    }
+}
+
+/// The config file of this run: read at most once, when first needed (a
+/// decrypt with `--key` needs none).
+pub(crate) struct ConfigFile {
+    path: PathBuf,
+    explicit: bool,
+    loaded: OnceCell<Config>,
+}
+
+impl ConfigFile {
+    fn new(explicit: Option<&Path>) -> Self {
+        ConfigFile {
+            path: config_path(explicit),
+            explicit: explicit.is_some(),
+            loaded: OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Named by `--config` or `$SEALPIPE_CONFIG`, not the default.
+    pub(crate) fn is_explicit(&self) -> bool {
+        self.explicit
+    }
+
+    pub(crate) fn load(&self) -> Result<&Config> {
+        if let Some(config) = self.loaded.get() {
+            return Ok(config);
+        }
+        let config = Config::load(&self.path)?;
+        Ok(self.loaded.get_or_init(|| config))
     }
 }
 
 /// The output of a command: `-o FILE` (temp file, renamed when finished) or stdout.
-pub(crate) fn open_output(args: &OutputArgs, binary: bool) -> Result<Output> {
-    Ok(Output::open(args.output.as_deref(), binary, args.force)?)
+pub(crate) fn open_output(args: &OutputArgs, kind: OutputKind) -> Result<Output> {
+    let existing = match args.force {
+        true => Existing::Replace,
+        false => Existing::Refuse,
+    };
+    Output::open(args.output.as_deref(), kind, existing)
 }
 
 /// The secret keys for decrypt/verify: `--key` files if given, else the
 /// config's `[decrypt] keys`. The config is read only when it is needed.
-pub(crate) fn load_keyring(config: Option<&Path>, args: &KeyArgs) -> Result<SecretKeyring> {
+pub(crate) fn load_keyring(config: &ConfigFile, args: &KeyArgs) -> Result<SecretKeyring> {
     let mut paths: Vec<PathBuf> = args.keys.clone();
     let mut passphrase_file = args.passphrase_file.clone();
     let from_config = paths.is_empty();
     if from_config {
-        let path = config_path(config);
-        let config = Config::load(&path)?;
-        paths = config.decrypt.keys;
-        passphrase_file = passphrase_file.or(config.decrypt.passphrase_file);
+        let settings = config.load()?;
+        paths = settings.decrypt.keys.clone();
+        passphrase_file = passphrase_file.or(settings.decrypt.passphrase_file.clone());
         if paths.is_empty() {
-            return Err(Error::Usage(format!(
+            return Err(Error::Key(format!(
                 "no secret key to decrypt with: give --key FILE or list keys under [decrypt] in {}",
-                path.display()
-            ))
-            .into());
+                config.path().display()
+            )));
         }
     }
     let passphrase = read_passphrase(passphrase_file.as_deref(), args.passphrase_fd)?;
-    if from_config {
+    let mut keyring = match from_config {
         // A stale [decrypt] keys entry must not stop a restore another opens.
-        return Ok(SecretKeyring::load_listed(&paths, passphrase)?);
+        true => SecretKeyring::load_listed(&paths, passphrase)?,
+        false => SecretKeyring::load(&paths, passphrase)?,
+    };
+    let protected = keyring.keys.iter().any(|k| k.key.secret().is_encrypted());
+    if keyring.passphrase.is_none() && protected && terminal_for_prompts() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let prompt = format!("Passphrase for {}: ", names.join(", "));
+        keyring.passphrase = Some(prompt_passphrase(&prompt)?);
     }
-    Ok(SecretKeyring::load(&paths, passphrase)?)
+    Ok(keyring)
 }
 
 /// A passphrase from a private file or an inherited fd; never from argv.
@@ -86,7 +139,31 @@ pub(crate) fn read_passphrase(file: Option<&Path>, fd: Option<u32>) -> Result<Op
     };
     let passphrase = passphrase_from_secret(&secret);
     if passphrase.map(|p| p.is_empty()) {
-        return Err(Error::Key("the passphrase is empty".into()).into());
+        return Err(Error::Key("the passphrase is empty".into()));
     }
     Ok(Some(passphrase))
+}
+
+/// Whether a person is there to answer a prompt: stderr is a terminal and
+/// the process has a controlling terminal to read from. Never true under
+/// cron, Amanda or Bacula (no terminal, stderr captured), so batch runs
+/// keep failing with a clear message instead of waiting for an answer.
+pub(crate) fn terminal_for_prompts() -> bool {
+    std::io::stderr().is_terminal() && std::fs::File::open("/dev/tty").is_ok()
+}
+
+/// Ask for a passphrase to unlock keys; an empty answer is refused.
+fn prompt_passphrase(prompt: &str) -> Result<Password> {
+    let answer = ask_on_terminal(prompt)?;
+    if answer.is_empty() {
+        return Err(Error::Key("the passphrase is empty".into()));
+    }
+    Ok(Password::from(answer.as_str()))
+}
+
+/// Ask on the controlling terminal, echo off; the answer is wiped when dropped.
+pub(crate) fn ask_on_terminal(prompt: &str) -> Result<Zeroizing<String>> {
+    rpassword::prompt_password(prompt)
+        .map(Zeroizing::new)
+        .map_err(|e| Error::io("cannot read the passphrase from the terminal", e))
 }

@@ -1,47 +1,38 @@
 //! `sealpipe verify`: a test restore that writes nothing and reports the
 //! plaintext's size, SHA-256 and the key that opened it.
 
-use std::fs;
-use std::path::Path;
-
-use anyhow::Result;
 use sealpipe::decrypt::{self, DecryptPlan, DecryptSummary, PlaintextDigest, Reader};
 use sealpipe::digest;
 use sealpipe::io::{print_stdout, Input, Output};
-use sealpipe::Error;
+use sealpipe::progress::Progress;
+use sealpipe::{Error, Result};
 
-use super::load_keyring;
+use super::{load_keyring, ConfigFile};
 use crate::cli::VerifyArgs;
 
-pub fn run(config: Option<&Path>, args: VerifyArgs) -> Result<()> {
+pub fn run(config: &ConfigFile, args: VerifyArgs) -> Result<()> {
     let expected = match (&args.digest_file, &args.expect_sha256) {
-        (Some(path), _) => {
-            let text = fs::read_to_string(path)
-                .map_err(|e| Error::io(format!("cannot read digest file {}", path.display()), e))?;
-            Some(
-                digest::parse_digest_line(&text).ok_or_else(|| {
-                    Error::Usage(format!("{} holds no SHA-256 line", path.display()))
-                })?,
-            )
-        }
+        (Some(path), _) => Some(digest::read_digest_file(path)?),
         (None, Some(hex)) => Some(digest::parse_digest_line(hex).ok_or_else(|| {
             Error::Usage(format!("--expect-sha256 needs 64 hex digits, got '{hex}'"))
         })?),
         (None, None) => None,
     };
     let keyring = load_keyring(config, &args.keys)?;
-    let input = Input::open(args.input.as_deref())?;
+    let input = Input::open_backup(args.input.as_deref())?;
+    let progress = Progress::new(args.progress.progress);
+    let mut sink = progress.writer(Output::null());
     let plan = DecryptPlan::new(&keyring, Reader::Fast, PlaintextDigest::Sha256);
-    let summary = decrypt::decrypt(&plan, input, &mut Output::Null)?;
-    print_verify_report(&summary, args.json)?;
-    let actual = summary.sha256.unwrap_or_default();
+    let summary = decrypt::decrypt(&plan, progress.reader(input), &mut sink)?;
+    progress.finish();
+    let actual = summary.sha256.clone().unwrap_or_default();
     match expected {
+        // No "ok" report before this error: the backup is not the one wanted.
         Some(want) if want != actual => Err(Error::Mismatch(format!(
             "the backup decrypts cleanly but its plaintext SHA-256 is {actual}, expected {want}: \
              it is not the backup the digest belongs to"
-        ))
-        .into()),
-        _ => Ok(()),
+        ))),
+        _ => print_verify_report(&summary, args.json),
     }
 }
 
@@ -81,5 +72,5 @@ fn print_verify_report(summary: &DecryptSummary, json: bool) -> Result<()> {
         }
         text
     };
-    Ok(print_stdout(&report)?)
+    print_stdout(&report)
 }

@@ -336,3 +336,25 @@ pub fn encryption_keyids(cert: &Path) -> Vec<String> {
         .map(|k| k.key().keyid().to_hex())
         .collect()
 }
+
+/// Whether process `pid` has an output file open in `dir`: an unnamed one
+/// (O_TMPFILE, shown as "#inode (deleted)") or a named `.sealpipe-*` temp file.
+pub fn writing_output_in(pid: u32, dir: &Path) -> bool {
+    let dir = dir.to_string_lossy().into_owned();
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|fd| {
+            fs::read_link(fd.path()).is_ok_and(|target| {
+                let target = target.to_string_lossy();
+                target.starts_with(&dir)
+                    && (target.ends_with(" (deleted)") || target.contains(".sealpipe-"))
+            })
+        })
+}
+
+/// The permission bits of a file.
+pub fn file_mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
