@@ -819,7 +819,7 @@ fn a_passphrase_only_message_says_so() {
     for reader in ["--reader=fast", "--reader=stock"] {
         let r = env
             .run(&["decrypt", reader], &ct)
-            .fails(5, "passphrase-encrypted");
+            .fails(6, "passphrase only");
         assert!(r.stdout.is_empty(), "{reader}");
     }
 }
