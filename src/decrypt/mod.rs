@@ -394,6 +394,7 @@ fn copy_plaintext<R: Read + Send, W: Write>(
             Some(inner) => classify_io(inner),
             // The OpenPGP layer was fine, so the zstd layer is broken
             // (or the sink failed, which the caller reports first).
+            None if zstd && e.get_ref().is_some_and(|i| i.is::<Error>()) => classify_io(e),
             None if zstd => Error::BadInput(Damage::Described(format!(
                 "zstd decompression failed: {e}; the backup is damaged"
             ))),
