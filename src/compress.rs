@@ -148,8 +148,19 @@ pub struct ParallelZstd<W: Write> {
     sink: W,
     frame: Vec<u8>,
     frames: u64,
-    pool: OrderedPool<Vec<u8>, io::Result<Vec<u8>>>,
+    pool: OrderedPool<FrameBuffers, io::Result<FrameBuffers>>,
     max_in_flight: usize,
+    spare: Vec<FrameBuffers>,
+}
+
+/// A frame's input and output, reused from frame to frame by both zstd
+/// directions. Freeing and reallocating multi-MiB buffers across threads
+/// let glibc's allocator keep 15-20 MiB more than the frames in flight
+/// need (docs/performance.md); reused, memory is what those frames hold.
+#[derive(Default)]
+struct FrameBuffers {
+    input: Vec<u8>,
+    output: Vec<u8>,
 }
 
 impl<W: Write> ParallelZstd<W> {
@@ -157,13 +168,16 @@ impl<W: Write> ParallelZstd<W> {
         let (workers, max_in_flight) = frame_workers(threads);
         let pool = OrderedPool::new(workers, move || {
             let mut compressor = zstd_compressor(level);
-            move |input: Vec<u8>| -> io::Result<Vec<u8>> {
+            move |mut frame: FrameBuffers| -> io::Result<FrameBuffers> {
                 let compressor = compressor
                     .as_mut()
                     .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
-                let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(input.len()));
-                compressor.compress_to_buffer(&input, &mut out)?;
-                Ok(out)
+                frame.output.clear();
+                frame
+                    .output
+                    .reserve(zstd::zstd_safe::compress_bound(frame.input.len()));
+                compressor.compress_to_buffer(&frame.input, &mut frame.output)?;
+                Ok(frame)
             }
         });
         ParallelZstd {
@@ -172,6 +186,7 @@ impl<W: Write> ParallelZstd<W> {
             frames: 0,
             pool,
             max_in_flight,
+            spare: Vec::new(),
         }
     }
 
@@ -191,8 +206,11 @@ impl<W: Write> ParallelZstd<W> {
         if self.pool.in_flight() >= self.max_in_flight {
             self.write_oldest()?;
         }
-        let frame = std::mem::replace(&mut self.frame, Vec::with_capacity(ZSTD_FRAME_INPUT));
-        self.pool.submit(frame)?;
+        let mut buffers = self.spare.pop().unwrap_or_default();
+        std::mem::swap(&mut buffers.input, &mut self.frame);
+        self.frame.clear();
+        self.frame.reserve_exact(ZSTD_FRAME_INPUT);
+        self.pool.submit(buffers)?;
         self.frames += 1;
         Ok(())
     }
@@ -202,7 +220,9 @@ impl<W: Write> ParallelZstd<W> {
         match self.pool.next() {
             None => Ok(false),
             Some(compressed) => {
-                self.sink.write_all(&compressed??)?;
+                let frame = compressed??;
+                self.sink.write_all(&frame.output)?;
+                self.spare.push(frame);
                 Ok(true)
             }
         }
@@ -319,8 +339,9 @@ const ZSTD_BLOCK_MAX: usize = 128 * 1024;
 /// streamed frame one decoder window.
 pub struct ZstdFrames<R: Read> {
     walker: FrameWalker<R>,
-    pool: OrderedPool<FrameJob, io::Result<Vec<u8>>>,
+    pool: OrderedPool<FrameJob, io::Result<FrameBuffers>>,
     max_in_flight: usize,
+    spare: Vec<FrameBuffers>,
     /// A frame too large for a worker, decoded here after those in flight.
     streaming: Option<StreamingFrame>,
     /// Plaintext not yet read, from `pos`.
@@ -328,9 +349,10 @@ pub struct ZstdFrames<R: Read> {
     pos: usize,
 }
 
-/// A whole frame for a worker.
+/// A whole frame for a worker: its bytes in `buffers.input`, its
+/// plaintext to go to `buffers.output`.
 struct FrameJob {
-    bytes: Vec<u8>,
+    buffers: FrameBuffers,
     content_size: usize,
     offset: u64,
 }
@@ -340,7 +362,7 @@ impl<R: Read> ZstdFrames<R> {
         let (workers, max_in_flight) = frame_workers(settings.threads);
         let pool = OrderedPool::new(workers, || {
             let mut decompressor = zstd::bulk::Decompressor::new();
-            move |job: FrameJob| -> io::Result<Vec<u8>> {
+            move |mut job: FrameJob| -> io::Result<FrameBuffers> {
                 let corrupt = |e: io::Error| {
                     zstd_damage(Damage::ZstdCorrupt {
                         offset: job.offset,
@@ -350,12 +372,14 @@ impl<R: Read> ZstdFrames<R> {
                 let decompressor = decompressor
                     .as_mut()
                     .map_err(|e| corrupt(io::Error::new(e.kind(), e.to_string())))?;
-                let mut plaintext = Vec::with_capacity(job.content_size);
+                let frame = &mut job.buffers;
+                frame.output.clear();
+                frame.output.reserve(job.content_size);
                 // zstd checks the content size and the checksum itself.
                 decompressor
-                    .decompress_to_buffer(&job.bytes, &mut plaintext)
+                    .decompress_to_buffer(&frame.input, &mut frame.output)
                     .map_err(corrupt)?;
-                Ok(plaintext)
+                Ok(job.buffers)
             }
         });
         Ok(ZstdFrames {
@@ -367,6 +391,7 @@ impl<R: Read> ZstdFrames<R> {
             },
             pool,
             max_in_flight,
+            spare: Vec::new(),
             streaming: None,
             output: Vec::new(),
             pos: 0,
@@ -387,15 +412,28 @@ impl<R: Read> ZstdFrames<R> {
                 && !self.walker.ended
                 && self.pool.in_flight() < self.max_in_flight
             {
-                match self.walker.next_frame()? {
-                    Some(Frame::Whole(job)) => self.pool.submit(job)?,
-                    Some(Frame::Streamed(frame)) => self.streaming = Some(frame),
-                    None => {}
+                let mut buffers = self.spare.pop().unwrap_or_default();
+                match self.walker.next_frame(&mut buffers.input)? {
+                    Some(Frame::Whole {
+                        content_size,
+                        offset,
+                    }) => self.pool.submit(FrameJob {
+                        buffers,
+                        content_size,
+                        offset,
+                    })?,
+                    Some(Frame::Streamed(frame)) => {
+                        self.streaming = Some(frame);
+                        self.spare.push(buffers);
+                    }
+                    None => self.spare.push(buffers),
                 }
             }
             // The frames in flight come before a streamed one.
-            if let Some(plaintext) = self.pool.next() {
-                self.output = plaintext??;
+            if let Some(decoded) = self.pool.next() {
+                let mut frame = decoded??;
+                std::mem::swap(&mut frame.output, &mut self.output);
+                self.spare.push(frame);
             } else if let Some(frame) = &mut self.streaming {
                 if frame.step(&mut self.walker, &mut self.output)? {
                     self.streaming = None;
@@ -432,8 +470,8 @@ fn zstd_damage(damage: Damage) -> io::Error {
 
 /// What the frame walker found next.
 enum Frame {
-    /// A frame small enough for a worker, read whole.
-    Whole(FrameJob),
+    /// A frame small enough for a worker, read whole into the caller's buffer.
+    Whole { content_size: usize, offset: u64 },
     /// A frame to decompress in place, streaming; its first bytes are read.
     Streamed(StreamingFrame),
 }
@@ -457,12 +495,12 @@ struct FrameWalker<R> {
 
 impl<R: Read> FrameWalker<R> {
     /// The next frame (skippable frames are skipped), or None at the end of
-    /// the stream.
-    fn next_frame(&mut self) -> io::Result<Option<Frame>> {
+    /// the stream. A frame for a worker is read whole into `bytes`.
+    fn next_frame(&mut self, bytes: &mut Vec<u8>) -> io::Result<Option<Frame>> {
         loop {
             let offset = self.offset;
-            let mut bytes = Vec::with_capacity(18);
-            match self.read_up_to(&mut bytes, 4)? {
+            bytes.clear();
+            match self.read_up_to(bytes, 4)? {
                 0 => {
                     self.ended = true;
                     return Ok(None);
@@ -472,7 +510,7 @@ impl<R: Read> FrameWalker<R> {
             }
             let magic = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
             if magic & 0xFFFF_FFF0 == SKIPPABLE_MAGIC {
-                self.fill(&mut bytes, 4, offset)?;
+                self.fill(bytes, 4, offset)?;
                 let size = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
                 self.skip(u64::from(size), offset)?;
                 continue;
@@ -485,14 +523,14 @@ impl<R: Read> FrameWalker<R> {
     }
 
     /// The rest of a frame after its magic number.
-    fn frame(&mut self, offset: u64, mut bytes: Vec<u8>) -> io::Result<Frame> {
+    fn frame(&mut self, offset: u64, bytes: &mut Vec<u8>) -> io::Result<Frame> {
         let corrupt = |reason: &str| {
             zstd_damage(Damage::ZstdCorrupt {
                 offset,
                 reason: reason.into(),
             })
         };
-        self.fill(&mut bytes, 1, offset)?;
+        self.fill(bytes, 1, offset)?;
         let descriptor = bytes[4];
         if descriptor & 0x08 != 0 {
             return Err(corrupt("a reserved bit of the frame header is set"));
@@ -506,7 +544,7 @@ impl<R: Read> FrameWalker<R> {
             _ => 8,
         };
         self.fill(
-            &mut bytes,
+            bytes,
             usize::from(!single_segment) + dictionary_len + content_size_len,
             offset,
         )?;
@@ -546,22 +584,20 @@ impl<R: Read> FrameWalker<R> {
         };
         let content_size = match content_size {
             Some(size) if size <= ZSTD_FRAME_INPUT as u64 => size as usize,
-            _ => return StreamingFrame::start(header, bytes, false, self.max_window),
+            _ => return StreamingFrame::start(header, std::mem::take(bytes), self.max_window),
         };
         // No valid encoder makes a frame larger than this; a crafted one is
         // decoded streaming rather than held whole.
         let bound = zstd::zstd_safe::compress_bound(content_size) + bytes.len() + 4;
         loop {
-            let last = self.block(&header, &mut bytes)?;
-            if last {
-                return Ok(Frame::Whole(FrameJob {
-                    bytes,
+            if self.block(&header, bytes)? {
+                return Ok(Frame::Whole {
                     content_size,
                     offset,
-                }));
+                });
             }
             if bytes.len() > bound {
-                return StreamingFrame::start(header, bytes, false, self.max_window);
+                return StreamingFrame::start(header, std::mem::take(bytes), self.max_window);
             }
         }
     }
@@ -659,12 +695,8 @@ struct StreamingFrame {
 }
 
 impl StreamingFrame {
-    fn start(
-        header: FrameHeader,
-        bytes: Vec<u8>,
-        read_whole: bool,
-        max_window: u64,
-    ) -> io::Result<Frame> {
+    /// Start decoding a frame of which `bytes` are read (not its last block).
+    fn start(header: FrameHeader, bytes: Vec<u8>, max_window: u64) -> io::Result<Frame> {
         let mut decoder = zstd::stream::raw::Decoder::new()?;
         // The header's window was checked; this makes the decoder agree.
         let window_log = 64 - (max_window.max(1) - 1).leading_zeros();
@@ -674,7 +706,7 @@ impl StreamingFrame {
             header,
             pending: bytes,
             used: 0,
-            read_whole,
+            read_whole: false,
         }))
     }
 
