@@ -145,6 +145,8 @@ for input in $INPUTS; do
   for mode in zstd deflate none; do
     job "$input" decrypt "sealpipe $mode" "$p" "$o.sp-$mode" /dev/null "$SP decrypt --config $CONF"
   done
+  # The frames decompressed on one thread: what the parallel restore adds.
+  job "$input" decrypt "sealpipe zstd -j1" "$p" "$o.sp-zstd" /dev/null "$SP decrypt --config $CONF -j1"
   job "$input" decrypt "gpg -d (default)" "$p" "$o.gpg" /dev/null "$GPG_D"
   job "$input" decrypt "gpg -d (none)" "$p" "$o.gpg-none" /dev/null "$GPG_D"
   job "$input" decrypt "gpg -d | zstd -d" "$p" "$o.zstd-gpg" /dev/null "$GPG_D | zstd -dq"
@@ -182,6 +184,11 @@ ratio() { # input dir name_a name_b
     $1 == i && $2 == d && $3 == a { x = $4 } $1 == i && $2 == d && $3 == b { y = $4 }
     END { if (y > 0) printf "%.2fx", x / y; else print "-" }' "$RESULTS"
 }
+size_ratio() { # input name_a name_b: how much larger a's output is, in percent
+  awk -F'\t' -v i="$1" -v a="$2" -v b="$3" '
+    $1 == i && $2 == "encrypt" && $3 == a { x = $6 } $1 == i && $2 == "encrypt" && $3 == b { y = $6 }
+    END { if (y > 0) printf "%+.2f%%", (x / y - 1) * 100; else print "-" }' "$RESULTS"
+}
 echo
 echo "| input | direction | command | MB/s | peak RSS MiB | output bytes |"
 echo "|---|---|---|---:|---:|---:|"
@@ -191,7 +198,10 @@ for input in $INPUTS; do
   echo "ratios ($input):"
   echo "  encrypt zstd vs zstd|gpg: $(ratio "$input" encrypt "sealpipe zstd" "zstd -3 -T2 | gpg none")" \
        "  vs gpg default: $(ratio "$input" encrypt "sealpipe zstd" "gpg (default zlib-6)")"
-  echo "  decrypt zstd vs gpg|zstd: $(ratio "$input" decrypt "sealpipe zstd" "gpg -d | zstd -d")"
+  echo "  decrypt zstd vs gpg|zstd: $(ratio "$input" decrypt "sealpipe zstd" "gpg -d | zstd -d")" \
+       "  vs zstd -d alone: $(ratio "$input" decrypt "sealpipe zstd" "zstd -d (alone)")" \
+       "  (one thread: $(ratio "$input" decrypt "sealpipe zstd -j1" "zstd -d (alone)") of zstd -d)"
+  echo "  zstd output vs zstd -3 -T2 alone: $(size_ratio "$input" "sealpipe zstd" "zstd -3 -T2 (alone)")"
   echo "  none vs gpg none: encrypt $(ratio "$input" encrypt "sealpipe none" "gpg --compress-algo none")," \
        "decrypt $(ratio "$input" decrypt "sealpipe none" "gpg -d (none)")"
   echo "  deflate vs pigz -6: encrypt $(ratio "$input" encrypt "sealpipe deflate" "pigz -6 (alone)")," \

@@ -166,6 +166,15 @@ pub struct DecryptArgs {
     #[arg(long, value_name = "DIR", requires = "verify_first")]
     pub spool_dir: Option<PathBuf>,
 
+    /// zstd decompression threads [default: all cores].
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Option<u32>,
+
+    /// Accept zstd frames with a window of up to MIB mebibytes; decrypt's
+    /// memory grows with it [default: 8, twice what sealpipe writes].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=2048))]
+    pub max_zstd_window: Option<u64>,
+
     #[command(flatten)]
     pub progress: ProgressArgs,
 

@@ -4,16 +4,25 @@
 //! packet (see encrypt.rs), so plain `gpg -d` restores it; it is written
 //! pigz-style by [`ParallelDeflate`], and sequoia undoes it transparently
 //! on the way back, as it does gpg's zlib and bzip2.
+//!
+//! zstd mode is written pzstd-style by [`ParallelZstd`]: a sequence of
+//! independent frames of [`ZSTD_FRAME_INPUT`] bytes each, compressed on all
+//! cores. Concatenated frames are one valid zstd stream (`zstd -d` reads
+//! them in one pass), and [`ZstdFrames`] decompresses them on all cores
+//! again, in order. Both hold a bounded number of frames in memory.
 
 use std::collections::VecDeque;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use flate2::{Compress, FlushCompress, Status};
-
 use serde::Deserialize;
+use zstd::stream::raw::{DParameter, Operation};
+use zstd::zstd_safe::CParameter;
+
+use crate::error::{Damage, Error};
 
 /// The literal data packet's file name when the body is a zstd stream. It is
 /// what tells decrypt to decompress: a message without it (gpg's, or
@@ -23,10 +32,21 @@ pub const ZSTD_LITERAL_FILENAME: &str = "sealpipe.zst";
 
 /// zstd's default level: a good speed/ratio balance for backups.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-/// Input per zstd worker job (see StreamCompressor::new).
-const ZSTD_JOB_SIZE: u32 = 3 * 1024 * 1024;
+/// Plaintext per zstd frame. Each frame is independent, so any core can
+/// compress or decompress it; 4 MiB frames cost 0.1-0.3% of output against
+/// one frame (docs/performance.md), and they also keep the window of every
+/// frame sealpipe writes at or under 4 MiB, at any level.
+pub const ZSTD_FRAME_INPUT: usize = 4 * 1024 * 1024;
+/// The largest zstd window decrypt accepts unless told otherwise: twice
+/// what sealpipe writes, and the window of 0.1.0's levels 1-19.
+pub const DEFAULT_MAX_ZSTD_WINDOW: u64 = 8 * MIB;
+/// Frames queued or being worked on at once, whatever the thread count:
+/// the bound on the memory of both zstd directions (docs/performance.md).
+const MAX_FRAMES_IN_FLIGHT: usize = 5;
 /// zlib's default level, gpg's default too.
 pub const DEFAULT_DEFLATE_LEVEL: i32 = 6;
+
+const MIB: u64 = 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -56,11 +76,19 @@ impl Compression {
     }
 }
 
+/// Worker threads for `threads` requested, and the frames in flight that
+/// keep them busy: one more than the workers, so the next frame is ready
+/// when one finishes.
+fn frame_workers(threads: u32) -> (usize, usize) {
+    let workers = (threads.max(1) as usize).min(MAX_FRAMES_IN_FLIGHT - 1);
+    (workers, workers + 1)
+}
+
 /// The zstd stage of encryption as a `Write` adapter, or a pass-through.
-/// `finish` is mandatory: it writes the end of the zstd frame and returns
-/// the inner writer, which must then be finished in turn.
+/// `finish` is mandatory: it writes the last zstd frame and returns the
+/// inner writer, which must then be finished in turn.
 pub enum StreamCompressor<W: Write> {
-    Zstd(zstd::stream::write::Encoder<'static, W>),
+    Zstd(ParallelZstd<W>),
     Passthrough(W),
 }
 
@@ -69,19 +97,11 @@ impl<W: Write> StreamCompressor<W> {
         if mode != Compression::Zstd {
             return Ok(StreamCompressor::Passthrough(inner));
         }
-        let mut encoder = zstd::stream::write::Encoder::new(inner, level)?;
-        // The frame checksum catches a corrupt decompression independently of the MDC.
-        encoder.include_checksum(true)?;
-        if threads > 1 {
-            encoder.multithread(threads)?;
-            // zstd's default job (4 windows, 8 MiB at level 3) costs 70-100
-            // MiB of RSS with 2 workers on poorly compressible input (a tar
-            // of binaries). 3 MiB jobs: 33 MiB (SQL) to 50 MiB (tar) at the
-            // same speed within noise and the same ratio (each job still
-            // sees a full window of history). See docs/performance.md.
-            encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
-        }
-        Ok(StreamCompressor::Zstd(encoder))
+        // Fail here, not in a worker, on a level zstd refuses.
+        zstd_compressor(level)?;
+        Ok(StreamCompressor::Zstd(ParallelZstd::new(
+            inner, level, threads,
+        )))
     }
 
     pub fn finish(self) -> io::Result<W> {
@@ -107,27 +127,164 @@ impl<W: Write> Write for StreamCompressor<W> {
     }
 }
 
+/// A single-threaded zstd compressor for whole frames: the content size in
+/// the header (which lets decrypt hand the frame to any core) and a
+/// checksum at the end (which catches a corrupt decompression
+/// independently of the MDC).
+fn zstd_compressor(level: i32) -> io::Result<zstd::bulk::Compressor<'static>> {
+    let mut compressor = zstd::bulk::Compressor::new(level)?;
+    compressor.set_parameter(CParameter::ContentSizeFlag(true))?;
+    compressor.set_parameter(CParameter::ChecksumFlag(true))?;
+    Ok(compressor)
+}
+
+/// pzstd-style parallel zstd as a `Write` adapter: the input is cut into
+/// frames of [`ZSTD_FRAME_INPUT`] bytes that worker threads compress
+/// independently; written in order, they form one zstd stream. Memory:
+/// at most [`MAX_FRAMES_IN_FLIGHT`] frames of input and their output, plus
+/// the frame being filled, whatever the thread count. `finish` is
+/// mandatory: it compresses the last frame.
+pub struct ParallelZstd<W: Write> {
+    sink: W,
+    frame: Vec<u8>,
+    frames: u64,
+    pool: OrderedPool<FrameBuffers, io::Result<FrameBuffers>>,
+    max_in_flight: usize,
+    spare: Vec<FrameBuffers>,
+}
+
+/// A frame's input and output, reused from frame to frame by both zstd
+/// directions. Freeing and reallocating multi-MiB buffers across threads
+/// let glibc's allocator keep 15-20 MiB more than the frames in flight
+/// need (docs/performance.md); reused, memory is what those frames hold.
+#[derive(Default)]
+struct FrameBuffers {
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
+impl<W: Write> ParallelZstd<W> {
+    pub fn new(sink: W, level: i32, threads: u32) -> Self {
+        let (workers, max_in_flight) = frame_workers(threads);
+        let pool = OrderedPool::new(workers, move || {
+            let mut compressor = zstd_compressor(level);
+            move |mut frame: FrameBuffers| -> io::Result<FrameBuffers> {
+                let compressor = compressor
+                    .as_mut()
+                    .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
+                frame.output.clear();
+                frame
+                    .output
+                    .reserve(zstd::zstd_safe::compress_bound(frame.input.len()));
+                compressor.compress_to_buffer(&frame.input, &mut frame.output)?;
+                Ok(frame)
+            }
+        });
+        ParallelZstd {
+            sink,
+            frame: Vec::with_capacity(ZSTD_FRAME_INPUT),
+            frames: 0,
+            pool,
+            max_in_flight,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Compress the last frame (an empty one if there was no input, so the
+    /// stream is never empty), write everything out, stop the workers and
+    /// return the sink, unflushed.
+    pub fn finish(mut self) -> io::Result<W> {
+        if !self.frame.is_empty() || self.frames == 0 {
+            self.submit()?;
+        }
+        while self.write_oldest()? {}
+        self.pool.finish()?;
+        Ok(self.sink)
+    }
+
+    fn submit(&mut self) -> io::Result<()> {
+        if self.pool.in_flight() >= self.max_in_flight {
+            self.write_oldest()?;
+        }
+        let mut buffers = self.spare.pop().unwrap_or_default();
+        std::mem::swap(&mut buffers.input, &mut self.frame);
+        self.frame.clear();
+        self.frame.reserve_exact(ZSTD_FRAME_INPUT);
+        self.pool.submit(buffers)?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Wait for the oldest frame and write it; false when none is left.
+    fn write_oldest(&mut self) -> io::Result<bool> {
+        match self.pool.next() {
+            None => Ok(false),
+            Some(compressed) => {
+                let frame = compressed??;
+                self.sink.write_all(&frame.output)?;
+                self.spare.push(frame);
+                Ok(true)
+            }
+        }
+    }
+}
+
+impl<W: Write> Write for ParallelZstd<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let take = (ZSTD_FRAME_INPUT - self.frame.len()).min(buf.len());
+        self.frame.extend_from_slice(&buf[..take]);
+        if self.frame.len() == ZSTD_FRAME_INPUT {
+            self.submit()?;
+        }
+        Ok(take)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Frames go out whole; finish() writes the rest.
+        Ok(())
+    }
+}
+
+/// How decrypt reads a zstd body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZstdReading {
+    /// Frames decompressed at once, each on its own thread.
+    pub threads: u32,
+    /// The largest window (the history a decoder keeps in memory) a frame
+    /// may declare, in bytes; a frame declaring more is refused.
+    pub max_window: u64,
+}
+
+impl Default for ZstdReading {
+    fn default() -> Self {
+        ZstdReading {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            max_window: DEFAULT_MAX_ZSTD_WINDOW,
+        }
+    }
+}
+
 /// The zstd stage of decryption as a `Read` adapter, or a pass-through.
 pub enum StreamDecompressor<R: Read> {
-    Zstd(zstd::stream::read::Decoder<'static, BufReader<R>>),
+    Zstd(Box<ZstdFrames<R>>),
     Passthrough(R),
 }
 
 impl<R: Read> StreamDecompressor<R> {
-    pub fn new(inner: R, zstd: bool) -> io::Result<Self> {
-        if zstd {
-            // Reads every frame up to the end of the literal data, not just the first.
-            Ok(StreamDecompressor::Zstd(zstd::stream::read::Decoder::new(
-                inner,
-            )?))
-        } else {
-            Ok(StreamDecompressor::Passthrough(inner))
+    /// With zstd settings, read the body as a zstd stream; without, pass
+    /// it through.
+    pub fn new(inner: R, zstd: Option<ZstdReading>) -> io::Result<Self> {
+        match zstd {
+            Some(settings) => Ok(StreamDecompressor::Zstd(Box::new(ZstdFrames::new(
+                inner, settings,
+            )?))),
+            None => Ok(StreamDecompressor::Passthrough(inner)),
         }
     }
 
     pub fn into_inner(self) -> R {
         match self {
-            StreamDecompressor::Zstd(d) => d.finish().into_inner(),
+            StreamDecompressor::Zstd(d) => d.into_inner(),
             StreamDecompressor::Passthrough(r) => r,
         }
     }
@@ -142,6 +299,529 @@ impl<R: Read> Read for StreamDecompressor<R> {
     }
 }
 
+/// A zstd frame's magic number (RFC 8878), little-endian on the wire.
+const ZSTD_MAGIC: u32 = 0xFD2F_B528;
+/// Skippable frames: magic 0x184D2A50-0x184D2A5F, a 4-byte size, data.
+const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
+/// The largest block a zstd frame may hold (RFC 8878, Block_Maximum_Size).
+const ZSTD_BLOCK_MAX: usize = 128 * 1024;
+
+/// A zstd stream as a `Read` adapter that decompresses its frames on
+/// several threads and yields the plaintext in order. Frames are found
+/// from their headers alone (each block header carries its size), read
+/// whole and handed to a worker when their header declares a content size
+/// of at most [`ZSTD_FRAME_INPUT`] (what sealpipe writes); any other frame
+/// (0.1.0's single frame, a `zstd` CLI stream) is decompressed here,
+/// streaming, after the frames before it. Every frame's window is checked
+/// against [`ZstdReading::max_window`] before it is decoded; the stream
+/// must end exactly after a frame (anything else after the last frame is
+/// damage). Errors are `io::Error`s carrying a typed [`Damage`].
+///
+/// Memory: at most [`MAX_FRAMES_IN_FLIGHT`] frames in flight (compressed
+/// and decompressed, 8 MiB each at most), the frame being read, and for a
+/// streamed frame one decoder window.
+pub struct ZstdFrames<R: Read> {
+    walker: FrameWalker<R>,
+    pool: OrderedPool<FrameJob, io::Result<FrameBuffers>>,
+    max_in_flight: usize,
+    spare: Vec<FrameBuffers>,
+    /// A frame too large for a worker, decoded here after those in flight.
+    streaming: Option<StreamingFrame>,
+    /// Plaintext not yet read, from `pos`.
+    output: Vec<u8>,
+    pos: usize,
+}
+
+/// A whole frame for a worker: its bytes in `buffers.input`, its
+/// plaintext to go to `buffers.output`.
+struct FrameJob {
+    buffers: FrameBuffers,
+    content_size: usize,
+    offset: u64,
+}
+
+impl<R: Read> ZstdFrames<R> {
+    pub fn new(source: R, settings: ZstdReading) -> io::Result<Self> {
+        let (workers, max_in_flight) = frame_workers(settings.threads);
+        let pool = OrderedPool::new(workers, || {
+            let mut decompressor = zstd::bulk::Decompressor::new();
+            move |mut job: FrameJob| -> io::Result<FrameBuffers> {
+                let corrupt = |e: io::Error| {
+                    zstd_damage(Damage::ZstdCorrupt {
+                        offset: job.offset,
+                        reason: e.to_string(),
+                    })
+                };
+                let decompressor = decompressor
+                    .as_mut()
+                    .map_err(|e| corrupt(io::Error::new(e.kind(), e.to_string())))?;
+                let frame = &mut job.buffers;
+                frame.output.clear();
+                frame.output.reserve(job.content_size);
+                // zstd checks the content size and the checksum itself.
+                decompressor
+                    .decompress_to_buffer(&frame.input, &mut frame.output)
+                    .map_err(corrupt)?;
+                Ok(job.buffers)
+            }
+        });
+        Ok(ZstdFrames {
+            walker: FrameWalker {
+                source,
+                offset: 0,
+                ended: false,
+                max_window: settings.max_window,
+            },
+            pool,
+            max_in_flight,
+            spare: Vec::new(),
+            streaming: None,
+            output: Vec::new(),
+            pos: 0,
+        })
+    }
+
+    pub fn into_inner(self) -> R {
+        self.walker.source
+    }
+
+    /// Put the next plaintext, in stream order, in `output`; false at the end.
+    fn refill(&mut self) -> io::Result<bool> {
+        self.output.clear();
+        self.pos = 0;
+        loop {
+            // Keep the workers busy: read ahead to the next frames.
+            while self.streaming.is_none()
+                && !self.walker.ended
+                && self.pool.in_flight() < self.max_in_flight
+            {
+                let mut buffers = self.spare.pop().unwrap_or_default();
+                match self.walker.next_frame(&mut buffers.input)? {
+                    Some(Frame::Whole {
+                        content_size,
+                        offset,
+                    }) => self.pool.submit(FrameJob {
+                        buffers,
+                        content_size,
+                        offset,
+                    })?,
+                    Some(Frame::Streamed(frame)) => {
+                        self.streaming = Some(frame);
+                        self.spare.push(buffers);
+                    }
+                    None => self.spare.push(buffers),
+                }
+            }
+            // The frames in flight come before a streamed one.
+            if let Some(decoded) = self.pool.next() {
+                let mut frame = decoded??;
+                std::mem::swap(&mut frame.output, &mut self.output);
+                self.spare.push(frame);
+            } else if let Some(frame) = &mut self.streaming {
+                if frame.step(&mut self.walker, &mut self.output)? {
+                    self.streaming = None;
+                }
+            } else {
+                return Ok(false);
+            }
+            if !self.output.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.pos == self.output.len() && !self.refill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.output.len() - self.pos);
+        buf[..n].copy_from_slice(&self.output[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// A typed damage as the `io::Error` a `Read` adapter returns.
+fn zstd_damage(damage: Damage) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, Error::BadInput(damage))
+}
+
+/// What the frame walker found next.
+enum Frame {
+    /// A frame small enough for a worker, read whole into the caller's buffer.
+    Whole { content_size: usize, offset: u64 },
+    /// A frame to decompress in place, streaming; its first bytes are read.
+    Streamed(StreamingFrame),
+}
+
+/// What a frame header says.
+#[derive(Clone, Copy)]
+struct FrameHeader {
+    offset: u64,
+    checksum: bool,
+}
+
+/// Reads a zstd stream frame by frame and block by block, from the headers
+/// alone, without decoding.
+struct FrameWalker<R> {
+    source: R,
+    /// Bytes of the stream read so far.
+    offset: u64,
+    ended: bool,
+    max_window: u64,
+}
+
+impl<R: Read> FrameWalker<R> {
+    /// The next frame (skippable frames are skipped), or None at the end of
+    /// the stream. A frame for a worker is read whole into `bytes`.
+    fn next_frame(&mut self, bytes: &mut Vec<u8>) -> io::Result<Option<Frame>> {
+        loop {
+            let offset = self.offset;
+            bytes.clear();
+            match self.read_up_to(bytes, 4)? {
+                0 => {
+                    self.ended = true;
+                    return Ok(None);
+                }
+                4 => {}
+                _ => return Err(zstd_damage(Damage::ZstdNotAFrame { offset })),
+            }
+            let magic = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            if magic & 0xFFFF_FFF0 == SKIPPABLE_MAGIC {
+                self.fill(bytes, 4, offset)?;
+                let size = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+                self.skip(u64::from(size), offset)?;
+                continue;
+            }
+            if magic != ZSTD_MAGIC {
+                return Err(zstd_damage(Damage::ZstdNotAFrame { offset }));
+            }
+            return self.frame(offset, bytes).map(Some);
+        }
+    }
+
+    /// The rest of a frame after its magic number.
+    fn frame(&mut self, offset: u64, bytes: &mut Vec<u8>) -> io::Result<Frame> {
+        let corrupt = |reason: &str| {
+            zstd_damage(Damage::ZstdCorrupt {
+                offset,
+                reason: reason.into(),
+            })
+        };
+        self.fill(bytes, 1, offset)?;
+        let descriptor = bytes[4];
+        if descriptor & 0x08 != 0 {
+            return Err(corrupt("a reserved bit of the frame header is set"));
+        }
+        let single_segment = descriptor & 0x20 != 0;
+        let dictionary_len = [0, 1, 2, 4][usize::from(descriptor & 3)];
+        let content_size_len = match descriptor >> 6 {
+            0 => usize::from(single_segment),
+            1 => 2,
+            2 => 4,
+            _ => 8,
+        };
+        self.fill(
+            bytes,
+            usize::from(!single_segment) + dictionary_len + content_size_len,
+            offset,
+        )?;
+        let mut fields = &bytes[5..];
+        let window_descriptor = (!single_segment).then(|| take_le(&mut fields, 1));
+        if take_le(&mut fields, dictionary_len) != 0 {
+            return Err(corrupt(
+                "the frame needs a zstd dictionary, which sealpipe never uses",
+            ));
+        }
+        let content_size = (content_size_len > 0).then(|| {
+            let size = take_le(&mut fields, content_size_len);
+            // A 2-byte field stores the size minus 256.
+            if content_size_len == 2 {
+                size + 256
+            } else {
+                size
+            }
+        });
+        // RFC 8878: a single-segment frame's window is its content size.
+        let window = match window_descriptor {
+            Some(d) => {
+                let base = 1u64 << (10 + (d >> 3));
+                base + (base / 8) * (d & 7)
+            }
+            None => content_size.unwrap_or(0),
+        };
+        if window > self.max_window {
+            return Err(zstd_damage(Damage::ZstdWindowTooLarge {
+                window,
+                limit: self.max_window,
+            }));
+        }
+        let header = FrameHeader {
+            offset,
+            checksum: descriptor & 0x04 != 0,
+        };
+        let content_size = match content_size {
+            Some(size) if size <= ZSTD_FRAME_INPUT as u64 => size as usize,
+            _ => return StreamingFrame::start(header, std::mem::take(bytes), self.max_window),
+        };
+        // No valid encoder makes a frame larger than this; a crafted one is
+        // decoded streaming rather than held whole.
+        let bound = zstd::zstd_safe::compress_bound(content_size) + bytes.len() + 4;
+        loop {
+            if self.block(&header, bytes)? {
+                return Ok(Frame::Whole {
+                    content_size,
+                    offset,
+                });
+            }
+            if bytes.len() > bound {
+                return StreamingFrame::start(header, std::mem::take(bytes), self.max_window);
+            }
+        }
+    }
+
+    /// Append the next block of a frame to `bytes`; true if it was the last
+    /// block, and then the frame's checksum is appended too.
+    fn block(&mut self, header: &FrameHeader, bytes: &mut Vec<u8>) -> io::Result<bool> {
+        let at = bytes.len();
+        self.fill(bytes, 3, header.offset)?;
+        let block = take_le(&mut &bytes[at..], 3);
+        let last = block & 1 != 0;
+        let size = (block >> 3) as usize;
+        let content = match (block >> 1) & 3 {
+            // RLE: one byte, repeated `size` times.
+            1 => 1,
+            3 => {
+                return Err(zstd_damage(Damage::ZstdCorrupt {
+                    offset: header.offset,
+                    reason: "a block of the reserved type".into(),
+                }))
+            }
+            _ => size,
+        };
+        if size > ZSTD_BLOCK_MAX {
+            return Err(zstd_damage(Damage::ZstdCorrupt {
+                offset: header.offset,
+                reason: format!("a block of {size} bytes, over zstd's 128 KiB"),
+            }));
+        }
+        let checksum = if last && header.checksum { 4 } else { 0 };
+        self.fill(bytes, content + checksum, header.offset)?;
+        Ok(last)
+    }
+
+    /// Append exactly `n` bytes of the frame at `frame` to `into`.
+    fn fill(&mut self, into: &mut Vec<u8>, n: usize, frame: u64) -> io::Result<()> {
+        match self.read_up_to(into, n)? == n {
+            true => Ok(()),
+            false => Err(zstd_damage(Damage::ZstdTruncated { offset: frame })),
+        }
+    }
+
+    /// Append up to `n` bytes to `into`, fewer only at the end of the
+    /// stream; how many.
+    fn read_up_to(&mut self, into: &mut Vec<u8>, n: usize) -> io::Result<usize> {
+        let start = into.len();
+        into.resize(start + n, 0);
+        let mut got = 0;
+        while got < n {
+            match self.source.read(&mut into[start + got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        into.truncate(start + got);
+        self.offset += got as u64;
+        Ok(got)
+    }
+
+    fn skip(&mut self, n: u64, frame: u64) -> io::Result<()> {
+        let skipped = io::copy(&mut (&mut self.source).take(n), &mut io::sink())?;
+        self.offset += skipped;
+        if skipped < n {
+            return Err(zstd_damage(Damage::ZstdTruncated { offset: frame }));
+        }
+        Ok(())
+    }
+}
+
+/// Read an `n`-byte little-endian number off the front of `bytes`.
+fn take_le(bytes: &mut &[u8], n: usize) -> u64 {
+    let (number, rest) = bytes.split_at(n);
+    *bytes = rest;
+    number
+        .iter()
+        .rev()
+        .fold(0, |acc, &b| (acc << 8) | u64::from(b))
+}
+
+/// Plaintext per step of a streamed frame.
+const STREAM_OUTPUT: usize = 256 * 1024;
+
+/// A frame decompressed in place, block by block, in bounded memory: its
+/// window (checked against the limit) and one block of input and output.
+struct StreamingFrame {
+    decoder: zstd::stream::raw::Decoder<'static>,
+    header: FrameHeader,
+    /// Bytes of the frame read but not yet decoded, from `used`.
+    pending: Vec<u8>,
+    used: usize,
+    /// All of the frame is in `pending` (or decoded).
+    read_whole: bool,
+}
+
+impl StreamingFrame {
+    /// Start decoding a frame of which `bytes` are read (not its last block).
+    fn start(header: FrameHeader, bytes: Vec<u8>, max_window: u64) -> io::Result<Frame> {
+        let mut decoder = zstd::stream::raw::Decoder::new()?;
+        // The header's window was checked; this makes the decoder agree.
+        let window_log = 64 - (max_window.max(1) - 1).leading_zeros();
+        decoder.set_parameter(DParameter::WindowLogMax(window_log.clamp(10, 31)))?;
+        Ok(Frame::Streamed(StreamingFrame {
+            decoder,
+            header,
+            pending: bytes,
+            used: 0,
+            read_whole: false,
+        }))
+    }
+
+    /// Decode more of the frame into `out`; true once the frame is complete.
+    fn step<R: Read>(
+        &mut self,
+        walker: &mut FrameWalker<R>,
+        out: &mut Vec<u8>,
+    ) -> io::Result<bool> {
+        let corrupt = |reason: String| {
+            zstd_damage(Damage::ZstdCorrupt {
+                offset: self.header.offset,
+                reason,
+            })
+        };
+        if self.used == self.pending.len() && !self.read_whole {
+            self.pending.clear();
+            self.used = 0;
+            self.read_whole = walker.block(&self.header, &mut self.pending)?;
+        }
+        out.resize(STREAM_OUTPUT, 0);
+        let status = self
+            .decoder
+            .run_on_buffers(&self.pending[self.used..], out)
+            .map_err(|e| corrupt(e.to_string()))?;
+        self.used += status.bytes_read;
+        out.truncate(status.bytes_written);
+        let all_given = self.read_whole && self.used == self.pending.len();
+        if status.remaining == 0 {
+            // The decoder's end of the frame must be the walker's.
+            return match all_given {
+                true => Ok(true),
+                false => Err(corrupt("the frame ends before its last block".into())),
+            };
+        }
+        if status.bytes_read == 0 && status.bytes_written == 0 {
+            return Err(corrupt("the frame ends before its content does".into()));
+        }
+        Ok(false)
+    }
+}
+
+/// Worker threads that run jobs in parallel and hand back the results in
+/// the order the jobs came in: each job's result comes back through a
+/// channel of its own, and `next` waits for the oldest.
+pub(crate) struct OrderedPool<J, T> {
+    jobs: Option<SyncSender<(J, SyncSender<T>)>>,
+    /// The Mutex only makes the pool `Sync`, as sequoia's writer stack
+    /// requires of a writer; it is reached through `get_mut`.
+    in_flight: Mutex<VecDeque<Receiver<T>>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl<J: Send + 'static, T: Send + 'static> OrderedPool<J, T> {
+    /// `threads` workers (at least one), each running the job function
+    /// `make_worker` makes on the worker's thread.
+    pub(crate) fn new<M, F>(threads: usize, make_worker: M) -> Self
+    where
+        M: Fn() -> F + Send + Clone + 'static,
+        F: FnMut(J) -> T,
+    {
+        let threads = threads.max(1);
+        let (jobs, queue) = sync_channel::<(J, SyncSender<T>)>(threads);
+        let queue = Arc::new(Mutex::new(queue));
+        let workers = (0..threads)
+            .map(|_| {
+                let queue = Arc::clone(&queue);
+                let make_worker = make_worker.clone();
+                std::thread::spawn(move || {
+                    let mut work = make_worker();
+                    loop {
+                        let next = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        // A closed queue ends the worker. A panic drops the
+                        // job's result sender, which `next` reports.
+                        let Ok((job, done)) = next else { return };
+                        let _ = done.send(work(job));
+                    }
+                })
+            })
+            .collect();
+        OrderedPool {
+            jobs: Some(jobs),
+            in_flight: Mutex::new(VecDeque::new()),
+            workers,
+        }
+    }
+
+    fn queue(&mut self) -> &mut VecDeque<Receiver<T>> {
+        self.in_flight
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn submit(&mut self, job: J) -> io::Result<()> {
+        let (done, result) = sync_channel(1);
+        self.jobs
+            .as_ref()
+            .ok_or_else(worker_stopped)?
+            .send((job, done))
+            .map_err(|_| worker_stopped())?;
+        self.queue().push_back(result);
+        Ok(())
+    }
+
+    /// Jobs submitted whose result has not been taken.
+    pub(crate) fn in_flight(&mut self) -> usize {
+        self.queue().len()
+    }
+
+    /// The oldest job's result, once it is there; None if no job is in flight.
+    pub(crate) fn next(&mut self) -> Option<io::Result<T>> {
+        let result = self.queue().pop_front()?;
+        Some(result.recv().map_err(|_| worker_stopped()))
+    }
+
+    /// Close the queue and wait for the workers to stop.
+    pub(crate) fn finish(mut self) -> io::Result<()> {
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            worker.join().map_err(|_| worker_stopped())?;
+        }
+        Ok(())
+    }
+}
+
+fn worker_stopped() -> io::Error {
+    io::Error::other(Error::Internal("a compression worker stopped".into()))
+}
+
 /// Input per deflate block. Each block ends byte-aligned, so the stream
 /// costs a few bytes per block over a serial one.
 const DEFLATE_BLOCK: usize = 256 * 1024;
@@ -154,7 +834,6 @@ struct DeflateJob {
     data: Vec<u8>,
     dictionary: Vec<u8>,
     last: bool,
-    done: SyncSender<io::Result<Vec<u8>>>,
 }
 
 /// pigz-style parallel deflate as a `Write` adapter: the input is cut into
@@ -167,12 +846,8 @@ pub struct ParallelDeflate<W: Write> {
     sink: W,
     block: Vec<u8>,
     dictionary: Vec<u8>,
-    jobs: Option<SyncSender<DeflateJob>>,
-    /// Results in stream order. The Mutex only makes the adapter `Sync`,
-    /// as sequoia's writer stack requires; it is reached through `get_mut`.
-    in_flight: Mutex<VecDeque<Receiver<io::Result<Vec<u8>>>>>,
+    pool: OrderedPool<DeflateJob, io::Result<Vec<u8>>>,
     max_in_flight: usize,
-    workers: Vec<JoinHandle<()>>,
 }
 
 impl<W: Write> ParallelDeflate<W> {
@@ -180,22 +855,18 @@ impl<W: Write> ParallelDeflate<W> {
     /// 2 x threads blocks of input and output in flight.
     pub fn new(sink: W, level: u32, threads: u32) -> Self {
         let threads = threads.max(1) as usize;
-        let (jobs, queue) = sync_channel::<DeflateJob>(threads);
-        let queue = Arc::new(Mutex::new(queue));
-        let workers = (0..threads)
-            .map(|_| {
-                let queue = Arc::clone(&queue);
-                std::thread::spawn(move || deflate_worker(&queue, level))
-            })
-            .collect();
+        let pool = OrderedPool::new(threads, move || {
+            let mut compressor = Compress::new(flate2::Compression::new(level.clamp(1, 9)), false);
+            move |job: DeflateJob| {
+                deflate_block(&mut compressor, &job.dictionary, &job.data, job.last)
+            }
+        });
         ParallelDeflate {
             sink,
             block: Vec::with_capacity(DEFLATE_BLOCK),
             dictionary: Vec::with_capacity(DEFLATE_WINDOW),
-            jobs: Some(jobs),
-            in_flight: Mutex::new(VecDeque::new()),
+            pool,
             max_in_flight: 2 * threads,
-            workers,
         }
     }
 
@@ -204,51 +875,34 @@ impl<W: Write> ParallelDeflate<W> {
     pub fn finish(mut self) -> io::Result<W> {
         self.submit(true)?;
         while self.write_oldest()? {}
-        self.jobs = None;
-        for worker in self.workers.drain(..) {
-            worker.join().map_err(|_| worker_stopped())?;
-        }
+        self.pool.finish()?;
         Ok(self.sink)
-    }
-
-    fn in_flight(&mut self) -> &mut VecDeque<Receiver<io::Result<Vec<u8>>>> {
-        self.in_flight
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Hand the current block to the workers.
     fn submit(&mut self, last: bool) -> io::Result<()> {
-        if self.in_flight().len() >= self.max_in_flight {
+        if self.pool.in_flight() >= self.max_in_flight {
             self.write_oldest()?;
         }
         let data = std::mem::replace(&mut self.block, Vec::with_capacity(DEFLATE_BLOCK));
         let dictionary = std::mem::take(&mut self.dictionary);
         self.dictionary = data[data.len().saturating_sub(DEFLATE_WINDOW)..].to_vec();
-        let (done, result) = sync_channel(1);
-        let job = DeflateJob {
+        self.pool.submit(DeflateJob {
             data,
             dictionary,
             last,
-            done,
-        };
-        self.jobs
-            .as_ref()
-            .ok_or_else(worker_stopped)?
-            .send(job)
-            .map_err(|_| worker_stopped())?;
-        self.in_flight().push_back(result);
-        Ok(())
+        })
     }
 
     /// Wait for the oldest block and write it; false when none is left.
     fn write_oldest(&mut self) -> io::Result<bool> {
-        let Some(result) = self.in_flight().pop_front() else {
-            return Ok(false);
-        };
-        let compressed = result.recv().map_err(|_| worker_stopped())??;
-        self.sink.write_all(&compressed)?;
-        Ok(true)
+        match self.pool.next() {
+            None => Ok(false),
+            Some(compressed) => {
+                self.sink.write_all(&compressed??)?;
+                Ok(true)
+            }
+        }
     }
 }
 
@@ -265,25 +919,6 @@ impl<W: Write> Write for ParallelDeflate<W> {
     fn flush(&mut self) -> io::Result<()> {
         // Blocks go out whole; finish() writes the rest.
         Ok(())
-    }
-}
-
-fn worker_stopped() -> io::Error {
-    io::Error::other("a deflate worker stopped")
-}
-
-/// Take blocks until the queue closes. A panic drops the job's result
-/// sender, which the writer reports as a stopped worker.
-fn deflate_worker(queue: &Mutex<Receiver<DeflateJob>>, level: u32) {
-    let mut compressor = Compress::new(flate2::Compression::new(level), false);
-    loop {
-        let job = match queue.lock() {
-            Ok(queue) => queue.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else { return };
-        let result = deflate_block(&mut compressor, &job.dictionary, &job.data, job.last);
-        let _ = job.done.send(result);
     }
 }
 
@@ -382,6 +1017,155 @@ mod tests {
         }
         out.truncate(len);
         out
+    }
+
+    /// The typed damage inside an error of the zstd reader.
+    fn damage_of(e: &io::Error) -> Damage {
+        match e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+            Some(Error::BadInput(damage)) => damage.clone(),
+            _ => panic!("not a typed damage: {e}"),
+        }
+    }
+
+    fn parallel_zstd(data: &[u8], threads: u32) -> Vec<u8> {
+        let mut encoder = ParallelZstd::new(Vec::new(), DEFAULT_ZSTD_LEVEL, threads);
+        for piece in data.chunks(70_001) {
+            encoder.write_all(piece).unwrap();
+        }
+        encoder.finish().unwrap()
+    }
+
+    /// Read all of `stream` through `ZstdFrames`, `piece` bytes per read.
+    fn read_frames(stream: &[u8], threads: u32, piece: usize) -> io::Result<Vec<u8>> {
+        let settings = ZstdReading {
+            threads,
+            max_window: DEFAULT_MAX_ZSTD_WINDOW,
+        };
+        let mut reader = ZstdFrames::new(stream, settings)?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; piece];
+        loop {
+            match reader.read(&mut buf)? {
+                0 => return Ok(out),
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_zstd_writes_independent_frames_that_zstd_and_the_frame_reader_restore() {
+        let f = ZSTD_FRAME_INPUT;
+        for threads in [1, 2, 3] {
+            for len in [0, 1, f - 1, f, f + 1, 3 * f + 12_345] {
+                let data = sample(len);
+                let stream = parallel_zstd(&data, threads);
+                assert_eq!(
+                    zstd::stream::decode_all(&stream[..]).unwrap(),
+                    data,
+                    "zstd's own decoder, length {len}, {threads} threads"
+                );
+                let mut frames = 0;
+                let mut rest = &stream[..];
+                while !rest.is_empty() {
+                    let size = zstd::zstd_safe::find_frame_compressed_size(rest).unwrap();
+                    rest = &rest[size..];
+                    frames += 1;
+                }
+                assert_eq!(frames, len.div_ceil(f).max(1), "frames for length {len}");
+                for (read_threads, piece) in [(1, 1 << 16), (2, 7), (4, 1 << 20)] {
+                    assert_eq!(
+                        read_frames(&stream, read_threads, piece).unwrap(),
+                        data,
+                        "length {len}, written by {threads} threads, read by {read_threads}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_large_frame_without_content_size_is_read_streaming() {
+        // What 0.1.0 wrote: one frame from zstd's streaming, multi-threaded
+        // encoder, no content size in its header.
+        let data = sample(3 * ZSTD_FRAME_INPUT + 999);
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_checksum(true).unwrap();
+        encoder.multithread(2).unwrap();
+        encoder.write_all(&data).unwrap();
+        let mut stream = encoder.finish().unwrap();
+        // Followed by a sealpipe frame and a skippable frame, in one stream.
+        stream.extend_from_slice(&parallel_zstd(b"and more", 1));
+        stream.extend_from_slice(&[0x50, 0x2A, 0x4D, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+        let mut expected = data.clone();
+        expected.extend_from_slice(b"and more");
+        assert_eq!(read_frames(&stream, 2, 1 << 16).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_window_over_the_limit_is_refused_before_decoding() {
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(24).unwrap();
+        encoder.write_all(&sample(100_000)).unwrap();
+        let stream = encoder.finish().unwrap();
+        let e = read_frames(&stream, 2, 1 << 16).unwrap_err();
+        assert_eq!(
+            damage_of(&e),
+            Damage::ZstdWindowTooLarge {
+                window: 16 << 20,
+                limit: DEFAULT_MAX_ZSTD_WINDOW
+            }
+        );
+        let settings = ZstdReading {
+            threads: 2,
+            max_window: 16 << 20,
+        };
+        let mut allowed = Vec::new();
+        ZstdFrames::new(&stream[..], settings)
+            .unwrap()
+            .read_to_end(&mut allowed)
+            .unwrap();
+        assert_eq!(allowed, sample(100_000));
+    }
+
+    #[test]
+    fn trailing_bytes_truncation_and_corruption_are_typed_damage() {
+        let data = sample(2 * ZSTD_FRAME_INPUT + 5);
+        let stream = parallel_zstd(&data, 2);
+        let first = zstd::zstd_safe::find_frame_compressed_size(&stream).unwrap() as u64;
+
+        let mut trailing = stream.clone();
+        trailing.extend_from_slice(b"junk");
+        let e = read_frames(&trailing, 2, 1 << 16).unwrap_err();
+        assert_eq!(
+            damage_of(&e),
+            Damage::ZstdNotAFrame {
+                offset: stream.len() as u64
+            }
+        );
+        // Even a single byte after the end.
+        let mut one = stream.clone();
+        one.push(0);
+        assert_eq!(
+            damage_of(&read_frames(&one, 2, 1 << 16).unwrap_err()),
+            Damage::ZstdNotAFrame {
+                offset: stream.len() as u64
+            }
+        );
+
+        let cut = &stream[..stream.len() - 3];
+        let e = read_frames(cut, 2, 1 << 16).unwrap_err();
+        assert!(
+            matches!(damage_of(&e), Damage::ZstdTruncated { offset } if offset > first),
+            "{e}"
+        );
+
+        let mut flipped = stream.clone();
+        flipped[first as usize + 1000] ^= 0x40;
+        let e = read_frames(&flipped, 2, 1 << 16).unwrap_err();
+        assert!(
+            matches!(damage_of(&e), Damage::ZstdCorrupt { offset, .. } if offset == first),
+            "{e}"
+        );
     }
 
     #[test]

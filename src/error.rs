@@ -376,6 +376,36 @@ pub enum Damage {
          the changed part was released, but the output is incomplete"
     )]
     ChangedBetweenPasses,
+
+    /// A zstd frame declares a window (the history its decoder keeps in
+    /// memory) larger than this run allows: memory is bounded by it.
+    #[error(
+        "the backup's zstd data declares a {} MiB window, over the {} MiB limit that bounds \
+         decrypt's memory (sealpipe itself writes at most 4 MiB); if the backup is genuine, \
+         allow it with `sealpipe decrypt --max-zstd-window {}`",
+        window.div_ceil(1 << 20), limit / (1 << 20), window.div_ceil(1 << 20)
+    )]
+    ZstdWindowTooLarge { window: u64, limit: u64 },
+    /// The zstd stream inside the backup stops in the middle of a frame.
+    #[error(
+        "the backup's zstd data is cut off in the frame at byte {offset}: the backup is \
+         truncated or damaged; any output already written is incomplete"
+    )]
+    ZstdTruncated { offset: u64 },
+    /// Where a zstd frame should begin (at the start, or after the last
+    /// frame), the bytes are not one.
+    #[error(
+        "the backup's zstd data has bytes that are not a zstd frame at byte {offset} \
+         (damage, or data after its end): the backup is damaged"
+    )]
+    ZstdNotAFrame { offset: u64 },
+    /// A zstd frame does not decode: bad header or block, wrong size, or a
+    /// checksum mismatch.
+    #[error(
+        "the backup's zstd data is corrupt in the frame at byte {offset} ({reason}): \
+         the backup is damaged; any output already written is untrustworthy"
+    )]
+    ZstdCorrupt { offset: u64, reason: String },
 }
 
 impl From<crate::keys::files::FileError> for Error {

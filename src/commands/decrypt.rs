@@ -1,6 +1,7 @@
 //! `sealpipe decrypt` (and `sealpipe -d`): the backup back to plaintext,
 //! streaming or, with `--verify-first`, authenticated before release.
 
+use sealpipe::compress::ZstdReading;
 use sealpipe::decrypt::{self, DecryptPlan, PlaintextDigest, Reader};
 use sealpipe::io::{Input, OutputKind};
 use sealpipe::progress::Progress;
@@ -18,7 +19,14 @@ pub fn run(config: &ConfigFile, args: DecryptArgs) -> Result<()> {
         ReaderArg::Fast => Reader::Fast,
         ReaderArg::Stock => Reader::Stock,
     };
-    let plan = DecryptPlan::new(&keyring, reader, PlaintextDigest::Skip);
+    let defaults = ZstdReading::default();
+    let zstd = ZstdReading {
+        threads: args.threads.unwrap_or(defaults.threads),
+        max_window: args
+            .max_zstd_window
+            .map_or(defaults.max_window, |mib| mib << 20),
+    };
+    let plan = DecryptPlan::new(&keyring, reader, PlaintextDigest::Skip).with_zstd(zstd);
     if args.verify_first {
         // The first pass reads the input itself; only the output is counted.
         let spool_dir = args.spool_dir.unwrap_or_else(std::env::temp_dir);

@@ -8,7 +8,7 @@ use std::io::{self, BufRead, Cursor, Read, Write};
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use sequoia_openpgp as openpgp;
 
-use super::{classify, classify_io, copy_plaintext, stock, MessageFacts, PlaintextDigest, Session};
+use super::{classify, classify_io, copy_plaintext, stock, Decoding, MessageFacts, Session};
 use crate::error::{Damage, Error, Result};
 use crate::format::envelope::Envelope;
 use crate::format::seipd::{self, MdcReader, SeipdHead};
@@ -21,7 +21,7 @@ pub(super) fn read<'a, W: Write>(
     envelope: &Envelope,
     rest: Box<dyn BufRead + Send + Sync + 'a>,
     sink: &mut W,
-    digest: PlaintextDigest,
+    decoding: Decoding,
 ) -> Result<(MessageFacts, Option<String>)> {
     let mut rest = HeadRecorder {
         inner: rest,
@@ -42,7 +42,7 @@ pub(super) fn read<'a, W: Write>(
             .into());
         }
         let rest = Box::new(Cursor::new(recorded).chain(inner));
-        return stock::read(session, envelope, rest, sink, digest);
+        return stock::read(session, envelope, rest, sink, decoding);
     };
     let mut facts = MessageFacts {
         opened_by: Some(chosen.opened_by()),
@@ -59,7 +59,7 @@ pub(super) fn read<'a, W: Write>(
         // Owned by this closure, so that on any early return it is dropped
         // before the scope joins the producer, which then stops sending.
         let mut plaintext = MdcReader::new(decrypted, seed);
-        let inner = read_inner(&mut plaintext, sink, digest, &mut facts);
+        let inner = read_inner(&mut plaintext, sink, decoding, &mut facts);
         // The MDC is checked when the container ends: read to the end,
         // whether the inner packets ended first or failed to parse. A
         // failed MDC is the verdict for damage anywhere.
@@ -108,7 +108,7 @@ impl<R: Read> Read for HeadRecorder<R> {
 fn read_inner<R, W>(
     plaintext: R,
     sink: &mut W,
-    digest: PlaintextDigest,
+    decoding: Decoding,
     facts: &mut MessageFacts,
 ) -> Result<Option<String>>
 where
@@ -120,7 +120,7 @@ where
     while let PacketParserResult::Some(mut pp) = ppr {
         facts.observe(&pp.packet)?;
         if let openpgp::Packet::Literal(_) = pp.packet {
-            sha256 = copy_plaintext(&mut pp, facts, sink, digest)?;
+            sha256 = copy_plaintext(&mut pp, facts, sink, decoding)?;
         }
         ppr = pp.recurse().map_err(classify)?.1;
     }

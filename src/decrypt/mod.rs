@@ -31,7 +31,7 @@ use openpgp::types::{CompressionAlgorithm, SymmetricAlgorithm};
 use openpgp::Fingerprint;
 use sequoia_openpgp as openpgp;
 
-use crate::compress::{StreamDecompressor, ZSTD_LITERAL_FILENAME};
+use crate::compress::{StreamDecompressor, ZstdReading, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::encrypt::copy;
 use crate::error::{Damage, Error, Result};
@@ -79,7 +79,15 @@ pub enum PlaintextDigest {
 pub struct DecryptPlan<'k> {
     pub session: Session<'k>,
     pub reader: Reader,
+    pub decoding: Decoding,
+}
+
+/// What happens to the plaintext on its way to the sink: how a zstd body is
+/// read (threads, the largest window accepted) and whether it is hashed.
+#[derive(Clone, Copy, Debug)]
+pub struct Decoding {
     pub digest: PlaintextDigest,
+    pub zstd: ZstdReading,
 }
 
 impl<'k> DecryptPlan<'k> {
@@ -87,8 +95,18 @@ impl<'k> DecryptPlan<'k> {
         DecryptPlan {
             session: Session::new(keyring),
             reader,
-            digest,
+            decoding: Decoding {
+                digest,
+                zstd: ZstdReading::default(),
+            },
         }
+    }
+
+    /// Read zstd bodies with these settings (`decrypt --threads`,
+    /// `--max-zstd-window`) instead of the defaults.
+    pub fn with_zstd(mut self, zstd: ZstdReading) -> Self {
+        self.decoding.zstd = zstd;
+        self
     }
 }
 
@@ -205,12 +223,12 @@ where
     R: Read + Send + Sync,
     W: Write,
 {
-    decrypt_as(plan, plan.digest, input, output)
+    decrypt_as(plan, plan.decoding, input, output)
 }
 
 fn decrypt_as<R, W>(
     plan: &DecryptPlan,
-    digest: PlaintextDigest,
+    decoding: Decoding,
     input: R,
     output: &mut W,
 ) -> Result<DecryptSummary>
@@ -221,7 +239,7 @@ where
     let mut source = Tracked::new(input);
     let mut sink = Tracked::new(output);
     let mut held = HoldBack::new(&mut sink, DECRYPT_BUFFER_SIZE);
-    let result = survive_parser_panic(|| route(plan, digest, &mut source, &mut held));
+    let result = survive_parser_panic(|| route(plan, decoding, &mut source, &mut held));
     // Authenticated: only now may the held-back plaintext go out. On any
     // error it is dropped unwritten.
     let released = match result {
@@ -247,7 +265,7 @@ where
 /// integrity protection) is refused before any reader is chosen.
 fn route<R, W>(
     plan: &DecryptPlan,
-    digest: PlaintextDigest,
+    decoding: Decoding,
     source: &mut R,
     sink: &mut W,
 ) -> Result<(MessageFacts, Option<String>)>
@@ -271,8 +289,8 @@ where
     let seipd_v1 =
         envelope.data_tag == openpgp::packet::Tag::SEIP && envelope.data_version == Some(1);
     match plan.reader {
-        Reader::Fast if seipd_v1 => fast::read(&plan.session, &envelope, rest, sink, digest),
-        _ => stock::read(&plan.session, &envelope, rest, sink, digest),
+        Reader::Fast if seipd_v1 => fast::read(&plan.session, &envelope, rest, sink, decoding),
+        _ => stock::read(&plan.session, &envelope, rest, sink, decoding),
     }
 }
 
@@ -344,7 +362,11 @@ pub fn decrypt_verified_first<W: Write>(
         Input::File(f) => f.metadata().map(|m| m.is_file()).unwrap_or(false),
         Input::Stdin(_) => false,
     };
-    let skip = PlaintextDigest::Skip;
+    // The first pass only checks: no digest.
+    let skip = Decoding {
+        digest: PlaintextDigest::Skip,
+        ..plan.decoding
+    };
     let (recording, mut ciphertext) = match input {
         Input::File(file) if regular => {
             let mut recorder = replay::Recorder::new(file);
@@ -416,7 +438,7 @@ fn copy_plaintext<R: Read + Send, W: Write>(
     body: R,
     facts: &MessageFacts,
     sink: &mut W,
-    digest: PlaintextDigest,
+    decoding: Decoding,
 ) -> Result<Option<String>> {
     let zstd = facts.is_zstd();
     let mut plaintext = Tracked::new(body);
@@ -430,10 +452,10 @@ fn copy_plaintext<R: Read + Send, W: Write>(
             scope.spawn(move || producer.produce(source));
             // `queued` is dropped when this returns, before the scope joins
             // the producer, so an early stop cannot leave it blocked.
-            decode_and_copy(queued, true, &mut sink, digest)
+            decode_and_copy(queued, true, &mut sink, decoding)
         })
     } else {
-        decode_and_copy(&mut plaintext, false, &mut sink, digest)
+        decode_and_copy(&mut plaintext, false, &mut sink, decoding)
     };
     if let Err(e) = copied {
         return Err(match (sink.failure(), plaintext.failure()) {
@@ -441,6 +463,8 @@ fn copy_plaintext<R: Read + Send, W: Write>(
             (Some(out), _) => write_error(out),
             // The OpenPGP layer failed: classify what it said.
             (None, Some(inner)) => classify_io(inner),
+            // The zstd layer's own typed verdicts (window, truncation, junk).
+            (None, None) if zstd && e.get_ref().is_some_and(|i| i.is::<Error>()) => classify_io(e),
             // The OpenPGP layer was fine, so the zstd layer is broken.
             (None, None) if zstd => Damage::Zstd {
                 reason: e.to_string(),
@@ -457,13 +481,13 @@ fn decode_and_copy<R: Read, W: Write>(
     source: R,
     zstd: bool,
     sink: &mut W,
-    digest: PlaintextDigest,
+    decoding: Decoding,
 ) -> (io::Result<u64>, Option<String>) {
-    let stage = match StreamDecompressor::new(source, zstd) {
+    let stage = match StreamDecompressor::new(source, zstd.then_some(decoding.zstd)) {
         Ok(stage) => stage,
         Err(e) => return (Err(e), None),
     };
-    let mut hashing = HashingReader::new(stage, digest == PlaintextDigest::Sha256);
+    let mut hashing = HashingReader::new(stage, decoding.digest == PlaintextDigest::Sha256);
     let copied = copy(&mut hashing, sink, IO_BUFFER_SIZE);
     let (_, sha256) = hashing.finish();
     (copied, sha256)

@@ -20,7 +20,7 @@ use openpgp::{Cert, KeyHandle};
 use sequoia_openpgp as openpgp;
 
 use super::{
-    classify, copy_plaintext, survive_parser_panic, MessageFacts, PlaintextDigest, Session,
+    classify, copy_plaintext, survive_parser_panic, Decoding, MessageFacts, Session,
     DECRYPT_BUFFER_SIZE,
 };
 use crate::error::{Damage, Error, Result};
@@ -34,13 +34,13 @@ pub(super) fn read<'a, W: Write>(
     envelope: &Envelope,
     rest: Box<dyn BufRead + Send + Sync + 'a>,
     sink: &mut W,
-    digest: PlaintextDigest,
+    decoding: Decoding,
 ) -> Result<(MessageFacts, Option<String>)> {
     let head = [envelope.key_packets.as_slice(), &envelope.data_head].concat();
     let mut rest = FrameChecked::new(rest, envelope)?;
     let opened = AtomicBool::new(false);
     let source = io::Cursor::new(head).chain(&mut rest);
-    let outcome = read_message(session, &opened, source, sink, digest);
+    let outcome = read_message(session, &opened, source, sink, decoding);
     let (facts, sha256) = match outcome {
         // Once the data is being decrypted, anything wrong with it before
         // the MDC is checked (junk, a bad packet header, a broken zstd
@@ -67,7 +67,7 @@ fn read_message<R, W>(
     opened: &AtomicBool,
     source: R,
     sink: &mut W,
-    digest: PlaintextDigest,
+    decoding: Decoding,
 ) -> Result<(MessageFacts, Option<String>)>
 where
     R: Read + Send + Sync,
@@ -87,7 +87,7 @@ where
 
     // By now the parser has seen the literal packet's header.
     let facts = decryptor.helper_ref().facts.clone();
-    let sha256 = copy_plaintext(&mut decryptor, &facts, sink, digest)?;
+    let sha256 = copy_plaintext(&mut decryptor, &facts, sink, decoding)?;
     if !decryptor.message_processed() {
         return Err(Damage::Truncated.into());
     }
