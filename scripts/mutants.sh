@@ -8,7 +8,6 @@
 #
 #   scripts/mutants.sh                 all modules
 #   scripts/mutants.sh policy files    only these
-#   JOBS=2 scripts/mutants.sh ...      parallel builds (default 1: shared machines)
 #   MUTANTS_ARGS="--baseline skip --timeout 240" scripts/mutants.sh ...
 #                                      more cargo-mutants options
 #
@@ -53,8 +52,8 @@ for module in "${modules[@]}"; do
   # --in-place: a copy of the tree would rebuild every dependency first (the
   # build scripts' absolute paths change), minutes per module. So the tree
   # itself is mutated, one mutant at a time, and restored after each run:
-  # do not edit it while this runs.
-  cargo mutants --in-place --jobs "${JOBS:-1}" --file "${FILE[$module]}" \
+  # do not edit it while this runs. One mutant at a time (no --jobs).
+  cargo mutants --in-place --file "${FILE[$module]}" \
     --output "target/mutants/$module" ${MUTANTS_ARGS:-} -- ${TESTS[$module]} || status=$?
 done
 exit $status
