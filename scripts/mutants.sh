@@ -29,7 +29,7 @@ declare -A FILE=(
 )
 declare -A TESTS=(
   [policy]="--test trust --test core --test lifecycle"
-  [files]="--test trust --test core"
+  [files]="--test trust --test core --test lifecycle"
   [config]="--lib --test trust --test core --test lifecycle"
   [seipd]="--lib --test core --test damage --test hostile"
   [envelope]="--lib --test core --test damage --test hostile --test lifecycle"

@@ -566,3 +566,19 @@ fn the_policy_clock_is_pinnable_only_in_test_builds() {
         "{dev}"
     );
 }
+
+/// A listed key this user cannot read (root's 0600 key, read as a daemon
+/// user) is skipped like a missing one; another listed key still opens.
+#[test]
+fn an_unreadable_listed_key_is_skipped() {
+    let env = shared_env();
+    let (daily, escrow) = env.daily_and_escrow();
+    let ct = env.run(&["encrypt"], b"for the daemon").ok().stdout;
+    chown(&escrow.key, 0, 0);
+    chown(&daily.key, USER, USER);
+    let text = fs::read_to_string(env.path("sealpipe.toml")).unwrap();
+    let listed = text.replace("keys = [", "keys = [\"escrow.key.asc\", ");
+    env.write("sealpipe.toml", listed.as_bytes());
+    let back = run_as(&env, USER, &["decrypt"], &ct).ok().stdout;
+    assert_eq!(back, b"for the daemon");
+}
