@@ -384,6 +384,14 @@ fn a_missing_listed_key_does_not_stop_a_restore() {
     env.write("sealpipe.toml", stale.as_bytes());
     assert_eq!(env.run(&["decrypt"], &ct).ok().stdout, b"restore me");
 
+    // Only a missing or unreadable entry is skipped, never an unsafe one.
+    chmod(&env.path("escrow.key.asc"), 0o644);
+    let unsafe_entry = text.replace("keys = [", "keys = [\"escrow.key.asc\", ");
+    env.write("sealpipe.toml", unsafe_entry.as_bytes());
+    env.run(&["decrypt"], &ct)
+        .fails(5, "escrow.key.asc holds a secret but is readable by others");
+
+    env.write("sealpipe.toml", stale.as_bytes());
     fs::remove_file(&daily.key).unwrap();
     env.run(&["decrypt"], &ct)
         .fails(5, "retired.key.asc does not exist");
@@ -461,6 +469,12 @@ fn a_passphrase_descriptor_is_read_to_its_first_line() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout, b"behind a passphrase");
+
+    // A line longer than the bound is refused, not cut or grown without end.
+    env.write("long", &[b'x'; 70_000]);
+    let script =
+        format!("exec timeout 60 {BIN} decrypt --key daily.key.asc --passphrase-fd 3 b.pgp 3<long");
+    run_with_stdin(sh(&env, &script), b"").fails(5, "longer than 64 KiB");
 
     let script =
         format!("exec timeout 60 {BIN} decrypt --key daily.key.asc --passphrase-fd 3 b.pgp 3<.");
@@ -551,4 +565,20 @@ fn the_policy_clock_is_pinnable_only_in_test_builds() {
         dev.contains(r#"sealpipe = { path = ".", features = ["test-clock"] }"#),
         "{dev}"
     );
+}
+
+/// A listed key this user cannot read (root's 0600 key, read as a daemon
+/// user) is skipped like a missing one; another listed key still opens.
+#[test]
+fn an_unreadable_listed_key_is_skipped() {
+    let env = shared_env();
+    let (daily, escrow) = env.daily_and_escrow();
+    let ct = env.run(&["encrypt"], b"for the daemon").ok().stdout;
+    chown(&escrow.key, 0, 0);
+    chown(&daily.key, USER, USER);
+    let text = fs::read_to_string(env.path("sealpipe.toml")).unwrap();
+    let listed = text.replace("keys = [", "keys = [\"escrow.key.asc\", ");
+    env.write("sealpipe.toml", listed.as_bytes());
+    let back = run_as(&env, USER, &["decrypt"], &ct).ok().stdout;
+    assert_eq!(back, b"for the daemon");
 }

@@ -263,7 +263,7 @@ fn check_directory(dir: &Path, meta: &Metadata) -> Result<(), FileProblem> {
 /// Read the whole file into a buffer sized once from its length, so no
 /// reallocation leaves a copy of a secret behind.
 fn read_all(file: &mut File, meta: &Metadata) -> io::Result<Zeroizing<Vec<u8>>> {
-    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize + 1));
+    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
     file.read_to_end(&mut bytes)?;
     Ok(bytes)
 }
@@ -312,10 +312,18 @@ pub fn read_passphrase_fd(fd: u32) -> Result<Zeroizing<Vec<u8>>> {
     // Allocated once: growing would leave copies of the secret behind.
     let mut buf = Zeroizing::new(Vec::with_capacity(MAX));
     let mut byte = [0u8; 1];
-    while buf.len() < MAX {
+    loop {
         match nix::unistd::read(raw, &mut byte) {
             Ok(0) => break,
             Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) if buf.len() == MAX => {
+                byte.zeroize();
+                return Err(refuse(format!(
+                    "the passphrase on file descriptor {fd} is longer than {} KiB; \
+                     is it the right descriptor?",
+                    MAX / 1024
+                )));
+            }
             Ok(_) => buf.push(byte[0]),
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => {
