@@ -315,3 +315,34 @@ fn rekey_keeps_the_signature() {
     env.gpg_import(&signer.cert);
     assert!(gpg_verified(&env, &rekeyed, &signer.fingerprint) == plain);
 }
+
+/// A protected signing key opens with `[sign] passphrase_file`, and only
+/// with the right passphrase; encrypt never waits for one.
+#[test]
+fn a_protected_signing_key_needs_its_passphrase_file() {
+    let env = TestEnv::new();
+    let passphrase = env.write("sign-passphrase", b"correct horse\n");
+    fs::set_permissions(&passphrase, fs::Permissions::from_mode(0o600)).unwrap();
+    let signer = keygen_sign(&env, "host1", &["--passphrase-file", "sign-passphrase"]);
+    let (daily, _) = signing_config(&env, &signer);
+    refused_before_writing(&env, &[], NOW, 5, "passphrase-protected");
+
+    let config = fs::read_to_string(env.path("sealpipe.toml")).unwrap();
+    let wrong = env.write("wrong", b"battery staple\n");
+    fs::set_permissions(&wrong, fs::Permissions::from_mode(0o600)).unwrap();
+    env.write(
+        "sealpipe.toml",
+        format!("{config}passphrase_file = \"wrong\"\n").as_bytes(),
+    );
+    refused_before_writing(&env, &[], NOW, 5, "wrong passphrase");
+
+    env.write(
+        "sealpipe.toml",
+        format!("{config}passphrase_file = \"sign-passphrase\"\n").as_bytes(),
+    );
+    let plain = sample_data(50_000);
+    let backup = env.run(&["encrypt", "-c", "none"], &plain).ok().stdout;
+    env.gpg_import(&daily.key);
+    env.gpg_import(&signer.cert);
+    assert!(gpg_verified(&env, &backup, &signer.fingerprint) == plain);
+}
