@@ -90,6 +90,11 @@ pub struct EncryptArgs {
     #[arg(short, long)]
     pub armor: bool,
 
+    /// Sign with the secret key in FILE (made by `keygen --sign`) [default:
+    /// the config's [sign] key]; checked before anything is written.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+
     /// Write the SHA-256 of the plaintext to this file (sha256sum format),
     /// for `sealpipe verify --digest-file`.
     #[arg(long, value_name = "FILE")]
@@ -315,6 +320,11 @@ pub struct KeygenArgs {
     /// Mark the key `required = true` (an escrow key) in the printed config lines.
     #[arg(long)]
     pub required: bool,
+
+    /// Make a signing key for a backup host (`[sign] key`): it signs
+    /// backups and can never decrypt them.
+    #[arg(long, conflicts_with = "required")]
+    pub sign: bool,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,8 @@ pub struct Config {
     pub recipients: Vec<PinnedRecipient>,
     #[serde(default)]
     pub decrypt: DecryptKeys,
+    #[serde(default)]
+    pub sign: SignKey,
 }
 
 /// `[encrypt]`: defaults the command line overrides (docs/config.md).
@@ -75,6 +77,16 @@ pub struct DecryptKeys {
     #[serde(default)]
     pub keys: Vec<PathBuf>,
     /// A file whose first line is the passphrase of protected secret keys.
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `[sign]`: the secret key `encrypt` signs every backup with.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignKey {
+    /// The signing key file (`keygen --sign`); relative to the config.
+    pub key: Option<PathBuf>,
+    /// A file whose first line unlocks a protected signing key.
     pub passphrase_file: Option<PathBuf>,
 }
 
@@ -128,9 +140,15 @@ impl Config {
             r.fingerprint = normalize_fingerprint(&r.fingerprint);
         }
         config.decrypt.keys.iter_mut().for_each(resolve);
-        if let Some(p) = config.decrypt.passphrase_file.as_mut() {
-            resolve(p);
-        }
+        let sign = &mut config.sign;
+        [
+            &mut config.decrypt.passphrase_file,
+            &mut sign.key,
+            &mut sign.passphrase_file,
+        ]
+        .into_iter()
+        .flatten()
+        .for_each(resolve);
         config.validate()?;
         Ok(config)
     }

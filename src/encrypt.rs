@@ -14,9 +14,9 @@ use openpgp::armor;
 use openpgp::crypto::SessionKey;
 use openpgp::packet::pkesk::PKESK3;
 use openpgp::packet::{Packet, PKESK};
-use openpgp::serialize::stream::{LiteralWriter, Message};
+use openpgp::serialize::stream::{LiteralWriter, Message, Signer};
 use openpgp::serialize::Serialize;
-use openpgp::types::{CompressionAlgorithm, DataFormat, SymmetricAlgorithm};
+use openpgp::types::{CompressionAlgorithm, DataFormat, HashAlgorithm, SymmetricAlgorithm};
 use sequoia_openpgp as openpgp;
 
 use crate::compress::{Compression, ParallelDeflate, StreamCompressor, ZSTD_LITERAL_FILENAME};
@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::format::packet::{self, PacketWriter};
 use crate::format::seipd::{self, SeipdWriter};
 use crate::io::{read_error, write_error, Tracked};
+use crate::keys::signing::SigningKey;
 use crate::pipeline;
 use crate::policy::ApprovedRecipient;
 
@@ -40,6 +41,8 @@ pub struct EncryptPlan {
     pub now: SystemTime,
     /// Compute the plaintext SHA-256 while streaming.
     pub digest: bool,
+    /// Sign the literal data (one-pass signature inside the encryption).
+    pub signer: Option<SigningKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,7 +156,9 @@ fn write_inner<R: Read>(plan: &EncryptPlan, source: &mut R, seipd: &mut SeipdWri
     Ok(())
 }
 
-/// The literal data packet, its body the plaintext or its zstd stream.
+/// The literal data packet, its body the plaintext or its zstd stream;
+/// when signing, between a one-pass signature and its signature, as
+/// `gpg -se` writes them (inside the deflate packet in deflate mode).
 fn write_literal<R: Read, W: Write + Send + Sync>(
     plan: &EncryptPlan,
     source: &mut R,
@@ -164,7 +169,11 @@ fn write_literal<R: Read, W: Write + Send + Sync>(
         Compression::Zstd => ZSTD_LITERAL_FILENAME,
         _ => "",
     };
-    let message = LiteralWriter::new(Message::new(sink))
+    let mut message = Message::new(sink);
+    if let Some(key) = &plan.signer {
+        message = signed(plan, key, message).map_err(|e| internal("starting the signature", e))?;
+    }
+    let message = LiteralWriter::new(message)
         .format(DataFormat::Binary)
         .filename(filename)
         .and_then(|w| w.date(plan.now))
@@ -180,6 +189,23 @@ fn write_literal<R: Read, W: Write + Send + Sync>(
     message
         .finalize()
         .map_err(|e| internal("finishing the inner packets", e))
+}
+
+/// `message` behind a signer: SHA-256 set explicitly (about twice as fast
+/// as sequoia's default SHA-512 on CPUs with SHA extensions), the plan's
+/// time, and an intended-recipient subpacket for each approved recipient.
+fn signed<'a>(
+    plan: &EncryptPlan,
+    key: &SigningKey,
+    message: Message<'a>,
+) -> openpgp::Result<Message<'a>> {
+    let signer = Signer::new(message, key.keypair())?
+        .hash_algo(HashAlgorithm::SHA256)?
+        .creation_time(plan.now);
+    plan.recipients
+        .iter()
+        .fold(signer, |signer, r| signer.add_intended_recipient(&r.cert))
+        .build()
 }
 
 /// Bytes per read of the plaintext. Small enough to stay in the CPU's cache

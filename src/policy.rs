@@ -49,6 +49,13 @@ pub enum Refusal {
         fingerprint: String,
         problem: CertProblem,
     },
+    /// The key `[sign] key` or `--sign-key` names cannot sign now.
+    #[error("signing key {} ({fingerprint}): {problem}", .path.display())]
+    Signer {
+        path: PathBuf,
+        fingerprint: String,
+        problem: CertProblem,
+    },
 }
 
 impl Refusal {
@@ -107,6 +114,11 @@ pub enum CertProblem {
         "has no valid encryption-capable subkey (all expired, revoked, or none marked for encryption)"
     )]
     NoEncryptionKey,
+    #[error(
+        "has no valid signing-capable key with its secret in the file (all expired, revoked, \
+         or none marked for signing); make one with sealpipe keygen --sign"
+    )]
+    NoSigningKey,
 }
 
 /// Why a public key is too weak to protect a backup.
@@ -235,6 +247,41 @@ pub fn check_cert(
     policy: &dyn Policy,
     now: SystemTime,
 ) -> Result<Vec<openpgp::Fingerprint>, CertProblem> {
+    let valid = check_usable(cert, policy, now)?;
+    let encryption_flags = KeyFlags::empty()
+        .set_storage_encryption()
+        .set_transport_encryption();
+    let flagged = || {
+        valid
+            .keys()
+            .key_flags(encryption_flags.clone())
+            .alive()
+            .revoked(false)
+    };
+    // Refused here, not left to fail mid-encryption as an internal error.
+    if let Some(ka) = flagged().find(|ka| !ka.key().pk_algo().for_encryption()) {
+        return Err(CertProblem::CannotEncrypt {
+            key: ka.key().fingerprint(),
+            algo: ka.key().pk_algo(),
+        });
+    }
+    let keys: Vec<_> = flagged()
+        .supported()
+        .map(|ka| ka.key().fingerprint())
+        .collect();
+    if keys.is_empty() {
+        return Err(CertProblem::NoEncryptionKey);
+    }
+    Ok(keys)
+}
+
+/// The checks every cert sealpipe uses must pass at time `now`, whatever
+/// it is used for: v4, no weak key, not revoked, valid and alive.
+fn check_usable<'a>(
+    cert: &'a Cert,
+    policy: &'a dyn Policy,
+    now: SystemTime,
+) -> Result<openpgp::cert::ValidCert<'a>, CertProblem> {
     let version = cert.primary_key().key().version();
     if version != 4 {
         return Err(CertProblem::NotV4(version));
@@ -262,29 +309,28 @@ pub fn check_cert(
             reason: e.to_string(),
         });
     }
-    let encryption_flags = KeyFlags::empty()
-        .set_storage_encryption()
-        .set_transport_encryption();
-    let flagged = || {
-        valid
-            .keys()
-            .key_flags(encryption_flags.clone())
-            .alive()
-            .revoked(false)
-    };
-    // Refused here, not left to fail mid-encryption as an internal error.
-    if let Some(ka) = flagged().find(|ka| !ka.key().pk_algo().for_encryption()) {
-        return Err(CertProblem::CannotEncrypt {
-            key: ka.key().fingerprint(),
-            algo: ka.key().pk_algo(),
-        });
-    }
-    let keys: Vec<_> = flagged()
+    Ok(valid)
+}
+
+/// The checks a signing key must pass at time `now` (the policy should be
+/// [`standard_at`] the same `now`): those of every cert, and a valid
+/// signing-capable key; returns the fingerprints of the keys that may sign.
+pub fn check_signing_cert(
+    cert: &Cert,
+    policy: &dyn Policy,
+    now: SystemTime,
+) -> Result<Vec<openpgp::Fingerprint>, CertProblem> {
+    let valid = check_usable(cert, policy, now)?;
+    let keys: Vec<_> = valid
+        .keys()
+        .for_signing()
+        .alive()
+        .revoked(false)
         .supported()
         .map(|ka| ka.key().fingerprint())
         .collect();
     if keys.is_empty() {
-        return Err(CertProblem::NoEncryptionKey);
+        return Err(CertProblem::NoSigningKey);
     }
     Ok(keys)
 }

@@ -281,6 +281,7 @@ fn docs_config_md_lists_exactly_the_keys_the_parser_accepts() {
         ("encrypt", "[encrypt]"),
         ("recipient", "[[recipient]]"),
         ("decrypt", "[decrypt]"),
+        ("sign", "[sign]"),
     ] {
         text += &format!("{header}\n");
         for (_, key, example) in documented.iter().filter(|(s, ..)| s == section) {
@@ -301,6 +302,7 @@ fn docs_config_md_lists_exactly_the_keys_the_parser_accepts() {
         ("encrypt", "[encrypt]"),
         ("recipient", "[[recipient]]"),
         ("decrypt", "[decrypt]"),
+        ("sign", "[sign]"),
     ] {
         for key in accepted_keys(header) {
             assert!(

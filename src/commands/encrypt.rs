@@ -4,15 +4,17 @@
 use std::io::Write;
 use std::path::Path;
 
+use sealpipe::config::Config;
 use sealpipe::digest;
 use sealpipe::encrypt::{self, EncryptPlan};
 use sealpipe::error::Error;
 use sealpipe::io::{Existing, Input, Output, OutputKind};
+use sealpipe::keys::signing::{self, SigningKey};
 use sealpipe::progress::Progress;
 use sealpipe::settings::{self, EncryptChoices, SettingSource};
 use sealpipe::{policy, time, Result};
 
-use super::{open_output, ConfigFile};
+use super::{open_output, read_passphrase, ConfigFile};
 use crate::cli::EncryptArgs;
 
 pub fn run(config: &ConfigFile, args: EncryptArgs) -> Result<()> {
@@ -42,6 +44,7 @@ pub fn run(config: &ConfigFile, args: EncryptArgs) -> Result<()> {
         armor: settings.armor,
         now,
         digest: args.digest_file.is_some(),
+        signer: load_signer(settings_file, args.sign_key.as_deref(), now)?,
     };
     // Every check is done: only now are output files created.
     let input = Input::open(args.input.as_deref())?;
@@ -81,4 +84,18 @@ pub fn run(config: &ConfigFile, args: EncryptArgs) -> Result<()> {
         digest_output.finish()?;
     }
     Ok(())
+}
+
+/// The signing key: `--sign-key`, else the config's `[sign] key`, else none.
+/// The config's `passphrase_file` unlocks either.
+fn load_signer(
+    config: &Config,
+    cli: Option<&Path>,
+    now: std::time::SystemTime,
+) -> Result<Option<SigningKey>> {
+    let Some(path) = cli.or(config.sign.key.as_deref()) else {
+        return Ok(None);
+    };
+    let passphrase = read_passphrase(config.sign.passphrase_file.as_deref(), None)?;
+    signing::load(path, passphrase.as_ref(), now).map(Some)
 }

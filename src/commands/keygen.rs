@@ -23,11 +23,13 @@ pub fn run(config: &ConfigFile, args: KeygenArgs) -> Result<()> {
     let key = generate::generate(KeygenPlan {
         user_id: args
             .user_id
+            .clone()
             .unwrap_or_else(|| format!("sealpipe backup key {}", args.name)),
         algorithm: args.algorithm,
         validity,
         passphrase,
         now: key_created,
+        signing: args.sign,
     })?;
     // Secret first: if it cannot be written, no orphan cert is left behind.
     files::create_new(
@@ -43,6 +45,20 @@ pub fn run(config: &ConfigFile, args: KeygenArgs) -> Result<()> {
             0o600,
         )?;
     }
+    let fingerprint = key.cert.fingerprint().to_hex();
+    let mut snippet = match args.sign {
+        true => signing_snippet(config, &args, &fingerprint),
+        false => recipient_snippet(config, &args, &fingerprint),
+    };
+    snippet.push_str(&match validity {
+        Some(v) => format!("# The key expires {}.\n", time::format_utc(key_created + v)),
+        None => "# The key never expires.\n".into(),
+    });
+    print_stdout(&snippet)
+}
+
+/// The `[[recipient]]` table that pins a new encryption key.
+fn recipient_snippet(config: &ConfigFile, args: &KeygenArgs, fingerprint: &str) -> String {
     let placement = CertPlacement::new(&args.cert_out, config.path());
     let mut snippet = format!(
         "# Add to the [[recipient]] list of {config}.\n\
@@ -58,17 +74,37 @@ pub fn run(config: &ConfigFile, args: KeygenArgs) -> Result<()> {
             false => String::new(),
         },
         name = toml_string(&args.name),
-        fingerprint = key.cert.fingerprint().to_hex(),
         cert = toml_string(&placement.relative.display().to_string())
     );
     if args.required {
         snippet.push_str("required = true\n");
     }
-    snippet.push_str(&match validity {
-        Some(v) => format!("# The key expires {}.\n", time::format_utc(key_created + v)),
-        None => "# The key never expires.\n".into(),
-    });
-    print_stdout(&snippet)
+    snippet
+}
+
+/// The `[sign]` table of the backup host that signs with a new signing key,
+/// and the line for the allowed-signers file of the hosts that restore.
+fn signing_snippet(config: &ConfigFile, args: &KeygenArgs, fingerprint: &str) -> String {
+    let placement = CertPlacement::new(&args.key_out, config.path());
+    format!(
+        "# Add to {config} on the backup host that signs.\n\
+         # key is relative to that file's directory ({dir}){copy}.\n\
+         [sign]\n\
+         key = {key}\n\
+         # On the hosts that restore, add these lines to the allowed-signers file\n\
+         # (gpg 2.4 --assert-signer format); give them the cert {cert}.\n\
+         # {name}\n\
+         {fingerprint}\n",
+        config = config.path().display(),
+        dir = placement.config_dir.display(),
+        copy = match placement.outside {
+            true => format!(": move {} there (mode 0600)", args.key_out.display()),
+            false => String::new(),
+        },
+        key = toml_string(&placement.relative.display().to_string()),
+        cert = args.cert_out.display(),
+        name = args.name,
+    )
 }
 
 /// On a terminal with no passphrase option: ask twice. An empty answer
@@ -87,7 +123,7 @@ fn ask_new_passphrase() -> Result<Option<Password>> {
     Ok(Some(Password::from(first.as_str())))
 }
 
-/// Where the cert goes relative to the config that will pin it: config
+/// Where a key file goes relative to the config that will name it: config
 /// paths are relative to the config's directory, so that is what to print.
 struct CertPlacement {
     config_dir: PathBuf,

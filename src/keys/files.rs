@@ -104,6 +104,15 @@ pub enum FileProblem {
     HoldsSecretKey,
     #[error("holds no secret key (only a public cert?); decrypt needs the secret key file")]
     NoSecretKey,
+    /// `[sign] key` / `--sign-key` names a public cert, not the secret key.
+    #[error(
+        "holds no secret key (only a public cert?); signing needs the secret key file \
+         (keygen --sign writes it with --key-out)"
+    )]
+    NoSigningSecret,
+    /// A signing key file must say unambiguously which key signs.
+    #[error("holds {0} keys; a signing key file must hold exactly one")]
+    SigningKeyCount(usize),
 }
 
 /// A trusted file that was refused: which one, what for, and why.

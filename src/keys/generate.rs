@@ -10,15 +10,19 @@ use crate::error::{Error, Result};
 /// Key algorithms `keygen` offers; both are read by GnuPG 2.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum KeyAlgorithm {
-    /// Ed25519 primary key, Cv25519 encryption subkey (small and fast).
+    /// Ed25519 primary key, Cv25519 encryption subkey (small and fast);
+    /// with --sign an Ed25519 signing subkey.
     Cv25519,
-    /// RSA-4096 primary key and encryption subkey (for old or strict environments).
+    /// RSA-4096 primary key and encryption (or, with --sign, signing)
+    /// subkey (for old or strict environments).
     Rsa4096,
 }
 
 /// What `keygen` makes: a v4 cert with a certification-only primary key and
-/// one encryption subkey, advertising SEIPDv1 only.
+/// one encryption subkey (or, for a backup host's signing key, one signing
+/// subkey: it can never decrypt), advertising SEIPDv1 only.
 pub struct KeygenPlan {
+    pub signing: bool,
     pub user_id: String,
     pub algorithm: KeyAlgorithm,
     /// How long the key is valid; None = no expiry.
@@ -41,6 +45,14 @@ pub fn generate(plan: KeygenPlan) -> Result<GeneratedKey> {
         KeyAlgorithm::Cv25519 => CipherSuite::Cv25519,
         KeyAlgorithm::Rsa4096 => CipherSuite::RSA4k,
     };
+    // A subkey, not the primary, signs or encrypts: it can be rotated under
+    // the same certifying primary.
+    let subkey_flags = match plan.signing {
+        true => KeyFlags::empty().set_signing(),
+        false => KeyFlags::empty()
+            .set_storage_encryption()
+            .set_transport_encryption(),
+    };
     // Advertise SEIPDv1 only: a cert advertising SEIPDv2 makes other
     // encryptors (sq, sequoia) write messages GnuPG 2.2 cannot read.
     let (cert, revocation) = CertBuilder::new()
@@ -51,13 +63,7 @@ pub fn generate(plan: KeygenPlan) -> Result<GeneratedKey> {
         .set_creation_time(plan.now)
         .add_userid(plan.user_id.as_str())
         .set_primary_key_flags(KeyFlags::empty().set_certification())
-        .add_subkey(
-            KeyFlags::empty()
-                .set_storage_encryption()
-                .set_transport_encryption(),
-            None,
-            None,
-        )
+        .add_subkey(subkey_flags, None, None)
         .set_validity_period(plan.validity)
         .set_password(plan.passphrase)
         .generate()

@@ -1,12 +1,13 @@
 //! Loading keys: pinned certs (public) and secret keys for decryption.
 //! Secret material stays in sequoia's protected memory; the raw file bytes
 //! are wiped after parsing. `files` reads what sealpipe trusts; `generate`
-//! makes new keys.
+//! makes new keys; `signing` loads the key `encrypt` signs with.
 
 pub mod escrow;
 pub mod expiry;
 pub mod files;
 pub mod generate;
+pub mod signing;
 
 use std::path::{Path, PathBuf};
 
