@@ -34,7 +34,13 @@ trap cleanup EXIT
 # world-readable; the secret key (needed for restores) 0600 owned by backup.
 install_example_keys "$ETC_SEALPIPE" backup
 chmod 755 "$ETC_SEALPIPE"
-install -m 755 "$SEALPIPE" "$WORK/sealpipe"
+# The filter path as docs/amanda.md has it: the package's /usr/bin/sealpipe.
+# Another binary under test is copied where the backup user can run it.
+FILTER=$SEALPIPE
+if [ "$SEALPIPE" != /usr/bin/sealpipe ]; then
+  install -m 755 "$SEALPIPE" "$WORK/sealpipe"
+  FILTER=$WORK/sealpipe
+fi
 chmod 755 "$WORK"
 
 as_backup() { su backup -s /bin/bash -c "$*"; }
@@ -87,7 +93,7 @@ define dumptype sealed {
   record no
   estimate server
   encrypt $where
-  ${where}_encrypt "$WORK/sealpipe"
+  ${where}_encrypt "$FILTER"
   ${where}_decrypt_option "-d"
 }
 EOF
@@ -129,7 +135,7 @@ run_dump() {
   image=$(ls "$WORK"/fetched/localhost.* | head -1)
   [ -f "$image" ] || fail "no raw image fetched"
   # The dump header records the filter; -l leaves the data as stored.
-  grep -q "crypt enc ${where}_encrypt $WORK/sealpipe ${where}_decrypt_option -d" "$WORK/fetch.err.$where" \
+  grep -q "crypt enc ${where}_encrypt $FILTER ${where}_decrypt_option -d" "$WORK/fetch.err.$where" \
     || { cat "$WORK/fetch.err.$where"; fail "the dump header does not record sealpipe as the $where filter"; }
   mv "$image" "$WORK/payload.$where.pgp"
   [ "$(head -c 1 "$WORK/payload.$where.pgp" | od -An -tx1 | tr -d ' ')" = c1 ] || fail "stored data is not an OpenPGP message"
