@@ -25,7 +25,10 @@ if [ -z "$prefix" ]; then
   [ "$(id -u)" = 0 ] || { echo "install: run as root to install the package, or give --prefix DIR" >&2; exit 1; }
   deb=$(scripts/package.sh)
   # --reinstall: a rebuilt package of the same version replaces the old one.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "./$deb" >/dev/null
+  log=$(mktemp)
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "./$deb" >"$log" 2>&1 \
+    || { cat "$log" >&2; rm -f "$log"; echo "install: apt-get install ./$deb failed" >&2; exit 1; }
+  rm -f "$log"
   sealpipe=/usr/bin/sealpipe
 else
   scripts/deps.sh

@@ -24,6 +24,8 @@ rm -rf "$assets"
 mkdir -p "$assets/completions"
 "$bin" generate man "$assets/man"
 gzip -9n "$assets"/man/*.1
+# A native package's changelog is changelog.gz (Debian policy 12.7).
+gzip -9nc contrib/debian/changelog > "$assets/changelog.gz"
 "$bin" generate completion bash > "$assets/completions/sealpipe.bash"
 "$bin" generate completion zsh > "$assets/completions/_sealpipe"
 "$bin" generate completion fish > "$assets/completions/sealpipe.fish"
@@ -32,6 +34,6 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 arch=$(dpkg --print-architecture)
 deb=target/debian/sealpipe_${version}_${arch}.deb
 rm -f target/debian/sealpipe_*.deb
-cargo deb --no-build --locked --quiet --output "$deb" >&2
+cargo deb --no-build --locked --quiet --output "$deb" >/dev/null
 [ -f "$deb" ] || { echo "package: cargo deb wrote no $deb" >&2; exit 1; }
 echo "$deb"

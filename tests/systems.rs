@@ -107,3 +107,63 @@ fn amanda_client_and_server_encryption() {
 fn backuppc_tarcreate_archive_restored_by_gpg() {
     system_test("backuppc");
 }
+
+/// The package scripts/package.sh built (and scripts/test.sh installed)
+/// holds what a sysadmin expects: the binary, a man page per subcommand,
+/// completions where bash, zsh and fish look, docs and examples, and
+/// nothing under /etc (the example keys are never a live config).
+#[test]
+fn debian_package_contents() {
+    let arch = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .expect("dpkg --print-architecture");
+    let arch = String::from_utf8_lossy(&arch.stdout).trim().to_string();
+    let deb = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "target/debian/sealpipe_{}_{arch}.deb",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let listing = Command::new("dpkg-deb")
+        .arg("--contents")
+        .arg(&deb)
+        .output()
+        .expect("dpkg-deb");
+    assert!(
+        listing.status.success(),
+        "cannot list {} (build it with scripts/package.sh): {}",
+        deb.display(),
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let paths: Vec<&str> = listing
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .collect();
+    let mut expected = vec![
+        "./usr/bin/sealpipe".to_string(),
+        "./usr/share/bash-completion/completions/sealpipe".to_string(),
+        "./usr/share/zsh/vendor-completions/_sealpipe".to_string(),
+        "./usr/share/fish/vendor_completions.d/sealpipe.fish".to_string(),
+        "./usr/share/doc/sealpipe/copyright".to_string(),
+        "./usr/share/doc/sealpipe/changelog.gz".to_string(),
+        "./usr/share/doc/sealpipe/docs/amanda.md".to_string(),
+        "./usr/share/doc/sealpipe/examples/keys-example/sealpipe.toml".to_string(),
+        "./usr/share/doc/sealpipe/examples/bacula/sealpipe-preflight".to_string(),
+        "./usr/share/man/man1/sealpipe.1.gz".to_string(),
+    ];
+    for sub in ["encrypt", "decrypt", "verify", "inspect", "rekey", "keygen"] {
+        expected.push(format!("./usr/share/man/man1/sealpipe-{sub}.1.gz"));
+    }
+    for path in &expected {
+        assert!(
+            paths.contains(&path.as_str()),
+            "{} lacks {path}:\n{listing}",
+            deb.display()
+        );
+    }
+    let in_etc: Vec<&&str> = paths.iter().filter(|p| p.starts_with("./etc")).collect();
+    assert!(
+        in_etc.is_empty(),
+        "the package installs into /etc: {in_etc:?}"
+    );
+}

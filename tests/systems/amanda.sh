@@ -5,7 +5,9 @@
 # then on the server (encrypt server). amdump as `backup` must report no
 # STRANGE and no FAILED; the stored image must be OpenPGP; amfetchdump | tar
 # must restore identical files; plain gpg must restore the raw image. Then a
-# wrong pin must make the dump FAIL with sealpipe's reason in the report.
+# wrong pin must make the dump FAIL with sealpipe's reason in the report, on
+# the client and on the server (where Amanda also records a 0 KB "OK PARTIAL"
+# entry that must not restore).
 #
 # Amanda calls the filter with no arguments (encrypt) and with -d (decrypt),
 # so sealpipe reads the default config: /etc/sealpipe/sealpipe.toml. This
@@ -32,7 +34,13 @@ trap cleanup EXIT
 # world-readable; the secret key (needed for restores) 0600 owned by backup.
 install_example_keys "$ETC_SEALPIPE" backup
 chmod 755 "$ETC_SEALPIPE"
-install -m 755 "$SEALPIPE" "$WORK/sealpipe"
+# The filter path as docs/amanda.md has it: the package's /usr/bin/sealpipe.
+# Another binary under test is copied where the backup user can run it.
+FILTER=$SEALPIPE
+if [ "$SEALPIPE" != /usr/bin/sealpipe ]; then
+  install -m 755 "$SEALPIPE" "$WORK/sealpipe"
+  FILTER=$WORK/sealpipe
+fi
 chmod 755 "$WORK"
 
 as_backup() { su backup -s /bin/bash -c "$*"; }
@@ -85,7 +93,7 @@ define dumptype sealed {
   record no
   estimate server
   encrypt $where
-  ${where}_encrypt "$WORK/sealpipe"
+  ${where}_encrypt "$FILTER"
   ${where}_decrypt_option "-d"
 }
 EOF
@@ -127,7 +135,7 @@ run_dump() {
   image=$(ls "$WORK"/fetched/localhost.* | head -1)
   [ -f "$image" ] || fail "no raw image fetched"
   # The dump header records the filter; -l leaves the data as stored.
-  grep -q "crypt enc ${where}_encrypt $WORK/sealpipe ${where}_decrypt_option -d" "$WORK/fetch.err.$where" \
+  grep -q "crypt enc ${where}_encrypt $FILTER ${where}_decrypt_option -d" "$WORK/fetch.err.$where" \
     || { cat "$WORK/fetch.err.$where"; fail "the dump header does not record sealpipe as the $where filter"; }
   mv "$image" "$WORK/payload.$where.pgp"
   [ "$(head -c 1 "$WORK/payload.$where.pgp" | od -An -tx1 | tr -d ' ')" = c1 ] || fail "stored data is not an OpenPGP message"
@@ -161,6 +169,7 @@ run_dump server
 
 note "a wrong pin makes the dump FAIL, with the reason in the report"
 write_config client
+cp "$ETC_SEALPIPE/sealpipe.toml" "$WORK/sealpipe.toml.good"
 sed -i 's/^fingerprint = "0/fingerprint = "1/' "$ETC_SEALPIPE/sealpipe.toml"
 if as_backup "amdump $CONFIG" > "$WORK/amdump.refused" 2>&1; then
   latest_report; fail "amdump exited 0 although sealpipe refused to encrypt"
@@ -170,5 +179,28 @@ grep -q "FAILED" "$WORK/report.refused" || { cat "$WORK/report.refused"; fail "a
 grep -q "STRANGE" "$WORK/report.refused" && { cat "$WORK/report.refused"; fail "a refused encryption shows as STRANGE, not FAILED"; }
 grep -q "encryption refused\|not the pinned fingerprint" "$WORK/report.refused" \
   || { cat "$WORK/report.refused"; fail "the report does not give sealpipe's reason"; }
+
+note "server side: a wrong pin FAILs the dump; Amanda still records a 0 KB 'OK PARTIAL' that restores nothing"
+# docs/amanda.md describes exactly this.
+cp "$WORK/sealpipe.toml.good" "$ETC_SEALPIPE/sealpipe.toml"
+write_config server
+sed -i 's/^fingerprint = "0/fingerprint = "1/' "$ETC_SEALPIPE/sealpipe.toml"
+as_backup "amdump $CONFIG" > "$WORK/amdump.server-refused" 2>&1 || true
+latest_report > "$WORK/report.server-refused"
+grep -q "FAILED" "$WORK/report.server-refused" || { cat "$WORK/report.server-refused"; fail "a server-side refusal did not FAIL the dump"; }
+grep -q "encryption refused" "$WORK/report.server-refused" \
+  || { cat "$WORK/report.server-refused"; fail "the report does not give sealpipe's reason (server side)"; }
+as_backup "amadmin $CONFIG find localhost" > "$WORK/find.server-refused" 2>&1 || true
+grep -q "OK PARTIAL" "$WORK/find.server-refused" \
+  || { cat "$WORK/find.server-refused"; fail "no 'OK PARTIAL' entry after a server-side refusal (docs/amanda.md says there is one)"; }
+grep -Eq " OK *$" "$WORK/find.server-refused" && { cat "$WORK/find.server-refused"; fail "a refused dump is listed as OK"; }
+# Restoring that entry must not hand back data as if it were the backup.
+cp "$WORK/sealpipe.toml.good" "$ETC_SEALPIPE/sealpipe.toml"
+rm -rf "$WORK/restore-partial" && mkdir "$WORK/restore-partial" && chown backup "$WORK/restore-partial"
+fetch_rc=0
+as_backup "amfetchdump -a -p $CONFIG localhost $DATA 2>$WORK/restore-partial/err </dev/null >$WORK/restore-partial/out" || fetch_rc=$?
+fetched=$(stat -c %s "$WORK/restore-partial/out")
+note "amfetchdump of the partial entry: exit $fetch_rc, $fetched bytes; it said: $(tr '\n' ' ' < "$WORK/restore-partial/err" | tail -c 600)"
+[ "$fetch_rc" != 0 ] && [ "$fetched" = 0 ] || fail "amfetchdump of a refused dump: exit $fetch_rc with $fetched bytes (want non-zero, 0 bytes)"
 
 echo "PASS amanda"
