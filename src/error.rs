@@ -376,6 +376,16 @@ pub enum Damage {
          the changed part was released, but the output is incomplete"
     )]
     ChangedBetweenPasses,
+
+    /// The MDC fails with a session key given from outside (a key service,
+    /// a session key file): the key is not this backup's, or the backup
+    /// was modified. Either way no plaintext is trusted.
+    #[error(
+        "integrity check failed (MDC) with the given session key: it is not this backup's \
+         session key, or the backup was modified or damaged; any output already released is \
+         untrustworthy"
+    )]
+    IntegrityWithGivenKey,
 }
 
 impl From<crate::keys::files::FileError> for Error {

@@ -1,24 +1,24 @@
 //! `sealpipe decrypt` (and `sealpipe -d`): the backup back to plaintext,
 //! streaming or, with `--verify-first`, authenticated before release.
 
-use sealpipe::decrypt::{self, DecryptPlan, PlaintextDigest, Reader};
+use sealpipe::decrypt::{self, PlaintextDigest, Reader};
 use sealpipe::io::{Input, OutputKind};
 use sealpipe::progress::Progress;
 use sealpipe::Result;
 
-use super::{load_keyring, open_output, ConfigFile};
+use super::{open_output, ConfigFile, SessionKeys};
 use crate::cli::{DecryptArgs, ReaderArg};
 
 pub fn run(config: &ConfigFile, args: DecryptArgs) -> Result<()> {
     let input = Input::open_backup(args.input.as_deref())?;
-    let keyring = load_keyring(config, &args.keys)?;
+    let keys = SessionKeys::load(config, &args.keys, &args.session_key)?;
     let mut output = open_output(&args.output, OutputKind::Text)?;
     let progress = Progress::new(args.progress.progress);
     let reader = match args.reader {
         ReaderArg::Fast => Reader::Fast,
         ReaderArg::Stock => Reader::Stock,
     };
-    let plan = DecryptPlan::new(&keyring, reader, PlaintextDigest::Skip);
+    let plan = keys.plan(reader, PlaintextDigest::Skip);
     if args.verify_first {
         // The first pass reads the input itself; only the output is counted.
         let spool_dir = args.spool_dir.unwrap_or_else(std::env::temp_dir);
