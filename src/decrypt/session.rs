@@ -366,3 +366,34 @@ fn no_key_opens(keyring: &SecretKeyring, pkesks: &[PKESK]) -> Error {
         have.join(", ")
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sop_session_keys_parse_and_print_as_gpg_does() {
+        let text = format!("9:{}", "3f".repeat(32));
+        for form in [text.clone(), format!("{text}\n"), format!("  {text}\r\n")] {
+            let key = SopSessionKey::parse(form.as_bytes()).unwrap();
+            assert_eq!(key.algo, SymmetricAlgorithm::AES256);
+            assert_eq!(*key.to_text(), text.to_uppercase());
+        }
+        let aes128 = SopSessionKey::parse(format!("7:{}", "00".repeat(16)).as_bytes()).unwrap();
+        assert_eq!(aes128.algo, SymmetricAlgorithm::AES128);
+        for bad in [
+            "",
+            "9",
+            ":ABCD",
+            "0:",
+            "256:00",
+            "9:ABC",
+            &format!("9:{}", "00".repeat(16)),
+            &format!("9:{}\n9:{}", "00".repeat(32), "00".repeat(32)),
+            &format!("+9:{}", "00".repeat(32)),
+            &format!("9:{}g", "0".repeat(63)),
+        ] {
+            assert!(SopSessionKey::parse(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+}
