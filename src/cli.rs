@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use sealpipe::compress::Compression;
 use sealpipe::inspect::Requirement;
 use sealpipe::keys::generate::KeyAlgorithm;
+use sealpipe::keys::service::SessionKeyCommand;
 use sealpipe::progress::ProgressMode;
 use sealpipe::settings::{Level, Threads};
 
@@ -153,10 +154,33 @@ pub struct KeyArgs {
     pub passphrase_fd: Option<u32>,
 }
 
+/// A session key from outside: no secret key is needed (docs/keys.md, "Keys
+/// held elsewhere: a key service").
+#[derive(Debug, Args, Default)]
+pub struct SessionKeyArgs {
+    /// Ask this command for the session key (a key service: Vault, a KMS, an
+    /// HSM, gpg): it reads the backup's key packets on stdin and prints
+    /// ALGO:HEX. Split into words like a shell line (quotes, backslashes),
+    /// but run without a shell: write `sh -c '...'` for one [default:
+    /// [decrypt] session_key_command].
+    #[arg(long, value_name = "CMD",
+          conflicts_with_all = ["keys", "passphrase_file", "passphrase_fd", "session_key_file"])]
+    pub session_key_command: Option<SessionKeyCommand>,
+
+    /// Open the backup with the session key in FILE (ALGO:HEX, as `verify
+    /// --print-session-key` prints it; a secret: mode 0600).
+    #[arg(long, value_name = "FILE",
+          conflicts_with_all = ["keys", "passphrase_file", "passphrase_fd"])]
+    pub session_key_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Args, Default)]
 pub struct DecryptArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
+
+    #[command(flatten)]
+    pub session_key: SessionKeyArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -204,6 +228,16 @@ pub enum ReaderArg {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
+
+    #[command(flatten)]
+    pub session_key: SessionKeyArgs,
+
+    /// Also print the session key (ALGO:HEX, as `gpg --show-session-key`):
+    /// it opens this one backup for whoever holds it (an auditor, with
+    /// `decrypt --session-key-file`), and nothing else. A secret: keep it
+    /// as you would the backup's plaintext.
+    #[arg(long)]
+    pub print_session_key: bool,
 
     /// Compare the plaintext SHA-256 with this file (written by `encrypt --digest-file`).
     #[arg(long, value_name = "FILE", conflicts_with = "expect_sha256")]

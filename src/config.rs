@@ -11,6 +11,7 @@ use toml::Spanned;
 use crate::compress::Compression;
 use crate::error::{ConfigProblem, Error, Result};
 use crate::keys::files;
+use crate::keys::service::SessionKeyCommand;
 use crate::settings::{self, EncryptChoices, Level, Threads};
 
 /// Where the config lives when neither `--config` nor `$SEALPIPE_CONFIG`
@@ -78,6 +79,9 @@ pub struct DecryptKeys {
     pub keys: Vec<PathBuf>,
     /// A file whose first line is the passphrase of protected secret keys.
     pub passphrase_file: Option<PathBuf>,
+    /// A key service asked for the session key instead of using `keys`
+    /// (decrypt and verify; docs/keys.md).
+    pub session_key_command: Option<SessionKeyCommand>,
 }
 
 /// `[sign]`: the secret key `encrypt` signs every backup with.

@@ -406,6 +406,15 @@ pub enum Damage {
          the backup is damaged; any output already written is untrustworthy"
     )]
     ZstdCorrupt { offset: u64, reason: String },
+    /// The MDC fails with a session key given from outside (a key service,
+    /// a session key file): the key is not this backup's, or the backup
+    /// was modified. Either way no plaintext is trusted.
+    #[error(
+        "integrity check failed (MDC) with the given session key: it is not this backup's \
+         session key, or the backup was modified or damaged; any output already released is \
+         untrustworthy"
+    )]
+    IntegrityWithGivenKey,
 }
 
 impl From<crate::keys::files::FileError> for Error {

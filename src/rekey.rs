@@ -237,7 +237,10 @@ fn open_session_key(
             else {
                 return Err(Error::Internal("session key without a cipher".into()));
             };
-            return Ok((cipher, session_key, chosen.opened_by()));
+            let opened_by = chosen
+                .opened_by()
+                .ok_or_else(|| Error::Internal("a keyring session without a key".into()))?;
+            return Ok((cipher, session_key, opened_by));
         }
         ppr = pp.next().map_err(classify)?.1;
     }

@@ -19,13 +19,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use sealpipe::config::{config_path, Config};
+use sealpipe::decrypt::{DecryptPlan, GivenSessionKey, PlaintextDigest, Reader, SopSessionKey};
 use sealpipe::io::{Existing, Output, OutputKind};
 use sealpipe::keys::{files, passphrase_from_secret, SecretKeyring};
 use sealpipe::openpgp::crypto::Password;
 use sealpipe::{Error, Result};
 use zeroize::Zeroizing;
 
-use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, KeyArgs, OutputArgs};
+use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, KeyArgs, OutputArgs, SessionKeyArgs};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let config = ConfigFile::new(cli.config.as_deref());
@@ -126,6 +127,54 @@ pub(crate) fn load_keyring(config: &ConfigFile, args: &KeyArgs) -> Result<Secret
         keyring.passphrase = Some(prompt_passphrase(&prompt)?);
     }
     Ok(keyring)
+}
+
+/// Where decrypt and verify get the session key: a given one
+/// (`--session-key-file`, `--session-key-command`, else `[decrypt]
+/// session_key_command` when no `--key` is given) or the secret keys.
+pub(crate) enum SessionKeys {
+    Keyring(SecretKeyring),
+    Given(GivenSessionKey),
+}
+
+impl SessionKeys {
+    pub(crate) fn load(
+        config: &ConfigFile,
+        keys: &KeyArgs,
+        given: &SessionKeyArgs,
+    ) -> Result<SessionKeys> {
+        if let Some(path) = &given.session_key_file {
+            return read_session_key_file(path).map(|key| Self::Given(GivenSessionKey::Key(key)));
+        }
+        let command = match (&given.session_key_command, keys.keys.is_empty()) {
+            (Some(command), _) => Some(command.clone()),
+            (None, true) => config.load()?.decrypt.session_key_command.clone(),
+            (None, false) => None,
+        };
+        match command {
+            Some(command) => Ok(Self::Given(GivenSessionKey::Command(command))),
+            None => load_keyring(config, keys).map(Self::Keyring),
+        }
+    }
+
+    pub(crate) fn plan(&self, reader: Reader, digest: PlaintextDigest) -> DecryptPlan<'_> {
+        match self {
+            Self::Keyring(keyring) => DecryptPlan::new(keyring, reader, digest),
+            Self::Given(given) => DecryptPlan::given(given.clone(), reader, digest),
+        }
+    }
+}
+
+/// A session key from a private file: its first line, `ALGO:HEX`.
+fn read_session_key_file(path: &Path) -> Result<SopSessionKey> {
+    let secret = files::read_secret(path, files::Role::SessionKey)?;
+    SopSessionKey::parse(files::first_line(&secret)).map_err(|why| {
+        Error::Key(format!(
+            "session key file {} does not hold a session key ({why}); its first line must be \
+             ALGO:HEX, as `sealpipe verify --print-session-key` prints it",
+            path.display()
+        ))
+    })
 }
 
 /// A passphrase from a private file or an inherited fd; never from argv.

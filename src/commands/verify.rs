@@ -1,13 +1,15 @@
 //! `sealpipe verify`: a test restore that writes nothing and reports the
-//! plaintext's size, SHA-256 and the key that opened it.
+//! plaintext's size, SHA-256 and the key that opened it (and, with
+//! `--print-session-key`, the session key: a secret).
 
-use sealpipe::decrypt::{self, DecryptPlan, DecryptSummary, PlaintextDigest, Reader};
+use sealpipe::decrypt::{self, DecryptSummary, PlaintextDigest, Reader, SopSessionKey};
 use sealpipe::digest;
 use sealpipe::io::{print_stdout, Input, Output};
 use sealpipe::progress::Progress;
 use sealpipe::{Error, Result};
+use zeroize::Zeroizing;
 
-use super::{load_keyring, ConfigFile};
+use super::{ConfigFile, SessionKeys};
 use crate::cli::VerifyArgs;
 
 pub fn run(config: &ConfigFile, args: VerifyArgs) -> Result<()> {
@@ -18,11 +20,11 @@ pub fn run(config: &ConfigFile, args: VerifyArgs) -> Result<()> {
         })?),
         (None, None) => None,
     };
-    let keyring = load_keyring(config, &args.keys)?;
+    let keys = SessionKeys::load(config, &args.keys, &args.session_key)?;
     let input = Input::open_backup(args.input.as_deref())?;
     let progress = Progress::new(args.progress.progress);
     let mut sink = progress.writer(Output::null());
-    let plan = DecryptPlan::new(&keyring, Reader::Fast, PlaintextDigest::Sha256);
+    let plan = keys.plan(Reader::Fast, PlaintextDigest::Sha256);
     let summary = decrypt::decrypt(&plan, progress.reader(input), &mut sink)?;
     progress.finish();
     let actual = summary.sha256.clone().unwrap_or_default();
@@ -32,15 +34,29 @@ pub fn run(config: &ConfigFile, args: VerifyArgs) -> Result<()> {
             "the backup decrypts cleanly but its plaintext SHA-256 is {actual}, expected {want}: \
              it is not the backup the digest belongs to"
         ))),
-        _ => print_verify_report(&summary, args.json),
+        _ => {
+            let session_key = match args.print_session_key {
+                true => Some(plan.session.chosen().ok_or_else(|| {
+                    Error::Internal("the backup decrypted, yet no session key was chosen".into())
+                })?),
+                false => None,
+            };
+            print_verify_report(&summary, session_key.as_ref(), args.json)
+        }
     }
 }
 
-fn print_verify_report(summary: &DecryptSummary, json: bool) -> Result<()> {
+/// The report; with `session_key` (`--print-session-key`), the key as
+/// ALGO:HEX too.
+fn print_verify_report(
+    summary: &DecryptSummary,
+    session_key: Option<&SopSessionKey>,
+    json: bool,
+) -> Result<()> {
     let facts = &summary.facts;
     let opened = facts.opened_by.as_ref();
     let report = if json {
-        let report = serde_json::json!({
+        let mut report = serde_json::json!({
             "status": "ok",
             "plaintext_bytes": summary.plaintext_bytes,
             "ciphertext_bytes": summary.ciphertext_bytes,
@@ -51,7 +67,10 @@ fn print_verify_report(summary: &DecryptSummary, json: bool) -> Result<()> {
             "opened_by_cert": opened.map(|o| o.cert.to_hex()),
             "key_file": opened.map(|o| o.source.display().to_string()),
         });
-        format!("{report}\n")
+        if let Some(key) = session_key {
+            report["session_key"] = key.to_text().as_str().into();
+        }
+        Zeroizing::new(format!("{report}\n"))
     } else {
         let mut text = format!(
             "ok: the backup decrypts and decompresses cleanly\n\
@@ -69,6 +88,15 @@ fn print_verify_report(summary: &DecryptSummary, json: bool) -> Result<()> {
                 o.cert.to_hex(),
                 o.source.display()
             ));
+        }
+        if opened.is_none() {
+            text.push_str("opened by: the session key given (no secret key)\n");
+        }
+        let mut text = Zeroizing::new(text);
+        if let Some(key) = session_key {
+            text.push_str("session key: ");
+            text.push_str(&key.to_text());
+            text.push('\n');
         }
         text
     };

@@ -45,7 +45,7 @@ pub(super) fn read<'a, W: Write>(
         return stock::read(session, envelope, rest, sink, decoding);
     };
     let mut facts = MessageFacts {
-        opened_by: Some(chosen.opened_by()),
+        opened_by: chosen.opened_by(),
         cipher: Some(algo),
         seipd_version: Some(1),
         ..MessageFacts::default()

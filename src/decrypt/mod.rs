@@ -4,7 +4,8 @@
 //! undoes sealpipe's zstd layer when the literal packet carries its marker.
 //!
 //! The structure, in the order a byte meets it:
-//! - [`session`] chooses the session key (the one place that does);
+//! - [`session`] chooses the session key (the one place that does), or
+//!   takes the one given (a key service, a session key file);
 //! - the [`DecryptPlan`], set by the command layer, says which reader runs
 //!   ([`Reader::Fast`]: sealpipe's own SEIPDv1 reader in `fast`, sequoia's
 //!   in `stock` for what it does not handle; [`Reader::Stock`]: sequoia's
@@ -40,7 +41,7 @@ use crate::io::{read_error, write_error, Input, Tracked, IO_BUFFER_SIZE};
 use crate::keys::SecretKeyring;
 use crate::pipeline::threaded_reader;
 
-pub use session::Session;
+pub use session::{GivenSessionKey, Session, SopSessionKey};
 pub use stock::peek;
 
 /// Plaintext held back until the message is authenticated. A message that
@@ -107,6 +108,19 @@ impl<'k> DecryptPlan<'k> {
     pub fn with_zstd(mut self, zstd: ZstdReading) -> Self {
         self.decoding.zstd = zstd;
         self
+    }
+
+    /// A plan whose session key is given (a key service, a session key
+    /// file) instead of unwrapped with secret keys.
+    pub fn given(given: GivenSessionKey, reader: Reader, digest: PlaintextDigest) -> Self {
+        DecryptPlan {
+            session: Session::given(given),
+            reader,
+            decoding: Decoding {
+                digest,
+                zstd: ZstdReading::default(),
+            },
+        }
     }
 }
 
@@ -288,9 +302,16 @@ where
     }
     let seipd_v1 =
         envelope.data_tag == openpgp::packet::Tag::SEIP && envelope.data_version == Some(1);
-    match plan.reader {
+    let outcome = match plan.reader {
         Reader::Fast if seipd_v1 => fast::read(&plan.session, &envelope, rest, sink, decoding),
         _ => stock::read(&plan.session, &envelope, rest, sink, decoding),
+    };
+    match outcome {
+        // The same verdict, said so that a wrong key from outside is a suspect.
+        Err(Error::BadInput(Damage::Integrity)) if plan.session.is_given() => {
+            Err(Damage::IntegrityWithGivenKey.into())
+        }
+        other => other,
     }
 }
 

@@ -12,34 +12,127 @@
 //!   distinct error, an oracle that leaks plaintext (Mister–Zuccherato). It
 //!   only *prefers* among several unwrapped session keys; the MDC at the end
 //!   of the whole body is the one verdict.
+//! - A session key given from outside (a key service, a session key file:
+//!   [`GivenSessionKey`]) is chosen here too, and meets the same readers
+//!   and the same verdict: a wrong one is an integrity failure, never
+//!   plaintext.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use openpgp::crypto::SessionKey;
 use openpgp::packet::key::{SecretParts, UnspecifiedRole};
 use openpgp::packet::{Key, PKESK};
+use openpgp::serialize::MarshalInto;
 use openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp as openpgp;
+use zeroize::Zeroizing;
 
 use super::OpenedBy;
 use crate::error::{Damage, Error, Result};
+use crate::keys::service::SessionKeyCommand;
 use crate::keys::{SecretKey, SecretKeyring};
 
 /// What unlocking a key gave: the usable key, or why not (kept as text:
 /// it is reported again, never matched).
 type Unlocked = std::result::Result<Key<SecretParts, UnspecifiedRole>, String>;
 
-/// Decrypt-side key state for one run: the keyring and what unlocking its
-/// keys gave, so no key is unlocked twice (the `--verify-first` passes
-/// share one session).
+/// Decrypt-side key state for one run: where session keys come from, what
+/// unlocking the keyring's keys gave (so no key is unlocked twice: the
+/// `--verify-first` passes share one session) and the key last chosen.
 pub struct Session<'k> {
-    keyring: &'k SecretKeyring,
+    source: Source<'k>,
     /// Unlock outcome per key (index into the keyring): the unlocked key,
     /// or the error it gave.
     unlocked: Mutex<HashMap<usize, Unlocked>>,
     /// Passphrase derivations run (keys unlocked or tried), for the bound.
     unlocks: std::sync::atomic::AtomicUsize,
+    /// The session key last chosen, for `verify --print-session-key`.
+    chosen: Mutex<Option<SopSessionKey>>,
+}
+
+/// Where a session's session keys come from.
+enum Source<'k> {
+    /// Unwrapped from the key packets with these secret keys.
+    Keyring(&'k SecretKeyring),
+    /// Given from outside, already chosen (as sq's `--session-key`); the
+    /// answer is kept, so a key service is asked once per run.
+    Given {
+        given: GivenSessionKey,
+        answer: Mutex<Option<SopSessionKey>>,
+    },
+}
+
+/// A session key from outside the keyring: no secret key is needed.
+#[derive(Clone)]
+pub enum GivenSessionKey {
+    /// Read before the run (`--session-key-file`).
+    Key(SopSessionKey),
+    /// Asked of a key service with the message's key packets
+    /// (`--session-key-command`, `[decrypt] session_key_command`).
+    Command(SessionKeyCommand),
+}
+
+/// A session key with its cipher, in the form SOP and `gpg
+/// --show-session-key` write: `ALGO:HEX` (e.g. `9:` and 64 hex digits for
+/// AES-256). A secret: its text is wiped when dropped.
+#[derive(Clone)]
+pub struct SopSessionKey {
+    pub algo: SymmetricAlgorithm,
+    pub key: SessionKey,
+}
+
+impl SopSessionKey {
+    /// Parse `ALGO:HEX`, one line (a final line ending and surrounding
+    /// whitespace allowed). The reason for a refusal never quotes the text.
+    pub fn parse(text: &[u8]) -> std::result::Result<SopSessionKey, &'static str> {
+        let text = text.trim_ascii();
+        let (algo, hex) = text
+            .iter()
+            .position(|&b| b == b':')
+            .map(|at| (&text[..at], &text[at + 1..]))
+            .ok_or("no ':' between the cipher number and the key")?;
+        if algo.is_empty() || algo.len() > 3 || !algo.iter().all(u8::is_ascii_digit) {
+            return Err("the cipher is not a number (9 is AES-256)");
+        }
+        let number: u8 = std::str::from_utf8(algo)
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or("the cipher number is out of range")?;
+        let algo = SymmetricAlgorithm::from(number);
+        let size = match algo {
+            SymmetricAlgorithm::Unencrypted => Err("cipher 0 means unencrypted"),
+            _ => algo
+                .key_size()
+                .map_err(|_| "the cipher number is not a cipher OpenPGP knows"),
+        }?;
+        if hex.len() != 2 * size {
+            return Err("the key is not as long as the cipher's keys");
+        }
+        let mut key = Zeroizing::new(Vec::with_capacity(size));
+        for pair in hex.chunks(2) {
+            let digit = |b: u8| (b as char).to_digit(16);
+            match (digit(pair[0]), digit(pair[1])) {
+                (Some(high), Some(low)) => key.push((high * 16 + low) as u8),
+                _ => return Err("the key is not hexadecimal"),
+            }
+        }
+        Ok(SopSessionKey {
+            algo,
+            key: SessionKey::from(&key[..]),
+        })
+    }
+
+    /// The key as `ALGO:HEX` (upper-case hex, as gpg prints it).
+    pub fn to_text(&self) -> Zeroizing<String> {
+        let mut text = Zeroizing::new(String::with_capacity(4 + 2 * self.key.len()));
+        let _ = write!(text, "{}:", u8::from(self.algo));
+        for b in self.key.iter() {
+            let _ = write!(text, "{b:02X}");
+        }
+        text
+    }
 }
 
 /// A session key unwrapped from a key packet, and the key that did it.
@@ -47,29 +140,57 @@ pub struct Chosen<'k> {
     /// The cipher, when the key packet names it (v3 PKESK).
     pub algo: Option<SymmetricAlgorithm>,
     pub session_key: SessionKey,
-    pub by: &'k SecretKey,
+    /// The secret key that unwrapped it; `None` for a given session key.
+    pub by: Option<&'k SecretKey>,
     /// Whether `prefer` accepted it (e.g. the quick check passed). Not a
     /// verdict: a key that was not preferred is still handed to the reader.
     pub preferred: bool,
 }
 
 impl Chosen<'_> {
-    pub fn opened_by(&self) -> OpenedBy {
-        OpenedBy {
-            key: self.by.key.fingerprint(),
-            cert: self.by.cert_fingerprint.clone(),
-            source: self.by.source.clone(),
-        }
+    pub fn opened_by(&self) -> Option<OpenedBy> {
+        self.by.map(|by| OpenedBy {
+            key: by.key.fingerprint(),
+            cert: by.cert_fingerprint.clone(),
+            source: by.source.clone(),
+        })
     }
 }
 
 impl<'k> Session<'k> {
     pub fn new(keyring: &'k SecretKeyring) -> Self {
+        Session::from_source(Source::Keyring(keyring))
+    }
+
+    /// A session whose session key is given, not unwrapped.
+    pub fn given(given: GivenSessionKey) -> Self {
+        Session::from_source(Source::Given {
+            given,
+            answer: Mutex::new(None),
+        })
+    }
+
+    fn from_source(source: Source<'k>) -> Self {
         Session {
-            keyring,
+            source,
             unlocked: Mutex::new(HashMap::new()),
             unlocks: std::sync::atomic::AtomicUsize::new(0),
+            chosen: Mutex::new(None),
         }
+    }
+
+    /// Whether the session key is given from outside, not unwrapped.
+    pub fn is_given(&self) -> bool {
+        matches!(self.source, Source::Given { .. })
+    }
+
+    /// The session key chosen last (the one that opened the message, once
+    /// a decrypt returned Ok), with its cipher.
+    pub fn chosen(&self) -> Option<SopSessionKey> {
+        self.chosen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How many times a key was unlocked (or tried) so far, each at most
@@ -85,25 +206,63 @@ impl<'k> Session<'k> {
     /// The unlocked key at `index`, unlocking it on first use only.
     fn unlocked(
         &self,
+        keyring: &SecretKeyring,
         index: usize,
     ) -> std::result::Result<Key<SecretParts, UnspecifiedRole>, Error> {
         let mut cache = self.lock();
         let outcome = cache.entry(index).or_insert_with(|| {
             self.unlocks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.keyring
-                .unlock(&self.keyring.keys[index])
+            keyring
+                .unlock(&keyring.keys[index])
                 .map_err(|e| e.to_string())
         });
         outcome.clone().map_err(Error::Key)
     }
 
-    /// Unwrap the session key from `pkesks` with the keyring's
-    /// encryption-capable keys. The first session key `prefer` accepts
-    /// wins; if it accepts none, the first one unwrapped is chosen anyway
-    /// and the reader's integrity check decides.
+    /// Choose the session key for a message with these key packets: the
+    /// given one, or one unwrapped with the keyring's encryption-capable
+    /// keys. Among unwrapped ones, the first `prefer` accepts wins; if it
+    /// accepts none, the first one unwrapped is chosen anyway. Either way
+    /// the reader's integrity check decides.
     pub fn choose(
         &self,
+        pkesks: &[PKESK],
+        sym_algo: Option<SymmetricAlgorithm>,
+        mut prefer: impl FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+    ) -> Result<Chosen<'k>> {
+        let chosen = match &self.source {
+            Source::Keyring(keyring) => self.unwrap_with(keyring, pkesks, sym_algo, prefer)?,
+            Source::Given { given, answer } => {
+                let mut answer = answer.lock().unwrap_or_else(|e| e.into_inner());
+                let key = match (&*answer, given) {
+                    (Some(key), _) => key.clone(),
+                    (None, GivenSessionKey::Key(key)) => key.clone(),
+                    (None, GivenSessionKey::Command(command)) => {
+                        command.ask(&serialize(pkesks)?)?
+                    }
+                };
+                *answer = Some(key.clone());
+                Chosen {
+                    algo: Some(key.algo),
+                    preferred: prefer(Some(key.algo), &key.key),
+                    session_key: key.key,
+                    by: None,
+                }
+            }
+        };
+        if let Some(algo) = chosen.algo.or(sym_algo) {
+            *self.chosen.lock().unwrap_or_else(|e| e.into_inner()) = Some(SopSessionKey {
+                algo,
+                key: chosen.session_key.clone(),
+            });
+        }
+        Ok(chosen)
+    }
+
+    fn unwrap_with(
+        &self,
+        keyring: &'k SecretKeyring,
         pkesks: &[PKESK],
         sym_algo: Option<SymmetricAlgorithm>,
         mut prefer: impl FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
@@ -113,7 +272,7 @@ impl<'k> Session<'k> {
         let mut addressed_but_undecryptable = None;
         for pkesk in pkesks {
             let recipient = pkesk.recipient();
-            for (index, candidate) in self.keyring.keys.iter().enumerate() {
+            for (index, candidate) in keyring.keys.iter().enumerate() {
                 let addressed = match &recipient {
                     Some(handle) => {
                         handle.aliases(openpgp::KeyHandle::from(candidate.key.fingerprint()))
@@ -123,7 +282,7 @@ impl<'k> Session<'k> {
                 if !addressed || !candidate.for_encryption {
                     continue;
                 }
-                let key = match self.unlocked(index) {
+                let key = match self.unlocked(keyring, index) {
                     Ok(key) => key,
                     Err(e) => {
                         unlock_error.get_or_insert(e);
@@ -139,7 +298,7 @@ impl<'k> Session<'k> {
                         let chosen = Chosen {
                             algo,
                             session_key,
-                            by: candidate,
+                            by: Some(candidate),
                             preferred,
                         };
                         if preferred {
@@ -167,8 +326,21 @@ impl<'k> Session<'k> {
         if let Some(e) = unlock_error {
             return Err(e);
         }
-        Err(no_key_opens(self.keyring, pkesks))
+        Err(no_key_opens(keyring, pkesks))
     }
+}
+
+/// The public-key key packets as a key service reads them: binary
+/// OpenPGP packets, one after another.
+fn serialize(pkesks: &[PKESK]) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for pkesk in pkesks {
+        let packet = openpgp::Packet::from(pkesk.clone())
+            .to_vec()
+            .map_err(|e| Error::Internal(format!("re-serializing a key packet: {e}")))?;
+        bytes.extend_from_slice(&packet);
+    }
+    Ok(bytes)
 }
 
 fn no_key_opens(keyring: &SecretKeyring, pkesks: &[PKESK]) -> Error {
@@ -193,4 +365,35 @@ fn no_key_opens(keyring: &SecretKeyring, pkesks: &[PKESK]) -> Error {
         wanted.join(", "),
         have.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sop_session_keys_parse_and_print_as_gpg_does() {
+        let text = format!("9:{}", "3f".repeat(32));
+        for form in [text.clone(), format!("{text}\n"), format!("  {text}\r\n")] {
+            let key = SopSessionKey::parse(form.as_bytes()).unwrap();
+            assert_eq!(key.algo, SymmetricAlgorithm::AES256);
+            assert_eq!(*key.to_text(), text.to_uppercase());
+        }
+        let aes128 = SopSessionKey::parse(format!("7:{}", "00".repeat(16)).as_bytes()).unwrap();
+        assert_eq!(aes128.algo, SymmetricAlgorithm::AES128);
+        for bad in [
+            "",
+            "9",
+            ":ABCD",
+            "0:",
+            "256:00",
+            "9:ABC",
+            &format!("9:{}", "00".repeat(16)),
+            &format!("9:{}\n9:{}", "00".repeat(32), "00".repeat(32)),
+            &format!("+9:{}", "00".repeat(32)),
+            &format!("9:{}g", "0".repeat(63)),
+        ] {
+            assert!(SopSessionKey::parse(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
 }

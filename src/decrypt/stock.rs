@@ -157,7 +157,7 @@ impl DecryptionHelper for Helper<'_, '_> {
             .choose(pkesks, sym_algo, |algo, key| decrypt(algo, key))?;
         let algo = chosen.algo.or(sym_algo);
         self.facts.cipher = algo;
-        self.facts.opened_by = Some(chosen.opened_by());
+        self.facts.opened_by = chosen.opened_by();
         if let Some(algo) = algo.filter(|a| !a.is_supported()) {
             return Err(Error::from(Damage::UnsupportedCipher {
                 cipher: algo.to_string(),

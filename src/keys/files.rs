@@ -29,6 +29,8 @@ pub enum Role {
     Cert,
     SecretKey,
     Passphrase,
+    /// `--session-key-file`: opens one backup without any secret key.
+    SessionKey,
 }
 
 impl Role {
@@ -37,7 +39,7 @@ impl Role {
     pub fn exit_code(self) -> u8 {
         match self {
             Role::Config | Role::Cert => crate::error::exit::CONFIG,
-            Role::SecretKey | Role::Passphrase => crate::error::exit::KEY,
+            Role::SecretKey | Role::Passphrase | Role::SessionKey => crate::error::exit::KEY,
         }
     }
 }
@@ -49,6 +51,7 @@ impl fmt::Display for Role {
             Role::Cert => "cert file",
             Role::SecretKey => "secret key file",
             Role::Passphrase => "passphrase file",
+            Role::SessionKey => "session key file",
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod escrow;
 pub mod expiry;
 pub mod files;
 pub mod generate;
+pub mod service;
 pub mod signing;
 
 use std::path::{Path, PathBuf};
