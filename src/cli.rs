@@ -138,6 +138,19 @@ pub struct OutputArgs {
     pub force: bool,
 }
 
+/// Where a passphrase comes from: never the command line itself (a
+/// secret on argv is visible to every user of the machine).
+#[derive(Debug, Args, Default)]
+pub struct PassphraseArgs {
+    /// Read the passphrase from the first line of FILE (mode 0600 or stricter).
+    #[arg(long, value_name = "FILE", conflicts_with = "passphrase_fd")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Read the passphrase from inherited file descriptor N (e.g. `3<file`).
+    #[arg(long, value_name = "N")]
+    pub passphrase_fd: Option<u32>,
+}
+
 #[derive(Debug, Args, Default)]
 pub struct KeyArgs {
     /// A secret key file; repeatable (old and new keys after a rotation).
@@ -145,13 +158,8 @@ pub struct KeyArgs {
     #[arg(short, long = "key", value_name = "FILE")]
     pub keys: Vec<PathBuf>,
 
-    /// Read the passphrase for protected secret keys from the first line of FILE.
-    #[arg(long, value_name = "FILE", conflicts_with = "passphrase_fd")]
-    pub passphrase_file: Option<PathBuf>,
-
-    /// Read the passphrase from inherited file descriptor N (e.g. `3<file`).
-    #[arg(long, value_name = "N")]
-    pub passphrase_fd: Option<u32>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
 }
 
 /// A session key from outside: no secret key is needed (docs/keys.md, "Keys
@@ -343,13 +351,8 @@ pub struct KeygenArgs {
     #[arg(long, value_name = "FILE")]
     pub revocation_out: Option<PathBuf>,
 
-    /// Protect the secret key with the passphrase on the first line of FILE.
-    #[arg(long, value_name = "FILE", conflicts_with = "passphrase_fd")]
-    pub passphrase_file: Option<PathBuf>,
-
-    /// Protect the secret key with the passphrase read from file descriptor N.
-    #[arg(long, value_name = "N")]
-    pub passphrase_fd: Option<u32>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
 
     /// Mark the key `required = true` (an escrow key) in the printed config lines.
     #[arg(long)]
@@ -412,13 +415,8 @@ pub struct ExtendArgs {
     #[arg(long, value_name = "FILE")]
     pub key_out: Option<PathBuf>,
 
-    /// Read the key's passphrase from the first line of FILE.
-    #[arg(long, value_name = "FILE", conflicts_with = "passphrase_fd")]
-    pub passphrase_file: Option<PathBuf>,
-
-    /// Read the key's passphrase from inherited file descriptor N.
-    #[arg(long, value_name = "N")]
-    pub passphrase_fd: Option<u32>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
 }
 
 #[derive(Debug, Subcommand)]

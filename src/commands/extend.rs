@@ -12,7 +12,10 @@ use super::read_passphrase;
 use crate::cli::ExtendArgs;
 
 pub fn run(args: ExtendArgs) -> Result<()> {
-    let passphrase = read_passphrase(args.passphrase_file.as_deref(), args.passphrase_fd)?;
+    let passphrase = read_passphrase(
+        args.passphrase.passphrase_file.as_deref(),
+        args.passphrase.passphrase_fd,
+    )?;
     let validity = generate::parse_validity(&args.expires)?;
     let now = time::now()?;
     let bytes =

@@ -14,7 +14,10 @@ use super::{ask_on_terminal, read_passphrase, terminal_for_prompts, ConfigFile};
 use crate::cli::KeygenArgs;
 
 pub fn run(config: &ConfigFile, args: KeygenArgs) -> Result<()> {
-    let passphrase = match (&args.passphrase_file, args.passphrase_fd) {
+    let passphrase = match (
+        &args.passphrase.passphrase_file,
+        args.passphrase.passphrase_fd,
+    ) {
         (None, None) if terminal_for_prompts() => ask_new_passphrase()?,
         (file, fd) => read_passphrase(file.as_deref(), fd)?,
     };

@@ -101,7 +101,7 @@ pub(crate) fn open_output(args: &OutputArgs, kind: OutputKind) -> Result<Output>
 /// config's `[decrypt] keys`. The config is read only when it is needed.
 pub(crate) fn load_keyring(config: &ConfigFile, args: &KeyArgs) -> Result<SecretKeyring> {
     let mut paths: Vec<PathBuf> = args.keys.clone();
-    let mut passphrase_file = args.passphrase_file.clone();
+    let mut passphrase_file = args.passphrase.passphrase_file.clone();
     let from_config = paths.is_empty();
     if from_config {
         let settings = config.load()?;
@@ -114,7 +114,7 @@ pub(crate) fn load_keyring(config: &ConfigFile, args: &KeyArgs) -> Result<Secret
             )));
         }
     }
-    let passphrase = read_passphrase(passphrase_file.as_deref(), args.passphrase_fd)?;
+    let passphrase = read_passphrase(passphrase_file.as_deref(), args.passphrase.passphrase_fd)?;
     let mut keyring = match from_config {
         // A stale [decrypt] keys entry must not stop a restore another opens.
         true => SecretKeyring::load_listed(&paths, passphrase)?,

@@ -3,26 +3,28 @@
 //! and the decompression on two threads. Anything it does not handle goes
 //! to the stock reader over the very same bytes.
 
-use std::io::{self, BufRead, Cursor, Read, Write};
+use std::io::{self, Cursor, Read, Write};
 
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use sequoia_openpgp as openpgp;
 
-use super::{classify, classify_io, copy_plaintext, stock, Decoding, MessageFacts, Session};
+use super::{
+    classify, classify_io, copy_plaintext, stock, Decoding, MessageFacts, ReadOutcome, Reading,
+};
 use crate::error::{Damage, Error, Result};
-use crate::format::envelope::Envelope;
 use crate::format::seipd::{self, MdcReader, SeipdHead};
 use crate::pipeline::threaded_reader;
 
 /// Read a SEIPDv1 message whose envelope is read and whose packet body
 /// follows in `rest`.
-pub(super) fn read<'a, W: Write>(
-    session: &Session,
-    envelope: &Envelope,
-    rest: Box<dyn BufRead + Send + Sync + 'a>,
-    sink: &mut W,
-    decoding: Decoding,
-) -> Result<(MessageFacts, Option<String>)> {
+pub(super) fn read<W: Write>(reading: Reading<'_, '_, '_, W>) -> ReadOutcome {
+    let Reading {
+        session,
+        envelope,
+        body: rest,
+        sink,
+        decoding,
+    } = reading;
     let mut rest = HeadRecorder {
         inner: rest,
         recorded: Vec::new(),
@@ -42,7 +44,13 @@ pub(super) fn read<'a, W: Write>(
             .into());
         }
         let rest = Box::new(Cursor::new(recorded).chain(inner));
-        return stock::read(session, envelope, rest, sink, decoding);
+        return stock::read(Reading {
+            session,
+            envelope,
+            body: rest,
+            sink,
+            decoding,
+        });
     };
     let mut facts = MessageFacts {
         opened_by: chosen.opened_by(),

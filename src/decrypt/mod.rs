@@ -36,7 +36,7 @@ use crate::compress::{StreamDecompressor, ZstdReading, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::encrypt::copy;
 use crate::error::{Damage, Error, Result};
-use crate::format::envelope::BodyLength;
+use crate::format::envelope::{BodyLength, Envelope};
 use crate::io::{read_error, write_error, Input, Tracked, IO_BUFFER_SIZE};
 use crate::keys::SecretKeyring;
 use crate::pipeline::threaded_reader;
@@ -275,6 +275,21 @@ where
     })
 }
 
+/// What a reader is handed: one message whose envelope is read (the data
+/// packet's body follows in `body`), the session that chooses its key, the
+/// sink and how to decode into it. Both readers take exactly this, so the
+/// router drives either the same way.
+pub(super) struct Reading<'r, 'k, 'a, W> {
+    pub session: &'r Session<'k>,
+    pub envelope: &'r Envelope,
+    pub body: Box<dyn io::BufRead + Send + Sync + 'a>,
+    pub sink: &'r mut W,
+    pub decoding: Decoding,
+}
+
+/// What a reader learned, and the plaintext's SHA-256 when asked for.
+pub(super) type ReadOutcome = Result<(MessageFacts, Option<String>)>;
+
 /// Route a message to the reader the plan names. A SED packet (no
 /// integrity protection) is refused before any reader is chosen.
 fn route<R, W>(
@@ -303,8 +318,20 @@ where
     let seipd_v1 =
         envelope.data_tag == openpgp::packet::Tag::SEIP && envelope.data_version == Some(1);
     let outcome = match plan.reader {
-        Reader::Fast if seipd_v1 => fast::read(&plan.session, &envelope, rest, sink, decoding),
-        _ => stock::read(&plan.session, &envelope, rest, sink, decoding),
+        Reader::Fast if seipd_v1 => fast::read(Reading {
+            session: &plan.session,
+            envelope: &envelope,
+            body: rest,
+            sink,
+            decoding,
+        }),
+        _ => stock::read(Reading {
+            session: &plan.session,
+            envelope: &envelope,
+            body: rest,
+            sink,
+            decoding,
+        }),
     };
     match outcome {
         // The same verdict, said so that a wrong key from outside is a suspect.

@@ -5,7 +5,7 @@
 //! packets through the same observer, and runs behind the same framing
 //! check: nothing after the packet, no truncation, no junk skipped.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use openpgp::crypto::SessionKey;
@@ -20,27 +20,28 @@ use openpgp::{Cert, KeyHandle};
 use sequoia_openpgp as openpgp;
 
 use super::{
-    classify, copy_plaintext, survive_parser_panic, Decoding, MessageFacts, Session,
-    DECRYPT_BUFFER_SIZE,
+    classify, copy_plaintext, survive_parser_panic, Decoding, MessageFacts, ReadOutcome, Reading,
+    Session, DECRYPT_BUFFER_SIZE,
 };
 use crate::error::{Damage, Error, Result};
-use crate::format::envelope::{Envelope, FrameChecked};
+use crate::format::envelope::FrameChecked;
 use crate::keys::SecretKeyring;
 
 /// Read the message whose envelope is read and whose data packet body
-/// follows in `rest`.
-pub(super) fn read<'a, W: Write>(
-    session: &Session,
-    envelope: &Envelope,
-    rest: Box<dyn BufRead + Send + Sync + 'a>,
-    sink: &mut W,
-    decoding: Decoding,
-) -> Result<(MessageFacts, Option<String>)> {
+/// follows in `reading.body`.
+pub(super) fn read<W: Write>(reading: Reading<'_, '_, '_, W>) -> ReadOutcome {
+    let envelope = reading.envelope;
     let head = [envelope.key_packets.as_slice(), &envelope.data_head].concat();
-    let mut rest = FrameChecked::new(rest, envelope)?;
+    let mut rest = FrameChecked::new(reading.body, envelope)?;
     let opened = AtomicBool::new(false);
     let source = io::Cursor::new(head).chain(&mut rest);
-    let outcome = read_message(session, &opened, source, sink, decoding);
+    let outcome = read_message(
+        reading.session,
+        &opened,
+        source,
+        reading.sink,
+        reading.decoding,
+    );
     let (facts, sha256) = match outcome {
         // Once the data is being decrypted, anything wrong with it before
         // the MDC is checked (junk, a bad packet header, a broken zstd
@@ -73,9 +74,12 @@ where
     R: Read + Send + Sync,
     W: Write,
 {
-    let policy = StandardPolicy::new();
+    // One policy time for every decision (issue 12.7): the run's clock.
+    let now = crate::time::now()?;
+    let policy = StandardPolicy::at(now);
     let helper = Helper {
         session,
+        now,
         opened: Some(opened),
         facts: MessageFacts::default(),
     };
@@ -103,10 +107,12 @@ const PEEK_BUFFER_SIZE: usize = 64 * 1024;
 /// A message that fits the peek buffer is also authenticated.
 pub fn peek<R: Read + Send + Sync>(keyring: &SecretKeyring, input: R) -> Result<MessageFacts> {
     survive_parser_panic(|| {
-        let policy = StandardPolicy::new();
+        let now = crate::time::now()?;
+        let policy = StandardPolicy::at(now);
         let session = Session::new(keyring);
         let helper = Helper {
             session: &session,
+            now,
             opened: None,
             facts: MessageFacts::default(),
         };
@@ -121,6 +127,8 @@ pub fn peek<R: Read + Send + Sync>(keyring: &SecretKeyring, input: R) -> Result<
 
 struct Helper<'s, 'k> {
     session: &'s Session<'k>,
+    /// The policy time of this run (the cipher's verdict is judged at it).
+    now: std::time::SystemTime,
     /// Set once a session key is handed to sequoia: from then on, what
     /// goes wrong is inside the encryption.
     opened: Option<&'s AtomicBool>,
@@ -167,7 +175,7 @@ impl DecryptionHelper for Helper<'_, '_> {
         // The cipher's policy verdict depends on no byte of the data: give
         // it here, before anything counts as inside the encryption.
         if let Some(algo) = algo {
-            StandardPolicy::new()
+            StandardPolicy::at(self.now)
                 .symmetric_algorithm(algo)
                 .map_err(|e| {
                     Error::from(Damage::PolicyRejected {

@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 use openpgp::crypto::{KeyPair, Password};
 use openpgp::packet::signature::SignatureBuilder;
 use openpgp::packet::Signature;
-use openpgp::policy::StandardPolicy;
 use openpgp::types::{KeyFlags, SignatureType};
 use openpgp::{Cert, Fingerprint};
 use sequoia_openpgp as openpgp;
@@ -18,7 +17,7 @@ use crate::time::format_utc;
 /// The instant encryption to `cert` stops working: the earliest expiry of
 /// the primary key and of the encryption `keys` it would use (None: never).
 pub fn effective_expiry(cert: &Cert, keys: &[Fingerprint], now: SystemTime) -> Option<SystemTime> {
-    let policy = StandardPolicy::new();
+    let policy = crate::policy::standard_at(now);
     let valid = cert.with_policy(&policy, now).ok()?;
     let primary = valid.primary_key().key_expiration_time();
     let subkeys = valid
@@ -32,7 +31,7 @@ pub fn effective_expiry(cert: &Cert, keys: &[Fingerprint], now: SystemTime) -> O
 /// The subkeys of `cert` marked for encryption at `now`, alive or not
 /// (for reporting when an expired key stopped working).
 pub fn encryption_subkeys(cert: &Cert, now: SystemTime) -> Vec<Fingerprint> {
-    let policy = StandardPolicy::new();
+    let policy = crate::policy::standard_at(now);
     cert.with_policy(&policy, now)
         .map(|valid| {
             valid
@@ -68,7 +67,7 @@ pub fn extend(
     now: SystemTime,
 ) -> Result<Cert> {
     let expires = validity.map(|v| now + v);
-    let policy = StandardPolicy::new();
+    let policy = crate::policy::standard_at(now);
     let valid = cert.with_policy(&policy, now).map_err(|e| {
         Error::Key(format!(
             "key {} has no valid self-signature at {}: {e}",
