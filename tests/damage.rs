@@ -1287,3 +1287,35 @@ fn first_block_damage_is_the_integrity_verdict_after_the_whole_body() {
         }
     }
 }
+
+/// The hostile cases are seeds of the decrypt fuzz target too (issue 12:
+/// the corpus includes them), so the fuzzer starts from every shape the
+/// review found. `SEALPIPE_WRITE_CORPUS=1 cargo test --test damage
+/// hostile_cases_are_fuzz_seeds` writes them; without it, a missing one
+/// fails the test.
+#[test]
+fn hostile_cases_are_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decrypt");
+    let write = std::env::var_os("SEALPIPE_WRITE_CORPUS").is_some();
+    for (what, bytes) in hostile_inputs() {
+        let slug: String = what
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("hostile-{slug}.pgp"));
+        if write {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        assert!(
+            path.is_file(),
+            "{} is missing from the fuzz corpus: run with SEALPIPE_WRITE_CORPUS=1",
+            path.display()
+        );
+    }
+}
