@@ -10,7 +10,7 @@ mod common;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use sealpipe::inspect::{inspect, KnownCert, KnownCerts};
+use sealpipe::inspect::{inspect, InspectPlan, KnownCert, KnownCerts, Requirement};
 use sealpipe::keys::parse_certs;
 
 fn known() -> &'static KnownCerts {
@@ -45,10 +45,26 @@ fn known() -> &'static KnownCerts {
     })
 }
 
+/// The plan `inspect` runs with: the example certs, `--require exact`
+/// (the stricter check walks more code), the daily key when `with_key`.
+fn plan(with_key: bool) -> &'static InspectPlan {
+    static PLANS: OnceLock<[InspectPlan; 2]> = OnceLock::new();
+    let plans = PLANS.get_or_init(|| {
+        let now = std::time::SystemTime::now();
+        [None, Some(common::keyring().clone())].map(|keyring| InspectPlan {
+            known: known().clone(),
+            keyring,
+            require: Requirement::Exact,
+            now,
+        })
+    });
+    &plans[usize::from(with_key)]
+}
+
 fuzz_target!(|data: &[u8]| {
     common::guard_message_is_known();
-    let without_key = inspect("fuzz", data, None, known(), None);
+    let without_key = inspect("fuzz", data, None, plan(false));
     common::judge("inspect", &without_key);
-    let with_key = inspect("fuzz", data, None, known(), Some(common::keyring()));
+    let with_key = inspect("fuzz", data, None, plan(true));
     common::judge("inspect --key", &with_key);
 });
