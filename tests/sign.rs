@@ -27,37 +27,20 @@ struct SigningKey {
 
 /// `sealpipe keygen --sign --name NAME` (never expiring unless `extra` says).
 fn keygen_sign(env: &TestEnv, name: &str, extra: &[&str]) -> SigningKey {
-    let cert = format!("{name}.cert.asc");
-    let key = format!("{name}.key.asc");
-    let mut args = vec![
-        "keygen",
-        "--sign",
-        "--name",
-        name,
-        "--cert-out",
-        &cert,
-        "--key-out",
-        &key,
-    ];
+    let mut args = vec!["--sign"];
     args.extend_from_slice(extra);
     if !extra.contains(&"--expires") {
         args.extend(["--expires", "never"]);
     }
-    let snippet = String::from_utf8(env.run(&args, b"").ok().stdout).unwrap();
+    let (made, snippet) = env.keygen_printing(name, &args);
     assert!(
-        snippet.contains(&format!("[sign]\nkey = \"{key}\"\n")),
+        snippet.contains(&format!("[sign]\nkey = \"{name}.key.asc\"\n")),
         "{snippet}"
     );
-    // The allowed-signers line: a bare fingerprint.
-    let fingerprint = snippet
-        .lines()
-        .find(|l| l.len() == 40 && l.chars().all(|c| c.is_ascii_hexdigit()))
-        .unwrap_or_else(|| panic!("keygen --sign prints the fingerprint line: {snippet}"))
-        .to_string();
     SigningKey {
-        key: env.path(&key),
-        cert: env.path(&cert),
-        fingerprint,
+        key: made.key,
+        cert: made.cert,
+        fingerprint: made.fingerprint,
     }
 }
 

@@ -150,10 +150,18 @@ impl TestEnv {
         args.extend_from_slice(extra);
         let out = self.run(&args, b"").ok();
         let snippet = String::from_utf8(out.stdout).unwrap();
+        // A recipient's `fingerprint = "..."` line, or the bare line of an
+        // allowed-signers file that `keygen --sign` prints.
         let fingerprint = snippet
             .lines()
             .find_map(|l| l.strip_prefix("fingerprint = \""))
             .map(|l| l.trim_end_matches('"').to_string())
+            .or_else(|| {
+                snippet
+                    .lines()
+                    .find(|l| l.len() == 40 && l.chars().all(|c| c.is_ascii_hexdigit()))
+                    .map(str::to_string)
+            })
             .expect("keygen prints the fingerprint");
         let key = TestKey {
             name: name.into(),
