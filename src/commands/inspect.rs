@@ -60,10 +60,13 @@ pub fn run(config: &ConfigFile, args: InspectArgs) -> Result<()> {
             // Keep going: one bad file must not hide the rest of a tape set.
             // The first failure is the command's error (and exit code),
             // printed once at the end; later ones are printed here.
-            Err(e) => match first_failure {
-                None => first_failure = Some(anyhow::Error::new(e).context(name)),
-                Some(_) => eprintln!("sealpipe: error: {name}: {e}"),
-            },
+            Err(e) => {
+                let e = anyhow::Error::new(e).context(name);
+                match first_failure {
+                    None => first_failure = Some(e),
+                    Some(_) => sealpipe::error::report(e.as_ref()),
+                }
+            }
         }
     }
     if args.json {
