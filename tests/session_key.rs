@@ -289,3 +289,50 @@ fn the_config_names_the_key_service() {
     assert!(out.stderr.contains(" line "), "{}", out.stderr);
     assert!(Path::new(SCRIPT).exists());
 }
+
+/// The key service's time limit (docs: 120 s, then it is killed, exit 5),
+/// pushed against on both of its paths with the limit shortened to 2 s
+/// (`SEALPIPE_KEY_SERVICE_SECONDS`, honoured only by the tests' build).
+/// sealpipe runs under `timeout 60`: a limit that does not hold ends in
+/// timeout's exit 124, not in sealpipe's 5.
+#[test]
+fn a_key_service_that_hangs_is_killed_at_the_limit() {
+    let (env, backup) = backup_in_gpg_only(&sample_data(1000));
+    for (command, path) in [
+        // Never answers.
+        ("sh -c 'cat >/dev/null; exec sleep 600'", "no answer"),
+        // Answers and closes its stdout, but never exits.
+        (
+            "sh -c 'cat >/dev/null; echo 9:AB; exec >&-; exec sleep 600'",
+            "no exit",
+        ),
+    ] {
+        let mut c = std::process::Command::new("timeout");
+        c.args([
+            "60",
+            common::BIN,
+            "decrypt",
+            "--session-key-command",
+            command,
+        ])
+        .current_dir(env.path(""))
+        .env("SEALPIPE_CONFIG", env.path("sealpipe.toml"))
+        .env("SEALPIPE_NOW", common::NOW.to_string())
+        .env("SEALPIPE_KEY_SERVICE_SECONDS", "2");
+        let out = run_with_stdin(c, &backup)
+            .fails(5, "did not answer and exit within 2 seconds and was killed");
+        assert!(out.stdout.is_empty(), "{path}");
+    }
+}
+
+/// The limit the docs state is the one the code enforces.
+#[test]
+fn the_documented_key_service_limit_is_the_codes() {
+    let limit = sealpipe::keys::service::TIME_LIMIT.as_secs();
+    assert_eq!(limit, 120);
+    let keys_md = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/keys.md")).unwrap();
+    assert!(
+        keys_md.contains(&format!("within {limit} seconds")),
+        "docs/keys.md must state the {limit} s limit"
+    );
+}

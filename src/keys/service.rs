@@ -31,6 +31,22 @@ pub const MAX_ANSWER: usize = 4096;
 /// touch a token or type a PIN; a command that hangs is killed.
 pub const TIME_LIMIT: Duration = Duration::from_secs(120);
 
+/// Environment variable that shortens [`TIME_LIMIT`] (whole seconds), so
+/// the test suite can push against the limit without waiting two minutes.
+/// Honoured only by builds with the `test-clock` feature, as
+/// [`crate::time::NOW_ENV`] is: a release binary always allows 120 s.
+pub const TIME_LIMIT_ENV: &str = "SEALPIPE_KEY_SERVICE_SECONDS";
+
+/// The limit in force: [`TIME_LIMIT`], or in a test build the one
+/// [`TIME_LIMIT_ENV`] sets.
+fn time_limit() -> Duration {
+    std::env::var(TIME_LIMIT_ENV)
+        .ok()
+        .filter(|_| crate::time::CLOCK_IS_PINNABLE)
+        .and_then(|s| s.trim().parse().ok())
+        .map_or(TIME_LIMIT, Duration::from_secs)
+}
+
 /// A command that answers key packets with a session key, split into words.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionKeyCommand {
@@ -89,7 +105,8 @@ impl SessionKeyCommand {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| self.refused(format!("cannot be started ({e})")))?;
-        let deadline = Instant::now() + TIME_LIMIT;
+        let limit = time_limit();
+        let deadline = Instant::now() + limit;
         let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(Error::Internal(
                 "the command's pipes were not set up".into(),
@@ -110,7 +127,7 @@ impl SessionKeyCommand {
                 .map(|_| answer);
             let _ = sender.send(read);
         });
-        let answer = match answered.recv_timeout(TIME_LIMIT) {
+        let answer = match answered.recv_timeout(limit) {
             Ok(Ok(answer)) if answer.len() <= MAX_ANSWER => answer,
             Ok(Ok(_)) => {
                 stop(&mut child);
@@ -125,10 +142,10 @@ impl SessionKeyCommand {
             }
             Err(_) => {
                 stop(&mut child);
-                return Err(self.timed_out());
+                return Err(self.timed_out(limit));
             }
         };
-        let status = self.wait(&mut child, deadline)?;
+        let status = self.wait(&mut child, deadline, limit)?;
         if !status.success() {
             return Err(self.refused(format!(
                 "failed ({status}); its own message, if any, is above"
@@ -143,8 +160,9 @@ impl SessionKeyCommand {
         })
     }
 
-    /// Wait for the command to exit, at most until `deadline`.
-    fn wait(&self, child: &mut Child, deadline: Instant) -> Result<ExitStatus> {
+    /// Wait for the command to exit, at most until `deadline` (the end of
+    /// its `limit`).
+    fn wait(&self, child: &mut Child, deadline: Instant, limit: Duration) -> Result<ExitStatus> {
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => return Ok(status),
@@ -153,17 +171,17 @@ impl SessionKeyCommand {
                 }
                 Ok(None) => {
                     stop(child);
-                    return Err(self.timed_out());
+                    return Err(self.timed_out(limit));
                 }
                 Err(e) => return Err(self.refused(format!("could not be waited for ({e})"))),
             }
         }
     }
 
-    fn timed_out(&self) -> Error {
+    fn timed_out(&self, limit: Duration) -> Error {
         self.refused(format!(
             "did not answer and exit within {} seconds and was killed",
-            TIME_LIMIT.as_secs()
+            limit.as_secs()
         ))
     }
 
