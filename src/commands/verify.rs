@@ -2,12 +2,12 @@
 //! plaintext's size, SHA-256 and the key that opened it (and, with
 //! `--print-session-key`, the session key: a secret).
 
-use sealpipe::decrypt::{self, DecryptSummary, PlaintextDigest, Reader, SopSessionKey};
 use sealpipe::decrypt::origin::SignatureVerdict;
+use sealpipe::decrypt::{self, DecryptSummary, PlaintextDigest, Reader, SopSessionKey};
 use sealpipe::digest;
-use sealpipe::time::format_utc;
 use sealpipe::io::{print_stdout, Input, Output};
 use sealpipe::progress::Progress;
+use sealpipe::time::format_utc;
 use sealpipe::{Error, Result};
 use zeroize::Zeroizing;
 

@@ -281,8 +281,8 @@ where
     let mut source = Tracked::new(input);
     let mut sink = Tracked::new(output);
     let mut held = HoldBack::new(&mut sink, DECRYPT_BUFFER_SIZE);
-    let result = survive_parser_panic(|| route(plan, decoding, &mut source, &mut held))
-        .and_then(|(facts, sha256)| {
+    let result = survive_parser_panic(|| route(plan, decoding, &mut source, &mut held)).and_then(
+        |(facts, sha256)| {
             // The whole message is read and its MDC holds: only now is the
             // origin judged, once, for both readers.
             let origin = origin::judge(
@@ -293,7 +293,8 @@ where
             );
             origin.require(&plan.signers).map_err(Error::Origin)?;
             Ok((facts, sha256, origin))
-        });
+        },
+    );
     // Authenticated: only now may the held-back plaintext go out. On any
     // error it is dropped unwritten.
     let released = match result {

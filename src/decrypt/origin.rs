@@ -233,7 +233,10 @@ impl fmt::Display for SignatureVerdict {
                 format_utc(*created)
             ),
             SignatureVerdict::Unknown { issuer } => {
-                write!(f, "signed by unknown key {issuer} (no cert for it: not checked)")
+                write!(
+                    f,
+                    "signed by unknown key {issuer} (no cert for it: not checked)"
+                )
             }
             SignatureVerdict::Bad { issuer, why } => {
                 write!(f, "BAD signature claiming key {issuer} ({why})")
@@ -401,7 +404,10 @@ fn judge_one(
         return bad("its issuer is not a key of the cert".into());
     };
     if let Err(e) = sig.verify_hash(key, context.clone()) {
-        return bad(format!("does not verify against {}: {e}", key.fingerprint()));
+        return bad(format!(
+            "does not verify against {}: {e}",
+            key.fingerprint()
+        ));
     }
     // Valid at the time it claims: a signing key retired later still
     // vouches for what it signed before; one revoked for compromise never.
@@ -435,7 +441,11 @@ mod tests {
         let text = format!("# hosts\n\n  {}  \n# end\n", fpr.to_lowercase());
         let parsed = AllowedSigners::parse(Path::new("/etc/a"), &text).unwrap();
         assert_eq!(parsed.fingerprints, vec![fpr.parse().unwrap()]);
-        for bad in ["0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567", "ABCD", "zz"] {
+        for bad in [
+            "0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567",
+            "ABCD",
+            "zz",
+        ] {
             let text = format!("# hosts\n{fpr}\n{bad}\n");
             let err = AllowedSigners::parse(Path::new("/etc/a"), &text).unwrap_err();
             assert_eq!(err.exit_code(), crate::error::exit::CONFIG);
