@@ -455,3 +455,35 @@ fn allowed_signers_file_errors_name_the_line_and_listed_signers_need_a_cert() {
         &format!("allowed signer {} has no cert", other.fingerprint),
     );
 }
+
+/// inspect cannot see a signature without a key; with `--key` it names
+/// the signing key.
+#[test]
+fn inspect_names_the_signing_key_only_with_a_key() {
+    let s = Setup::new();
+    let backup = s.env.run(&["encrypt"], &sample_data(10_000)).ok().stdout;
+    s.env.write("signed.pgp", &backup);
+    let plain = s.env.run(&["inspect", "signed.pgp"], b"").ok().stdout;
+    let plain = String::from_utf8(plain).unwrap();
+    assert!(plain.contains("not visible without a key"), "{plain}");
+    let key = s.daily.key.to_str().unwrap();
+    let opened = s
+        .env
+        .run(&["inspect", "--key", key, "signed.pgp"], b"")
+        .ok()
+        .stdout;
+    let opened = String::from_utf8(opened).unwrap();
+    let subkey = Cert::from_file(&s.signer.cert)
+        .unwrap()
+        .keys()
+        .subkeys()
+        .next()
+        .unwrap()
+        .key()
+        .keyid()
+        .to_hex();
+    assert!(
+        opened.contains(&format!("signed by key {subkey}")),
+        "{opened}"
+    );
+}

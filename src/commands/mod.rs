@@ -172,11 +172,13 @@ impl SessionKeys {
 /// `--signer-cert` if given, else `[decrypt] allowed_signers` and
 /// `signer_certs`. The config is read whenever it exists, even with
 /// `--key`: a restore must not drop the origin check because its key came
-/// from the command line. Only a missing default config means none.
+/// from the command line. Only a config that does not exist means none (an
+/// auditor's machine with a session key file); one that cannot be read is
+/// an error, as it would be without `--key`.
 pub(crate) fn load_signers(config: &ConfigFile, args: &SignerArgs) -> Result<SignerCheck> {
     let settings = match config.load() {
         Ok(settings) => Some(&settings.decrypt),
-        Err(Error::File(e)) if e.is_unavailable() && !config.is_explicit() => None,
+        Err(Error::File(e)) if matches!(e.problem, files::FileProblem::Missing) => None,
         Err(e) => return Err(e),
     };
     let allowed_path = args
