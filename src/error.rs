@@ -424,6 +424,18 @@ pub enum Damage {
          untrustworthy"
     )]
     IntegrityWithGivenKey,
+    /// More one-pass signature or signature packets than decrypt checks:
+    /// each costs a hash of the whole body or a verification.
+    #[error(
+        "the backup carries more than {limit} signatures (a backup has one per signing host):          refused unchecked, it is not a backup sealpipe or gpg wrote"
+    )]
+    TooManySignatures { limit: usize },
+    /// A signature packet with no one-pass signature before the literal
+    /// data to announce it: not how gpg or sealpipe sign.
+    #[error(
+        "the backup is malformed: a signature without its one-pass signature packet          (not what gpg -se or sealpipe write)"
+    )]
+    SignatureWithoutOnePass,
 }
 
 impl From<crate::keys::files::FileError> for Error {

@@ -487,3 +487,33 @@ fn inspect_names_the_signing_key_only_with_a_key() {
         "{opened}"
     );
 }
+
+/// At most 16 signatures are checked (docs/threat-model.md, bounds): 16
+/// good ones are accepted, 17 refused as malformed (exit 6) by both
+/// readers, with nothing released; so is a signature without its one-pass
+/// signature packet.
+#[test]
+fn signatures_are_bounded() {
+    let s = Setup::new();
+    let plain = sample_data(20_000);
+    let backup = s.env.run(&["encrypt", "-c", "none"], &plain).ok().stdout;
+    let packets = s.unwrap(&backup);
+    let [ops, literal, signature] = [0, 1, 2].map(|i| packets[i].to_vec().unwrap());
+    let signed = |ops_n: usize, sigs_n: usize| {
+        s.encrypt_raw(&[ops.repeat(ops_n), literal.clone(), signature.repeat(sigs_n)].concat())
+    };
+    s.accepted(&signed(16, 16), &plain);
+    for (case, needle) in [
+        (signed(17, 17), "more than 16 signatures"),
+        (
+            signed(1, 2),
+            "a signature without its one-pass signature packet",
+        ),
+    ] {
+        for reader in ["fast", "stock"] {
+            let out = s.env.run(&["decrypt", "--reader", reader], &case);
+            assert!(out.fails(6, "").stdout.is_empty(), "{reader}");
+        }
+        s.env.run(&["decrypt"], &case).fails(6, needle);
+    }
+}

@@ -56,6 +56,12 @@ pub const DECRYPT_BUFFER_SIZE: usize = 4 * 1024 * 1024;
 /// alike.
 pub const MAX_COMPRESSION_LAYERS: usize = 3;
 
+/// Signatures checked on one backup (one-pass signature packets, and
+/// signature packets, each): every one costs a verification, and one-pass
+/// signatures with distinct hashes a hash of the whole body. A backup has
+/// one per signing host; more is refused by both readers alike.
+pub const MAX_SIGNATURES: usize = 16;
+
 /// RFC 4880 4.2.2.4: the first partial-body chunk MUST be at least 512
 /// bytes. Checked once, before either reader runs.
 const MIN_FIRST_PARTIAL_CHUNK: u64 = 512;
@@ -205,12 +211,17 @@ impl MessageFacts {
             Packet::OnePassSig(ops) => {
                 self.one_pass_hashes.push(ops.hash_algo());
                 self.one_pass_issuers.push(ops.issuer());
+                self.count_signatures(self.one_pass_hashes.len())?;
             }
-            Packet::Signature(s) => self.signatures.push(Found::Parsed(Box::new(s.clone()))),
+            Packet::Signature(s) => {
+                self.signatures.push(Found::Parsed(Box::new(s.clone())));
+                self.count_signatures(self.signatures.len())?;
+            }
             // Inside an intact MDC: a forged or altered signature, judged
             // as a bad one (origin), not as damage.
             Packet::Unknown(u) if u.tag() == Tag::Signature => {
-                self.signatures.push(Found::Unparsable)
+                self.signatures.push(Found::Unparsable);
+                self.count_signatures(self.signatures.len())?;
             }
             // The stock reader sees the MDC packet at the end of the container.
             Packet::Marker(_) => {}
@@ -233,6 +244,21 @@ impl MessageFacts {
             }
         }
         Ok(())
+    }
+
+    fn count_signatures(&self, seen: usize) -> Result<()> {
+        if self.signatures.len() > self.one_pass_hashes.len() {
+            // Each signature closes a one-pass signature; sequoia's reader
+            // refuses any other shape, so ours does too.
+            return Err(Damage::SignatureWithoutOnePass.into());
+        }
+        match seen > MAX_SIGNATURES {
+            true => Err(Damage::TooManySignatures {
+                limit: MAX_SIGNATURES,
+            }
+            .into()),
+            false => Ok(()),
+        }
     }
 
     /// The message has ended: its structure must be complete.
