@@ -16,7 +16,7 @@ use common::*;
 use sealpipe::openpgp;
 
 use openpgp::crypto::KeyPair;
-use openpgp::packet::Tag;
+use openpgp::packet::{key, Key, Tag};
 use openpgp::parse::{PacketParserBuilder, PacketParserResult, Parse};
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Signer};
@@ -185,17 +185,31 @@ fn encryptor<'a>(certs: &'a [Cert], out: &'a mut Vec<u8>) -> Message<'a> {
         .unwrap()
 }
 
+/// The one subkey of a `keygen --sign` key: the key that signs.
+fn signing_subkey(signer: &TestKey) -> Key<key::PublicParts, key::UnspecifiedRole> {
+    let cert = Cert::from_file(&signer.key).unwrap();
+    let subkey = cert.keys().subkeys().next().expect("a signing subkey");
+    subkey
+        .key()
+        .clone()
+        .parts_into_public()
+        .role_into_unspecified()
+}
+
 fn signing_keypair(signer: &TestKey) -> KeyPair {
     let cert = Cert::from_file(&signer.key).unwrap();
-    let key = cert
+    let subkey = cert
         .keys()
         .subkeys()
         .secret()
         .next()
-        .expect("a signing subkey")
+        .expect("a signing subkey");
+    subkey
         .key()
-        .clone();
-    key.role_into_unspecified().into_keypair().unwrap()
+        .clone()
+        .role_into_unspecified()
+        .into_keypair()
+        .unwrap()
 }
 
 fn serialize(packets: &[&Packet]) -> Vec<u8> {
@@ -268,16 +282,8 @@ fn a_signer_not_on_the_list_is_refused() {
         .run(&["encrypt", "--sign-key", "intruder.key.asc"], &plain)
         .ok()
         .stdout;
-    let keyid = Cert::from_file(&intruder.cert)
-        .unwrap()
-        .keys()
-        .subkeys()
-        .next()
-        .unwrap()
-        .key()
-        .fingerprint()
-        .to_hex();
-    s.refused(&forged, &format!("signed by unknown key {keyid}"));
+    let subkey = signing_subkey(&intruder).fingerprint().to_hex();
+    s.refused(&forged, &format!("signed by unknown key {subkey}"));
     // Its cert known but not listed: a good signature, still refused.
     let args = [
         "decrypt",
@@ -473,15 +479,7 @@ fn inspect_names_the_signing_key_only_with_a_key() {
         .ok()
         .stdout;
     let opened = String::from_utf8(opened).unwrap();
-    let subkey = Cert::from_file(&s.signer.cert)
-        .unwrap()
-        .keys()
-        .subkeys()
-        .next()
-        .unwrap()
-        .key()
-        .keyid()
-        .to_hex();
+    let subkey = signing_subkey(&s.signer).keyid().to_hex();
     assert!(
         opened.contains(&format!("signed by key {subkey}")),
         "{opened}"
