@@ -515,3 +515,26 @@ fn signatures_are_bounded() {
         s.env.run(&["decrypt"], &case).fails(6, needle);
     }
 }
+
+/// Past the 4 MiB hold-back plain decrypt streams before the signature is
+/// checked (docs/threat-model.md); `-o` and `--verify-first` still release
+/// nothing of a refused backup, and a good one restores with both readers.
+#[test]
+fn large_backups_follow_the_release_rules() {
+    let s = Setup::new();
+    let plain = sample_data(6 << 20);
+    let signed = s.env.run(&["encrypt"], &plain).ok().stdout;
+    s.accepted(&signed, &plain);
+    let forged = s.gpg_encrypt(None, &plain);
+    let streamed = s.env.run(&["decrypt"], &forged).fails(ORIGIN, "not signed");
+    assert!(
+        streamed.stdout.len() > 4 << 20,
+        "streamed past the hold-back"
+    );
+    s.env
+        .run(&["decrypt", "-o", "restored"], &forged)
+        .fails(ORIGIN, "not signed");
+    assert!(!s.env.path("restored").exists(), "-o: no file");
+    let first = s.env.run(&["decrypt", "--verify-first"], &forged);
+    assert!(first.fails(ORIGIN, "not signed").stdout.is_empty());
+}
