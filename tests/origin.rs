@@ -538,3 +538,15 @@ fn large_backups_follow_the_release_rules() {
     let first = s.env.run(&["decrypt", "--verify-first"], &forged);
     assert!(first.fails(ORIGIN, "not signed").stdout.is_empty());
 }
+
+/// `check` loads the signer settings as decrypt will: a broken list is a
+/// config error before any restore needs it.
+#[test]
+fn check_loads_the_allowed_signers() {
+    let s = Setup::new();
+    s.env.run(&["check"], b"").ok();
+    s.env.write("allowed-signers", b"# hosts\nDEADBEEF\n");
+    s.env
+        .run(&["check"], b"")
+        .fails(3, "allowed-signers line 2: 'DEADBEEF' is not a fingerprint");
+}
