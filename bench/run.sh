@@ -53,6 +53,12 @@ gpg --batch -q --import "$W/keys/daily.key.asc" "$W/keys/escrow.cert.asc" 2>/dev
 DAILY=049523D7912BD3BCB3721A9E313397A6DCD8C489
 ESCROW=F309C861DE42271CE5FA93E480EA1AEEB32F5B2D
 GPG_E="gpg --batch -q --trust-model always -e -r $DAILY -r $ESCROW"
+# A signing key made fresh for the signed/verified rows (issue 15).
+"$SP" keygen --config "$CONF" --sign --name bench-signer --expires never \
+  --cert-out "$W/keys/signer.cert.asc" --key-out "$W/keys/signer.key.asc" \
+  | grep -E '^[0-9A-F]{40}$' > "$W/keys/allowed-signers"
+SIGN="--sign-key $W/keys/signer.key.asc"
+CHECK="--allowed-signers $W/keys/allowed-signers --signer-cert $W/keys/signer.cert.asc"
 GPG_D="gpg --batch -q -d"
 
 # ---- inputs -----------------------------------------------------------------
@@ -132,6 +138,7 @@ for input in $INPUTS; do
   for mode in zstd deflate none; do
     job "$input" encrypt "sealpipe $mode" "$p" "$p" "$o.sp-$mode" "$SP encrypt --config $CONF -c $mode"
   done
+  job "$input" encrypt "sealpipe zstd signed" "$p" "$p" "$o.sp-zstd-signed" "$SP encrypt --config $CONF -c zstd $SIGN"
   job "$input" encrypt "gpg (default zlib-6)" "$p" "$p" "$o.gpg" "$GPG_E"
   job "$input" encrypt "gpg --compress-algo none" "$p" "$p" "$o.gpg-none" "$GPG_E --compress-algo none"
   job "$input" encrypt "zstd -3 -T2 | gpg none" "$p" "$p" "$o.zstd-gpg" "zstd -3 -T2 -q | $GPG_E --compress-algo none"
@@ -145,6 +152,7 @@ for input in $INPUTS; do
   for mode in zstd deflate none; do
     job "$input" decrypt "sealpipe $mode" "$p" "$o.sp-$mode" /dev/null "$SP decrypt --config $CONF"
   done
+  job "$input" decrypt "sealpipe zstd verified" "$p" "$o.sp-zstd-signed" /dev/null "$SP decrypt --config $CONF $CHECK"
   # The frames decompressed on one thread: what the parallel restore adds.
   job "$input" decrypt "sealpipe zstd -j1" "$p" "$o.sp-zstd" /dev/null "$SP decrypt --config $CONF -j1"
   job "$input" decrypt "gpg -d (default)" "$p" "$o.gpg" /dev/null "$GPG_D"
@@ -157,6 +165,10 @@ for input in $INPUTS; do
     "$SP" decrypt --config "$CONF" < "$o.sp-$mode" | cmp -s - "$p" \
       || { echo "FAILED: sealpipe $mode did not round-trip" >&2; exit 1; }
   done
+  "$SP" decrypt --config "$CONF" $CHECK < "$o.sp-zstd-signed" | cmp -s - "$p" \
+    || { echo "FAILED: the signed backup did not round-trip verified" >&2; exit 1; }
+  "$SP" decrypt --config "$CONF" $CHECK < "$o.sp-zstd" > /dev/null 2>&1 \
+    && { echo "FAILED: an unsigned backup passed the signer check" >&2; exit 1; }
   $GPG_D < "$o.zstd-gpg" 2>/dev/null | zstd -dq | cmp -s - "$p" || { echo "FAILED: gpg | zstd did not round-trip" >&2; exit 1; }
   # sealpipe's output restores with plain gpg.
   $GPG_D < "$o.sp-zstd" 2>/dev/null | zstd -dq | cmp -s - "$p" || { echo "FAILED: gpg could not restore sealpipe zstd" >&2; exit 1; }
@@ -201,6 +213,8 @@ for input in $INPUTS; do
   echo "  decrypt zstd vs gpg|zstd: $(ratio "$input" decrypt "sealpipe zstd" "gpg -d | zstd -d")" \
        "  vs zstd -d alone: $(ratio "$input" decrypt "sealpipe zstd" "zstd -d (alone)")" \
        "  (one thread: $(ratio "$input" decrypt "sealpipe zstd -j1" "zstd -d (alone)") of zstd -d)"
+  echo "  signed zstd encrypt vs unsigned: $(ratio "$input" encrypt "sealpipe zstd signed" "sealpipe zstd")" \
+       "  verified decrypt vs unverified: $(ratio "$input" decrypt "sealpipe zstd verified" "sealpipe zstd")"
   echo "  zstd output vs zstd -3 -T2 alone: $(size_ratio "$input" "sealpipe zstd" "zstd -3 -T2 (alone)")"
   echo "  none vs gpg none: encrypt $(ratio "$input" encrypt "sealpipe none" "gpg --compress-algo none")," \
        "decrypt $(ratio "$input" decrypt "sealpipe none" "gpg -d (none)")"

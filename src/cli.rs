@@ -191,6 +191,9 @@ pub struct DecryptArgs {
     pub session_key: SessionKeyArgs,
 
     #[command(flatten)]
+    pub signers: SignerArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 
     /// Release no byte before the whole backup is authenticated: check it
@@ -239,6 +242,9 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub session_key: SessionKeyArgs,
+
+    #[command(flatten)]
+    pub signers: SignerArgs,
 
     /// Also print the session key (ALGO:HEX, as `gpg --show-session-key`):
     /// it opens this one backup for whoever holds it (an auditor, with
@@ -471,4 +477,20 @@ pub struct EscrowCombineArgs {
     /// and no --expect-sha256: damage inside the key could go unseen).
     #[arg(long, conflicts_with_all = ["sheets", "expect_sha256"])]
     pub unverified: bool,
+}
+
+/// Who may have signed a backup (docs/keys.md, "Signing keys and allowed
+/// signers").
+#[derive(Debug, Args, Default)]
+pub struct SignerArgs {
+    /// Accept only backups signed by a signer listed in FILE (fingerprints,
+    /// one a line, as gpg 2.4's --assert-signer reads) [default: [decrypt]
+    /// allowed_signers].
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
+
+    /// A signer's cert (keygen --sign's --cert-out) to check signatures
+    /// with; repeatable [default: [decrypt] signer_certs].
+    #[arg(long = "signer-cert", value_name = "FILE")]
+    pub signer_certs: Vec<PathBuf>,
 }

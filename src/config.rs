@@ -82,6 +82,13 @@ pub struct DecryptKeys {
     /// A key service asked for the session key instead of using `keys`
     /// (decrypt and verify; docs/keys.md).
     pub session_key_command: Option<SessionKeyCommand>,
+    /// Accept only backups signed by a signer listed in this file (gpg
+    /// 2.4's `--assert-signer` format); relative to the config.
+    pub allowed_signers: Option<PathBuf>,
+    /// The certs signatures are checked with (the signers'
+    /// `keygen --sign --cert-out` files); relative to the config.
+    #[serde(default)]
+    pub signer_certs: Vec<PathBuf>,
 }
 
 /// `[sign]`: the secret key `encrypt` signs every backup with.
@@ -144,9 +151,11 @@ impl Config {
             r.fingerprint = normalize_fingerprint(&r.fingerprint);
         }
         config.decrypt.keys.iter_mut().for_each(resolve);
+        config.decrypt.signer_certs.iter_mut().for_each(resolve);
         let sign = &mut config.sign;
         [
             &mut config.decrypt.passphrase_file,
+            &mut config.decrypt.allowed_signers,
             &mut sign.key,
             &mut sign.passphrase_file,
         ]

@@ -28,6 +28,9 @@ pub mod exit {
     /// `check`: backups work tonight, but a pinned key expires within the
     /// warning period.
     pub const EXPIRING: u8 = 9;
+    /// decrypt/verify: the backup's origin is refused: unsigned or not
+    /// signed by a listed signer (`allowed_signers`), or a bad signature.
+    pub const ORIGIN: u8 = 10;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,11 @@ pub enum Error {
     /// each warning names the key, the date and what to do.
     #[error("{}", .warnings.join("; "))]
     ExpiringSoon { warnings: Vec<String> },
+    /// decrypt/verify: the backup is intact but its origin is refused
+    /// (unsigned, signed by a key not allowed, or a bad signature); the
+    /// problem says what was found.
+    #[error("{0}")]
+    Origin(crate::decrypt::origin::OriginProblem),
 }
 
 impl Error {
@@ -94,6 +102,7 @@ impl Error {
             Error::Internal(_) => exit::INTERNAL,
             Error::File(e) => e.role.exit_code(),
             Error::ExpiringSoon { .. } => exit::EXPIRING,
+            Error::Origin(_) => exit::ORIGIN,
         }
     }
 
@@ -415,6 +424,18 @@ pub enum Damage {
          untrustworthy"
     )]
     IntegrityWithGivenKey,
+    /// More one-pass signature or signature packets than decrypt checks:
+    /// each costs a hash of the whole body or a verification.
+    #[error(
+        "the backup carries more than {limit} signatures (a backup has one per signing host):          refused unchecked, it is not a backup sealpipe or gpg wrote"
+    )]
+    TooManySignatures { limit: usize },
+    /// A signature packet with no one-pass signature before the literal
+    /// data to announce it: not how gpg or sealpipe sign.
+    #[error(
+        "the backup is malformed: a signature without its one-pass signature packet          (not what gpg -se or sealpipe write)"
+    )]
+    SignatureWithoutOnePass,
 }
 
 impl From<crate::keys::files::FileError> for Error {

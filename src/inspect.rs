@@ -171,6 +171,10 @@ pub struct Opened {
     pub opened_by_key: Option<String>,
     /// Why decrypt refuses the cipher (3DES, CAST5, IDEA), if it does.
     pub cipher_refused: Option<String>,
+    /// The keys the one-pass signatures name (key IDs as the packets give
+    /// them); empty when the backup is not signed, None when not seen (a
+    /// refused cipher). Checked by decrypt and verify, not here.
+    pub signed_by: Option<Vec<String>>,
 }
 
 /// Whether the backup matches the current recipient policy, as two
@@ -287,6 +291,7 @@ fn open_start<R: Read + Send + Sync>(
         opened_by_cert: by.map(|b| b.cert.to_hex()),
         opened_by_key: by.map(|b| b.key.to_hex()),
         cipher_refused: Some(damage.to_string()),
+        signed_by: None,
     };
     match decrypt::peek(keyring, Cursor::new(probe).chain(rest)) {
         Ok(facts) => Ok((Some(opened(&facts, now)), None)),
@@ -319,6 +324,7 @@ fn opened(facts: &MessageFacts, now: SystemTime) -> Opened {
             .cipher
             .and_then(|c| check_cipher(c, now).err())
             .map(|d| d.to_string()),
+        signed_by: Some(facts.one_pass_issuers.iter().map(|i| i.to_hex()).collect()),
     }
 }
 
@@ -560,13 +566,25 @@ pub fn render_text(report: &Inspection) -> String {
     };
     field(&mut out, "cipher", &cipher);
     field(&mut out, "compression", &compression);
-    if report.opened.is_none() {
+    match &report.opened {
         // A signature, like the cipher, is inside the encryption.
-        field(
+        None => field(
             &mut out,
             "signature",
             "(inside the encryption, if any: not visible without a key)",
-        );
+        ),
+        Some(o) => match o.signed_by.as_deref() {
+            None => field(&mut out, "signature", "(not seen)"),
+            Some([]) => field(&mut out, "signature", "none (not signed)"),
+            Some(keys) => field(
+                &mut out,
+                "signature",
+                &format!(
+                    "signed by key {} (checked by decrypt and verify, not by inspect)",
+                    keys.join(", key ")
+                ),
+            ),
+        },
     }
     field(&mut out, "recipients", "");
     let rows: Vec<[String; 5]> = report.recipients.iter().map(recipient_row).collect();

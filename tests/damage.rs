@@ -858,6 +858,7 @@ fn fuzz_corpus_and_regressions_fail_cleanly() {
 
 use std::io::Write as _;
 
+use sealpipe::decrypt::origin::{AllowedSigners, SignerCheck};
 use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader as ReaderChoice};
 use sealpipe::keys::SecretKeyring;
 
@@ -871,7 +872,17 @@ struct Verdict {
 
 /// Decrypt in-process through `reader`, to a buffer.
 fn verdict(ring: &SecretKeyring, reader: ReaderChoice, bytes: &[u8]) -> Verdict {
-    let plan = DecryptPlan::new(ring, reader, PlaintextDigest::Skip);
+    verdict_checked(ring, reader, bytes, &SignerCheck::default())
+}
+
+/// Like `verdict`, checking signatures against `signers`.
+fn verdict_checked(
+    ring: &SecretKeyring,
+    reader: ReaderChoice,
+    bytes: &[u8],
+    signers: &SignerCheck,
+) -> Verdict {
+    let plan = DecryptPlan::new(ring, reader, PlaintextDigest::Skip).with_signers(signers.clone());
     let mut released = Vec::new();
     let exit = match sealpipe::decrypt::decrypt(&plan, bytes, &mut released) {
         Ok(_) => 0,
@@ -883,10 +894,19 @@ fn verdict(ring: &SecretKeyring, reader: ReaderChoice, bytes: &[u8]) -> Verdict 
 /// Every input through both readers: the same exit class and the same
 /// released bytes, or the list of those that differ.
 fn disagreements(ring: &SecretKeyring, inputs: &[(String, Vec<u8>)]) -> Vec<String> {
+    disagreements_checked(ring, inputs, &SignerCheck::default())
+}
+
+/// Like `disagreements`, checking signatures against `signers`.
+fn disagreements_checked(
+    ring: &SecretKeyring,
+    inputs: &[(String, Vec<u8>)],
+    signers: &SignerCheck,
+) -> Vec<String> {
     let mut differ = Vec::new();
     for (what, bytes) in inputs {
-        let fast = verdict(ring, ReaderChoice::Fast, bytes);
-        let stock = verdict(ring, ReaderChoice::Stock, bytes);
+        let fast = verdict_checked(ring, ReaderChoice::Fast, bytes, signers);
+        let stock = verdict_checked(ring, ReaderChoice::Stock, bytes, signers);
         if fast != stock {
             differ.push(format!(
                 "{what}: fast exit {} ({} bytes), stock exit {} ({} bytes)",
@@ -1318,4 +1338,151 @@ fn hostile_cases_are_fuzz_seeds() {
             path.display()
         );
     }
+}
+
+/// Signed backups through the reader-agreement tester with an
+/// allowed-signers list: every damage case, and the forger's variants
+/// under a fresh MDC (signature flipped, unparsable, stripped; the literal
+/// changed; signed by another key). Both readers give one verdict, and the
+/// verdict is the right one: damage is exit 6, a forgery exit 10, and
+/// neither releases a byte (the backups fit the hold-back).
+#[test]
+fn both_readers_give_one_verdict_on_signed_backups() {
+    use sealpipe::openpgp::parse::{PacketParserBuilder, PacketParserResult, Parse};
+    use sealpipe::openpgp::serialize::SerializeInto;
+    use sealpipe::openpgp::Packet;
+
+    let env = TestEnv::new();
+    let (daily, _) = env.daily_and_escrow();
+    let signer = env.keygen("host1", &["--sign"]);
+    env.keygen("intruder", &["--sign"]);
+    let daily_keyid = encryption_keyids(&daily.cert).remove(0);
+    let ring = SecretKeyring::load(std::slice::from_ref(&daily.key), None).unwrap();
+    let allowed = AllowedSigners::parse(
+        &env.path("allowed-signers"),
+        &format!("{}\n", signer.fingerprint),
+    )
+    .unwrap();
+    let certs = vec![sealpipe::openpgp::Cert::from_file(&signer.cert).unwrap()];
+    let check = SignerCheck::new(certs, Some(allowed)).unwrap();
+    env.gpg_import(&daily.key);
+
+    let mut differ = Vec::new();
+    let mut count = 0;
+    for (mode, len) in [("zstd", 600_000), ("deflate", 600_000), ("none", 300_000)] {
+        let plain = sample_data(len);
+        let sign = ["encrypt", "-c", mode, "--sign-key", "host1.key.asc"];
+        let msg = env.run(&sign, &plain).ok().stdout;
+        let mut cases: Vec<(String, Vec<u8>, u8)> = cases_for(mode, &msg, &daily_keyid)
+            .into_iter()
+            .filter(|c| !c.in_key_packets)
+            .map(|c| (format!("{mode} {} {}", c.category, c.what), c.bytes, 6))
+            .collect();
+        cases.push((format!("{mode} signed"), msg.clone(), 0));
+        let intruder = ["encrypt", "-c", mode, "--sign-key", "intruder.key.asc"];
+        let other = env.run(&intruder, &plain).ok().stdout;
+        cases.push((format!("{mode} signed by an unlisted key"), other, 10));
+        let unsigned = env.run(&["encrypt", "-c", mode], &plain).ok().stdout;
+        cases.push((format!("{mode} unsigned"), unsigned, 10));
+
+        // The forger's view: the packets inside, re-encrypted with a fresh MDC.
+        let unwrapped = env.gpg(&["-d", "--unwrap"], &msg);
+        assert_eq!(unwrapped.status, 0, "{}", unwrapped.stderr);
+        let mut packets = Vec::new();
+        let mut ppr = PacketParserBuilder::from_bytes(&unwrapped.stdout)
+            .unwrap()
+            .buffer_unread_content()
+            .build()
+            .unwrap();
+        while let PacketParserResult::Some(pp) = ppr {
+            // Into the compressed packet (deflate mode), keeping its content.
+            let (packet, next) = match pp.packet {
+                Packet::CompressedData(_) => {
+                    let next = pp.recurse().unwrap().1;
+                    ppr = next;
+                    continue;
+                }
+                _ => pp.next().unwrap(),
+            };
+            packets.push(packet.to_vec().unwrap());
+            ppr = next;
+        }
+        let [ops, lit, sig] = <[Vec<u8>; 3]>::try_from(packets).unwrap();
+        let body_at = match sig[1] {
+            0..=191 => 2,
+            192..=223 => 3,
+            _ => 6,
+        };
+        let mut flipped = sig.clone();
+        let last = flipped.len() - 5;
+        flipped[last] ^= 1;
+        let mut unparsable = sig.clone();
+        unparsable[body_at] = 9;
+        let mut changed = lit.clone();
+        let at = changed.len() - 100;
+        changed[at] ^= 0x20;
+        for (what, inner, want) in [
+            ("re-encrypted whole", [&ops[..], &lit, &sig].concat(), 0),
+            ("signature flipped", [&ops[..], &lit, &flipped].concat(), 10),
+            (
+                "signature unparsable",
+                [&ops[..], &lit, &unparsable].concat(),
+                10,
+            ),
+            ("signature stripped", lit.clone(), 10),
+            // In zstd mode the changed body is first a broken zstd stream.
+            (
+                "literal changed",
+                [&ops[..], &changed, &sig].concat(),
+                if mode == "zstd" { 6 } else { 10 },
+            ),
+        ] {
+            let forged = encrypted_raw(&daily.cert, &inner);
+            cases.push((format!("{mode} forger: {what}"), forged, want));
+        }
+        count += cases.len();
+        for (what, bytes, want) in &cases {
+            let fast = verdict_checked(&ring, ReaderChoice::Fast, bytes, &check);
+            if fast.exit != *want || (*want != 0 && !fast.released.is_empty()) {
+                differ.push(format!(
+                    "{what}: exit {} ({} bytes released), want exit {want}",
+                    fast.exit,
+                    fast.released.len()
+                ));
+            }
+        }
+        let inputs: Vec<(String, Vec<u8>)> = cases.into_iter().map(|(w, b, _)| (w, b)).collect();
+        differ.extend(disagreements_checked(&ring, &inputs, &check));
+    }
+    println!("damage table: {count} signed cases through both readers with allowed signers");
+    assert!(
+        differ.is_empty(),
+        "{} signed inputs get the wrong verdict or different ones from the two readers:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+}
+
+/// `inner` (raw packets) encrypted to the cert in `cert` with sequoia: a
+/// fresh session key and MDC, as a forger makes them.
+fn encrypted_raw(cert: &std::path::Path, inner: &[u8]) -> Vec<u8> {
+    use sealpipe::openpgp::parse::Parse;
+    use sealpipe::openpgp::policy::StandardPolicy;
+    use sealpipe::openpgp::serialize::stream::{Encryptor, Message};
+    let cert = sealpipe::openpgp::Cert::from_file(cert).unwrap();
+    let policy = StandardPolicy::new();
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(NOW);
+    let recipients: Vec<_> = cert
+        .keys()
+        .with_policy(&policy, at)
+        .supported()
+        .for_storage_encryption()
+        .collect();
+    let mut sink = Vec::new();
+    let mut message = Encryptor::for_recipients(Message::new(&mut sink), recipients)
+        .build()
+        .unwrap();
+    message.write_all(inner).unwrap();
+    message.finalize().unwrap();
+    sink
 }

@@ -39,6 +39,10 @@ struct DecryptKeyStatus {
 }
 
 pub fn run(config: &ConfigFile, args: CheckArgs) -> Result<()> {
+    // A restore host's allowed-signers file and signer certs load as
+    // decrypt will load them: a broken one is a config error now, not
+    // during a restore.
+    super::load_signers(config, &Default::default())?;
     let config = config.load()?;
     let now = time::now()?;
     let warn_until = now + Duration::from_secs(args.warn_days * 86_400);

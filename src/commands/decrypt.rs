@@ -7,12 +7,13 @@ use sealpipe::io::{Input, OutputKind};
 use sealpipe::progress::Progress;
 use sealpipe::Result;
 
-use super::{open_output, ConfigFile, SessionKeys};
+use super::{load_signers, open_output, ConfigFile, SessionKeys};
 use crate::cli::{DecryptArgs, ReaderArg};
 
 pub fn run(config: &ConfigFile, args: DecryptArgs) -> Result<()> {
     let input = Input::open_backup(args.input.as_deref())?;
     let keys = SessionKeys::load(config, &args.keys, &args.session_key)?;
+    let signers = load_signers(config, &args.signers)?;
     let mut output = open_output(&args.output, OutputKind::Text)?;
     let progress = Progress::new(args.progress.progress);
     let reader = match args.reader {
@@ -26,7 +27,10 @@ pub fn run(config: &ConfigFile, args: DecryptArgs) -> Result<()> {
             .max_zstd_window
             .map_or(defaults.max_window, |mib| mib << 20),
     };
-    let plan = keys.plan(reader, PlaintextDigest::Skip).with_zstd(zstd);
+    let plan = keys
+        .plan(reader, PlaintextDigest::Skip)
+        .with_zstd(zstd)
+        .with_signers(signers);
     if args.verify_first {
         // The first pass reads the input itself; only the output is counted.
         let spool_dir = args.spool_dir.unwrap_or_else(std::env::temp_dir);

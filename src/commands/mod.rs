@@ -19,6 +19,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use sealpipe::config::{config_path, Config};
+use sealpipe::decrypt::origin::{AllowedSigners, SignerCheck};
 use sealpipe::decrypt::{DecryptPlan, GivenSessionKey, PlaintextDigest, Reader, SopSessionKey};
 use sealpipe::io::{Existing, Output, OutputKind};
 use sealpipe::keys::{files, passphrase_from_secret, SecretKeyring};
@@ -26,7 +27,9 @@ use sealpipe::openpgp::crypto::Password;
 use sealpipe::{Error, Result};
 use zeroize::Zeroizing;
 
-use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, KeyArgs, OutputArgs, SessionKeyArgs};
+use crate::cli::{
+    Cli, Command, DecryptArgs, EncryptArgs, KeyArgs, OutputArgs, SessionKeyArgs, SignerArgs,
+};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let config = ConfigFile::new(cli.config.as_deref());
@@ -163,6 +166,37 @@ impl SessionKeys {
             Self::Given(given) => DecryptPlan::given(given.clone(), reader, digest),
         }
     }
+}
+
+/// The signer check of decrypt and verify: `--allowed-signers` and
+/// `--signer-cert` if given, else `[decrypt] allowed_signers` and
+/// `signer_certs`. The config is read whenever it exists, even with
+/// `--key`: a restore must not drop the origin check because its key came
+/// from the command line. Only a config that does not exist means none (an
+/// auditor's machine with a session key file); one that cannot be read is
+/// an error, as it would be without `--key`.
+pub(crate) fn load_signers(config: &ConfigFile, args: &SignerArgs) -> Result<SignerCheck> {
+    let settings = match config.load() {
+        Ok(settings) => Some(&settings.decrypt),
+        Err(Error::File(e)) if matches!(e.problem, files::FileProblem::Missing) => None,
+        Err(e) => return Err(e),
+    };
+    let allowed_path = args
+        .allowed_signers
+        .clone()
+        .or_else(|| settings.and_then(|s| s.allowed_signers.clone()));
+    let cert_paths = match args.signer_certs.is_empty() {
+        false => args.signer_certs.clone(),
+        true => settings.map(|s| s.signer_certs.clone()).unwrap_or_default(),
+    };
+    let allowed = allowed_path
+        .map(|path| AllowedSigners::load(&path))
+        .transpose()?;
+    let certs = cert_paths
+        .iter()
+        .map(|path| sealpipe::keys::load_cert(path).map_err(Error::File))
+        .collect::<Result<Vec<_>>>()?;
+    SignerCheck::new(certs, allowed)
 }
 
 /// A session key from a private file: its first line, `ALGO:HEX`.

@@ -2,14 +2,16 @@
 //! plaintext's size, SHA-256 and the key that opened it (and, with
 //! `--print-session-key`, the session key: a secret).
 
+use sealpipe::decrypt::origin::SignatureVerdict;
 use sealpipe::decrypt::{self, DecryptSummary, PlaintextDigest, Reader, SopSessionKey};
 use sealpipe::digest;
 use sealpipe::io::{print_stdout, Input, Output};
 use sealpipe::progress::Progress;
+use sealpipe::time::format_utc;
 use sealpipe::{Error, Result};
 use zeroize::Zeroizing;
 
-use super::{ConfigFile, SessionKeys};
+use super::{load_signers, ConfigFile, SessionKeys};
 use crate::cli::VerifyArgs;
 
 pub fn run(config: &ConfigFile, args: VerifyArgs) -> Result<()> {
@@ -21,10 +23,13 @@ pub fn run(config: &ConfigFile, args: VerifyArgs) -> Result<()> {
         (None, None) => None,
     };
     let keys = SessionKeys::load(config, &args.keys, &args.session_key)?;
+    let signers = load_signers(config, &args.signers)?;
     let input = Input::open_backup(args.input.as_deref())?;
     let progress = Progress::new(args.progress.progress);
     let mut sink = progress.writer(Output::null());
-    let plan = keys.plan(Reader::Fast, PlaintextDigest::Sha256);
+    let plan = keys
+        .plan(Reader::Fast, PlaintextDigest::Sha256)
+        .with_signers(signers);
     let summary = decrypt::decrypt(&plan, progress.reader(input), &mut sink)?;
     progress.finish();
     let actual = summary.sha256.clone().unwrap_or_default();
@@ -66,6 +71,7 @@ fn print_verify_report(
             "opened_by_key": opened.map(|o| o.key.to_hex()),
             "opened_by_cert": opened.map(|o| o.cert.to_hex()),
             "key_file": opened.map(|o| o.source.display().to_string()),
+            "signatures": summary.origin.signatures.iter().map(signature_json).collect::<Vec<_>>(),
         });
         if let Some(key) = session_key {
             report["session_key"] = key.to_text().as_str().into();
@@ -92,6 +98,12 @@ fn print_verify_report(
         if opened.is_none() {
             text.push_str("opened by: the session key given (no secret key)\n");
         }
+        if summary.origin.signatures.is_empty() {
+            text.push_str("signature: none (the backup is not signed)\n");
+        }
+        for verdict in &summary.origin.signatures {
+            text.push_str(&format!("signature: {verdict}\n"));
+        }
         let mut text = Zeroizing::new(text);
         if let Some(key) = session_key {
             text.push_str("session key: ");
@@ -101,4 +113,24 @@ fn print_verify_report(
         text
     };
     print_stdout(&report)
+}
+
+/// One signature's verdict in the JSON report.
+fn signature_json(verdict: &SignatureVerdict) -> serde_json::Value {
+    match verdict {
+        SignatureVerdict::Good {
+            signer,
+            key,
+            created,
+        } => serde_json::json!({
+            "status": "good",
+            "signer": signer.to_hex(),
+            "key": key.to_hex(),
+            "created": format_utc(*created),
+        }),
+        SignatureVerdict::Unknown { issuer } => {
+            serde_json::json!({ "status": "unknown", "issuer": issuer })
+        }
+        other => serde_json::json!({ "status": "bad", "detail": other.to_string() }),
+    }
 }

@@ -111,8 +111,8 @@ impl<R: Read> Read for HeadRecorder<R> {
 
 /// The packets inside the container: optional compression, one literal
 /// data packet (its body possibly a sealpipe zstd stream), and the
-/// signature packets a signed message carries (not verified: backups are
-/// not signed).
+/// signature packets a signed message carries (judged in `origin` once the
+/// whole message is read).
 fn read_inner<R, W>(
     plaintext: R,
     sink: &mut W,

@@ -20,6 +20,7 @@
 //!   consumers that must never see unverified bytes of any size.
 
 mod fast;
+pub mod origin;
 pub mod replay;
 pub mod session;
 mod stock;
@@ -28,7 +29,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use openpgp::packet::{Packet, Tag};
-use openpgp::types::{CompressionAlgorithm, SymmetricAlgorithm};
+use openpgp::types::{CompressionAlgorithm, HashAlgorithm, SymmetricAlgorithm};
 use openpgp::Fingerprint;
 use sequoia_openpgp as openpgp;
 
@@ -41,6 +42,7 @@ use crate::io::{read_error, write_error, Input, Tracked, IO_BUFFER_SIZE};
 use crate::keys::SecretKeyring;
 use crate::pipeline::threaded_reader;
 
+use origin::{Found, LiteralDigests, Origin, SignedBody, SignerCheck};
 pub use session::{GivenSessionKey, Session, SopSessionKey};
 pub use stock::peek;
 
@@ -53,6 +55,12 @@ pub const DECRYPT_BUFFER_SIZE: usize = 4 * 1024 * 1024;
 /// one; more than this is a decompression bomb, refused by both readers
 /// alike.
 pub const MAX_COMPRESSION_LAYERS: usize = 3;
+
+/// Signatures checked on one backup (one-pass signature packets, and
+/// signature packets, each): every one costs a verification, and one-pass
+/// signatures with distinct hashes a hash of the whole body. A backup has
+/// one per signing host; more is refused by both readers alike.
+pub const MAX_SIGNATURES: usize = 16;
 
 /// RFC 4880 4.2.2.4: the first partial-body chunk MUST be at least 512
 /// bytes. Checked once, before either reader runs.
@@ -81,6 +89,8 @@ pub struct DecryptPlan<'k> {
     pub session: Session<'k>,
     pub reader: Reader,
     pub decoding: Decoding,
+    /// The signers' certs and the allowed-signers list (`origin`).
+    pub signers: SignerCheck,
 }
 
 /// What happens to the plaintext on its way to the sink: how a zstd body is
@@ -100,6 +110,7 @@ impl<'k> DecryptPlan<'k> {
                 digest,
                 zstd: ZstdReading::default(),
             },
+            signers: SignerCheck::default(),
         }
     }
 
@@ -107,6 +118,12 @@ impl<'k> DecryptPlan<'k> {
     /// `--max-zstd-window`) instead of the defaults.
     pub fn with_zstd(mut self, zstd: ZstdReading) -> Self {
         self.decoding.zstd = zstd;
+        self
+    }
+
+    /// Check signatures against these certs and this list.
+    pub fn with_signers(mut self, signers: SignerCheck) -> Self {
+        self.signers = signers;
         self
     }
 
@@ -120,6 +137,7 @@ impl<'k> DecryptPlan<'k> {
                 digest,
                 zstd: ZstdReading::default(),
             },
+            signers: SignerCheck::default(),
         }
     }
 }
@@ -142,8 +160,14 @@ pub struct MessageFacts {
     pub openpgp_compression: Vec<CompressionAlgorithm>,
     pub literal_filename: Option<Vec<u8>>,
     literals: usize,
-    one_pass_sigs: usize,
-    signatures: usize,
+    /// The hash algorithms the one-pass signatures announce.
+    one_pass_hashes: Vec<HashAlgorithm>,
+    /// The issuers the one-pass signatures name (what `inspect --key`
+    /// can tell before the signature itself is read).
+    pub one_pass_issuers: Vec<openpgp::KeyHandle>,
+    signatures: Vec<Found>,
+    /// The literal body hashed for the signatures; set once it was read.
+    digests: LiteralDigests,
 }
 
 impl MessageFacts {
@@ -184,8 +208,21 @@ impl MessageFacts {
                 }
                 self.literal_filename = l.filename().map(<[u8]>::to_vec);
             }
-            Packet::OnePassSig(_) => self.one_pass_sigs += 1,
-            Packet::Signature(_) => self.signatures += 1,
+            Packet::OnePassSig(ops) => {
+                self.one_pass_hashes.push(ops.hash_algo());
+                self.one_pass_issuers.push(ops.issuer());
+                self.count_signatures(self.one_pass_hashes.len())?;
+            }
+            Packet::Signature(s) => {
+                self.signatures.push(Found::Parsed(Box::new(s.clone())));
+                self.count_signatures(self.signatures.len())?;
+            }
+            // Inside an intact MDC: a forged or altered signature, judged
+            // as a bad one (origin), not as damage.
+            Packet::Unknown(u) if u.tag() == Tag::Signature => {
+                self.signatures.push(Found::Unparsable);
+                self.count_signatures(self.signatures.len())?;
+            }
             // The stock reader sees the MDC packet at the end of the container.
             Packet::Marker(_) => {}
             p if p.tag() == Tag::MDC => {}
@@ -209,12 +246,27 @@ impl MessageFacts {
         Ok(())
     }
 
+    fn count_signatures(&self, seen: usize) -> Result<()> {
+        if self.signatures.len() > self.one_pass_hashes.len() {
+            // Each signature closes a one-pass signature; sequoia's reader
+            // refuses any other shape, so ours does too.
+            return Err(Damage::SignatureWithoutOnePass.into());
+        }
+        match seen > MAX_SIGNATURES {
+            true => Err(Damage::TooManySignatures {
+                limit: MAX_SIGNATURES,
+            }
+            .into()),
+            false => Ok(()),
+        }
+    }
+
     /// The message has ended: its structure must be complete.
     fn check_complete(&self) -> Result<()> {
         if self.literals == 0 {
             return Err(Damage::NoLiteral.into());
         }
-        if self.one_pass_sigs > self.signatures {
+        if self.one_pass_hashes.len() > self.signatures.len() {
             return Err(Damage::UnmatchedOnePassSig.into());
         }
         Ok(())
@@ -227,6 +279,8 @@ pub struct DecryptSummary {
     pub ciphertext_bytes: u64,
     pub sha256: Option<String>,
     pub facts: MessageFacts,
+    /// Every signature's verdict (empty: unsigned).
+    pub origin: Origin,
 }
 
 /// Decrypt `input` to `output` as `plan` says. `output` must still be
@@ -253,7 +307,20 @@ where
     let mut source = Tracked::new(input);
     let mut sink = Tracked::new(output);
     let mut held = HoldBack::new(&mut sink, DECRYPT_BUFFER_SIZE);
-    let result = survive_parser_panic(|| route(plan, decoding, &mut source, &mut held));
+    let result = survive_parser_panic(|| route(plan, decoding, &mut source, &mut held)).and_then(
+        |(facts, sha256)| {
+            // The whole message is read and its MDC holds: only now is the
+            // origin judged, once, for both readers.
+            let origin = origin::judge(
+                &facts.signatures,
+                &facts.digests,
+                &plan.signers,
+                crate::time::now()?,
+            );
+            origin.require(&plan.signers).map_err(Error::Origin)?;
+            Ok((facts, sha256, origin))
+        },
+    );
     // Authenticated: only now may the held-back plaintext go out. On any
     // error it is dropped unwritten.
     let released = match result {
@@ -266,12 +333,13 @@ where
     if let Some(e) = source.failure() {
         return Err(read_error(e));
     }
-    let (facts, sha256) = released?;
+    let (facts, sha256, origin) = released?;
     Ok(DecryptSummary {
         plaintext_bytes: sink.count(),
         ciphertext_bytes: source.count(),
         sha256,
         facts,
+        origin,
     })
 }
 
@@ -481,15 +549,21 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 /// Copy a literal body to `sink`, undoing sealpipe's zstd layer if the
 /// facts say so, optionally hashing the plaintext. Failures are
 /// classified: the OpenPGP layer (truncation, MDC), the zstd layer, or the
-/// sink. Shared by both readers.
+/// sink. Shared by both readers; the body is hashed for the one-pass
+/// signatures seen, into `facts`.
 fn copy_plaintext<R: Read + Send, W: Write>(
     body: R,
-    facts: &MessageFacts,
+    facts: &mut MessageFacts,
     sink: &mut W,
     decoding: Decoding,
 ) -> Result<Option<String>> {
     let zstd = facts.is_zstd();
-    let mut plaintext = Tracked::new(body);
+    let mut digests = LiteralDigests::for_algos(&facts.one_pass_hashes);
+    let signed = SignedBody {
+        inner: body,
+        digests: &mut digests,
+    };
+    let mut plaintext = Tracked::new(signed);
     let mut sink = Tracked::new(sink);
     let (copied, sha256) = if zstd {
         // The OpenPGP layer (MDC, packet parsing) reads on its own thread,
@@ -521,6 +595,8 @@ fn copy_plaintext<R: Read + Send, W: Write>(
             (None, None) => classify_io(e),
         });
     }
+    drop(plaintext);
+    facts.digests = digests;
     Ok(sha256)
 }
 

@@ -90,12 +90,14 @@ where
         .map_err(classify)?;
 
     // By now the parser has seen the literal packet's header.
-    let facts = decryptor.helper_ref().facts.clone();
-    let sha256 = copy_plaintext(&mut decryptor, &facts, sink, decoding)?;
+    let mut seen = decryptor.helper_ref().facts.clone();
+    let sha256 = copy_plaintext(&mut decryptor, &mut seen, sink, decoding)?;
     if !decryptor.message_processed() {
         return Err(Damage::Truncated.into());
     }
-    Ok((decryptor.into_helper().facts, sha256))
+    let mut facts = decryptor.into_helper().facts;
+    facts.digests = seen.digests;
+    Ok((facts, sha256))
 }
 
 /// How much `peek` lets sequoia read ahead: enough to see the literal
@@ -140,8 +142,8 @@ impl VerificationHelper for Helper<'_, '_> {
         Ok(Vec::new())
     }
 
-    /// Backups are encrypted, not signed; a signature on a foreign message
-    /// is neither required nor verified.
+    /// Signatures are judged for both readers alike in `origin`, over the
+    /// digests `copy_plaintext` computes, not here.
     fn check(&mut self, _structure: MessageStructure) -> openpgp::Result<()> {
         Ok(())
     }

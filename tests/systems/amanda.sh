@@ -7,7 +7,9 @@
 # must restore identical files; plain gpg must restore the raw image. Then a
 # wrong pin must make the dump FAIL with sealpipe's reason in the report, on
 # the client and on the server (where Amanda also records a 0 KB "OK PARTIAL"
-# entry that must not restore).
+# entry that must not restore). Signed: a client with [sign] and a restore with
+# allowed_signers; a dump replaced on the vtape by plain gpg to the same certs
+# must fail amfetchdump's restore, and restores without the list.
 #
 # Amanda calls the filter with no arguments (encrypt) and with -d (decrypt),
 # so sealpipe reads the default config: /etc/sealpipe/sealpipe.toml. This
@@ -166,6 +168,62 @@ run_dump() {
 
 run_dump client
 run_dump server
+
+note "signed backups: [sign] on the client, allowed_signers for amfetchdump's sealpipe -d"
+cp "$ETC_SEALPIPE/sealpipe.toml" "$WORK/sealpipe.toml.unsigned"
+"$SEALPIPE" keygen --config "$ETC_SEALPIPE/sealpipe.toml" --sign --name amanda-host --expires never \
+  --cert-out "$ETC_SEALPIPE/amanda-host.cert.asc" --key-out "$ETC_SEALPIPE/amanda-host.key.asc" \
+  | grep -E '^[0-9A-F]{40}$' > "$ETC_SEALPIPE/allowed-signers"
+[ -s "$ETC_SEALPIPE/allowed-signers" ] || fail "keygen --sign printed no fingerprint line"
+chown backup "$ETC_SEALPIPE/amanda-host.key.asc"
+chmod 644 "$ETC_SEALPIPE/amanda-host.cert.asc" "$ETC_SEALPIPE/allowed-signers"
+# The example config ends in [decrypt]: the two lines join it, then [sign].
+printf '%s\n' 'allowed_signers = "allowed-signers"' 'signer_certs = ["amanda-host.cert.asc"]' \
+  '[sign]' 'key = "amanda-host.key.asc"' >> "$ETC_SEALPIPE/sealpipe.toml"
+write_config client
+as_backup "amdump $CONFIG" || { latest_report; fail "amdump (signed) exited non-zero"; }
+latest_report > "$WORK/report.signed"
+grep -q "STRANGE\|FAILED" "$WORK/report.signed" && { cat "$WORK/report.signed"; fail "signed dump: STRANGE or FAILED"; }
+
+# restore_into DIR: amfetchdump -p | tar -x into DIR; its exit status, stderr in DIR.err.
+restore_into() {
+  rm -rf "$1" "$1.err" && mkdir "$1" && touch "$1.err" && chown backup "$1" "$1.err"
+  as_backup "set -o pipefail; amfetchdump -a -p $CONFIG localhost $DATA 2>$1.err </dev/null | tar -x -C $1 2>>$1.err"
+}
+restore_into "$WORK/restore-signed" || { cat "$WORK/restore-signed.err"; fail "the signed backup did not restore"; }
+grep -q "sealpipe: " "$WORK/restore-signed.err" && { cat "$WORK/restore-signed.err"; fail "sealpipe -d wrote to stderr restoring a signed backup"; }
+( cd "$WORK/restore-signed" && find . -type f -print0 | sort -z | xargs -0 sha256sum ) > "$WORK/got-signed.sha256"
+cmp -s "$WORK/want.sha256" "$WORK/got-signed.sha256" || fail "restored files differ (signed)"
+
+note "a backup replaced on the vtape by plain gpg to the same certs fails the restore"
+vfile=$(find "$WORK/vtapes" -type f -name '0*localhost*' | sort | tail -1)
+[ -f "$vfile" ] || fail "no dump file on the vtapes"
+# A vtape file: Amanda's 32 KiB header, then the data as stored.
+[ "$(tail -c +32769 "$vfile" | head -c 1 | od -An -tx1 | tr -d ' ')" = c1 ] \
+  || fail "the dump file does not hold OpenPGP after a 32 KiB header"
+FORGED=$WORK/forged-data
+mkdir -p "$FORGED" && echo "ssh-ed25519 AAAA attacker" > "$FORGED/authorized_keys"
+export GNUPGHOME=$WORK/gnupg.forger
+mkdir -m 700 "$GNUPGHOME"
+gpg --batch --quiet --import "$REPO_ROOT/keys-example/daily.cert.asc" "$REPO_ROOT/keys-example/escrow.cert.asc" 2>/dev/null
+{ head -c 32768 "$vfile"; tar -C "$FORGED" -cf - . | gpg --batch --quiet --trust-model always -e \
+    -r 049523D7912BD3BCB3721A9E313397A6DCD8C489 -r F309C861DE42271CE5FA93E480EA1AEEB32F5B2D; } > "$WORK/forged.vtape"
+gpgconf --homedir "$GNUPGHOME" --kill gpg-agent 2>/dev/null || true
+unset GNUPGHOME
+cat "$WORK/forged.vtape" > "$vfile"
+if restore_into "$WORK/restore-forged"; then
+  fail "amfetchdump restored a forged backup although allowed_signers is set"
+fi
+grep -q "the backup is not signed" "$WORK/restore-forged.err" \
+  || { cat "$WORK/restore-forged.err"; fail "the failed restore does not give sealpipe's reason"; }
+[ -z "$(ls -A "$WORK/restore-forged")" ] || fail "the forged backup released files: $(ls -A "$WORK/restore-forged")"
+# The forgery is a valid backup: without allowed_signers it restores, so the
+# refusal above is the signer check and nothing else.
+cp "$WORK/sealpipe.toml.unsigned" "$ETC_SEALPIPE/sealpipe.toml"
+restore_into "$WORK/restore-forged-unchecked" \
+  || { cat "$WORK/restore-forged-unchecked.err"; fail "the forgery does not restore without allowed_signers"; }
+[ -f "$WORK/restore-forged-unchecked/authorized_keys" ] || fail "the forgery restored something else"
+rm -f "$ETC_SEALPIPE"/amanda-host.* "$ETC_SEALPIPE/allowed-signers"
 
 note "a wrong pin makes the dump FAIL, with the reason in the report"
 write_config client
