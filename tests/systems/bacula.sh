@@ -4,8 +4,9 @@
 # bconsole. The Job and FileSet come from docs/bacula.md (paths redirected
 # into the temp dir): a Full backup through the bpipe Plugin lines, a restore
 # through their writers, byte-compared; the volume must not hold the
-# plaintext; a wrong pin must make the job fail (status f), not end
-# "OK -- with warnings".
+# plaintext; signed backups restore through a restore host's allowed_signers
+# and are refused (nothing written) by one that does not list the signer; a
+# wrong pin must make the job fail (status f), not end "OK -- with warnings".
 source "$(dirname "$0")/lib.sh"
 set -o pipefail
 need_root
@@ -231,6 +232,63 @@ rstatus=$(job_field "$rjob" jobstatus)
 cmp -s "$WORK/want" "$WORK/got" || fail "restored tree differs: $(diff "$WORK/want" "$WORK/got" | head)"
 [ -L "$WORK/where/srv-data/link" ] || fail "symlink not restored"
 cmp -s "$WORK/shop.sql" "$WORK/where/shop.sql" || fail "restored dump differs"
+
+# restore_job JOBID WHERE: restore a backup job through the writers into WHERE;
+# prints the restore job's status.
+restore_job() {
+  console "restore jobid=$1 client=backup-client where=$2 all done yes
+wait
+messages" > "$WORK/restore.$1.out" || fail "bconsole restore failed: $(cat "$WORK/restore.$1.out")"
+  local r
+  r=$(console "list jobs" | awk -F'|' '$0 ~ /restore-files/ {gsub(/[ ,]/, "", $2); print $2}' | tail -1)
+  [ -n "$r" ] || { cat "$WORK/restore.$1.out"; fail "no restore job in the catalog"; }
+  echo "$(job_field "$r" jobstatus) $(job_field "$r" joberrors)"
+}
+# last_backup_job: the id of the newest sealed-backup job.
+last_backup_job() {
+  console "list jobs" | awk -F'|' '$0 ~ /sealed-backup/ {gsub(/[ ,]/, "", $2); print $2}' | tail -1
+}
+
+note "signed: [sign] on the reader side, allowed_signers on the writer side, nothing on stderr"
+"$SEALPIPE" keygen --config "$KEYS/sealpipe.toml" --sign --name bacula-host --expires never \
+  --cert-out "$KEYS/bacula-host.cert.asc" --key-out "$KEYS/bacula-host.key.asc" \
+  | grep -E '^[0-9A-F]{40}$' > "$KEYS/allowed-signers"
+[ -s "$KEYS/allowed-signers" ] || fail "keygen --sign printed no fingerprint line"
+chmod 644 "$KEYS/bacula-host.cert.asc" "$KEYS/allowed-signers"
+# The example config ends in [decrypt]: the two lines join it, then [sign].
+printf '%s\n' 'allowed_signers = "allowed-signers"' 'signer_certs = ["bacula-host.cert.asc"]' \
+  '[sign]' 'key = "bacula-host.key.asc"' >> "$KEYS/sealpipe.toml"
+: > "$WORK/dir/jobs.log"
+console "run job=sealed-backup level=Full yes
+wait
+messages" > "$WORK/signed.out" || fail "bconsole failed: $(cat "$WORK/signed.out")"
+sjob=$(last_backup_job)
+[ "$(job_field "$sjob" jobstatus) $(job_field "$sjob" joberrors)" = "T 0" ] \
+  || { cat "$WORK/signed.out"; fail "the signed backup job did not end T with 0 errors"; }
+read -r rstatus rerrors < <(restore_job "$sjob" "$WORK/where-signed")
+[ "$rstatus $rerrors" = "T 0" ] || { cat "$WORK/dir/jobs.log"; fail "signed restore: status '$rstatus', $rerrors errors (want T, 0)"; }
+( cd "$WORK/where-signed/srv-data" && find . -type f -print0 | sort -z | xargs -0 sha256sum ) > "$WORK/got-signed" \
+  || fail "nothing restored to $WORK/where-signed/srv-data"
+cmp -s "$WORK/want" "$WORK/got-signed" || fail "signed restore: tree differs"
+cmp -s "$WORK/shop.sql" "$WORK/where-signed/shop.sql" || fail "signed restore: dump differs"
+if grep -q "sealpipe: " "$WORK/dir/jobs.log"; then
+  cat "$WORK/dir/jobs.log"; fail "sealpipe wrote to stderr in a signed backup or restore"
+fi
+
+note "a restore host that does not list the backup's signer refuses it and writes nothing"
+# The daily key's fingerprint: a real key, but not the one that signed.
+echo 049523D7912BD3BCB3721A9E313397A6DCD8C489 > "$KEYS/allowed-signers"
+cp "$KEYS/daily.cert.asc" "$KEYS/other-signer.cert.asc"
+sed -i 's/^signer_certs = .*/signer_certs = ["bacula-host.cert.asc", "other-signer.cert.asc"]/' "$KEYS/sealpipe.toml"
+read -r rstatus rerrors < <(restore_job "$sjob" "$WORK/where-unlisted")
+[ "$rstatus $rerrors" != "T 0" ] \
+  || { cat "$WORK/dir/jobs.log"; fail "a restore of a backup by an unlisted signer ended T with no errors"; }
+grep -q "sealpipe: error: .*sign" "$WORK/dir/jobs.log" \
+  || { cat "$WORK/dir/jobs.log"; fail "the job log does not give sealpipe's reason for the refused restore"; }
+[ ! -e "$WORK/where-unlisted/shop.sql" ] || fail "decrypt -o left a shop.sql from a refused backup"
+[ -z "$(ls -A "$WORK/where-unlisted/srv-data" 2>/dev/null)" ] || fail "the refused backup released files"
+# Back to the unsigned setup for the pin test below.
+sed -i '/^allowed_signers = /d; /^signer_certs = /d; /^\[sign\]$/d; /^key = "bacula-host.key.asc"$/d' "$KEYS/sealpipe.toml"
 
 note "a wrong pin makes the job fail, not 'OK -- with warnings'"
 sed -i 's/^fingerprint = "0/fingerprint = "1/; s/^fingerprint = "F/fingerprint = "E/' "$KEYS/sealpipe.toml"
