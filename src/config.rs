@@ -82,6 +82,14 @@ pub struct DecryptKeys {
     /// A key service asked for the session key instead of using `keys`
     /// (decrypt and verify; docs/keys.md).
     pub session_key_command: Option<SessionKeyCommand>,
+    /// Let gpg-agent unwrap session keys with the keys it holds (on a card
+    /// too), named by the pinned certs and by certs among `keys`
+    /// (docs/agent.md).
+    #[serde(default)]
+    pub agent: bool,
+    /// The GnuPG home whose gpg-agent is asked; relative to the config.
+    /// Default: $GNUPGHOME, else ~/.gnupg.
+    pub agent_homedir: Option<PathBuf>,
 }
 
 /// `[sign]`: the secret key `encrypt` signs every backup with.
@@ -147,6 +155,7 @@ impl Config {
         let sign = &mut config.sign;
         [
             &mut config.decrypt.passphrase_file,
+            &mut config.decrypt.agent_homedir,
             &mut sign.key,
             &mut sign.passphrase_file,
         ]

@@ -1,0 +1,443 @@
+//! Issue 16.1: restoring with keys held by gpg-agent (`--agent`, `[decrypt]
+//! agent = true`). Each test starts its own gpg-agent, with its own GnuPG
+//! home under /tmp (a unix socket path must stay short), holding software
+//! keys imported with gpg; sealpipe asks it through its socket. The agent's
+//! own log (`debug ipc`) counts the decryptions it was asked for.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::*;
+use openpgp::packet::Packet;
+use openpgp::parse::Parse;
+use openpgp::serialize::MarshalInto;
+use sealpipe::openpgp;
+
+/// An ephemeral gpg-agent: its GnuPG home, killed with it. It never asks
+/// anyone (its pinentry notes that it was run, and fails), allows preset
+/// passphrases and logs the commands it gets.
+struct GpgAgent {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for GpgAgent {
+    fn drop(&mut self) {
+        let _ = self.gpgconf(&["--kill", "gpg-agent"]);
+    }
+}
+
+impl GpgAgent {
+    fn start() -> GpgAgent {
+        let dir = tempfile::Builder::new()
+            .prefix("spag")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let agent = GpgAgent { dir };
+        let home = agent.home();
+        fs::create_dir(&home).unwrap();
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+        let pinentry = agent.dir.path().join("pinentry");
+        let script = format!(
+            "#!/bin/sh\ntouch {}\nexit 1\n",
+            agent.pinentry_ran().display()
+        );
+        fs::write(&pinentry, script).unwrap();
+        fs::set_permissions(&pinentry, fs::Permissions::from_mode(0o755)).unwrap();
+        let conf = format!(
+            "allow-preset-passphrase\npinentry-program {}\nlog-file {}\ndebug ipc\n",
+            pinentry.display(),
+            agent.log().display()
+        );
+        fs::write(home.join("gpg-agent.conf"), conf).unwrap();
+        assert!(
+            agent.gpgconf(&["--launch", "gpg-agent"]),
+            "gpgconf --launch gpg-agent"
+        );
+        agent
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("g")
+    }
+
+    /// Exists once the agent ran its pinentry.
+    fn pinentry_ran(&self) -> PathBuf {
+        self.dir.path().join("pinentry-ran")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("agent.log")
+    }
+
+    /// Run gpgconf for this home, with no descriptor of ours to inherit.
+    fn gpgconf(&self, args: &[&str]) -> bool {
+        Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(self.home())
+            .args(args)
+            .env("GNUPGHOME", self.home())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn gpg(&self, args: &[&str]) -> Run {
+        let mut c = Command::new("gpg");
+        c.env("GNUPGHOME", self.home())
+            .args([
+                "--batch",
+                "--quiet",
+                "--no-tty",
+                "--pinentry-mode",
+                "loopback",
+            ])
+            .args(args);
+        run_with_stdin(c, b"")
+    }
+
+    /// Import a secret key file (protected by the passphrase in
+    /// `passphrase_file`, if given).
+    fn import(&self, key: &TestKey, passphrase_file: Option<&Path>) {
+        let mut args = Vec::new();
+        if let Some(file) = passphrase_file {
+            args.extend(["--passphrase-file", file.to_str().unwrap()]);
+        }
+        args.extend(["--import", key.key.to_str().unwrap()]);
+        let r = self.gpg(&args);
+        assert_eq!(r.status, 0, "gpg --import: {}", r.stderr);
+    }
+
+    /// Put the passphrase into the agent's cache for every key of `key`,
+    /// as gpg-preset-passphrase does for a cron job.
+    fn preset(&self, key: &TestKey, passphrase: &str) {
+        let listing = self.gpg(&["--with-colons", "--with-keygrip", "-K", &key.fingerprint]);
+        let libexec = Command::new("gpgconf")
+            .args(["--list-dirs", "libexecdir"])
+            .output()
+            .unwrap();
+        let preset = Path::new(String::from_utf8(libexec.stdout).unwrap().trim())
+            .join("gpg-preset-passphrase");
+        let grips: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("grp:::::::::"))
+            .map(|g| g.trim_end_matches(':').to_string())
+            .collect();
+        assert!(!grips.is_empty(), "keygrips: {}", listing.stderr);
+        for grip in grips {
+            let mut c = Command::new(&preset);
+            c.args(["--preset", &grip]).env("GNUPGHOME", self.home());
+            let r = run_with_stdin(c, passphrase.as_bytes());
+            assert_eq!(r.status, 0, "gpg-preset-passphrase: {}", r.stderr);
+        }
+    }
+
+    /// How many decryptions the agent was asked for so far. (The log is
+    /// not all text: the agent logs some binary answers raw.)
+    fn decryptions_asked(&self) -> usize {
+        let log = fs::read(self.log()).unwrap_or_default();
+        String::from_utf8_lossy(&log)
+            .lines()
+            .filter(|l| l.ends_with("<- PKDECRYPT"))
+            .count()
+    }
+}
+
+/// A sealpipe command that finds the agent through $GNUPGHOME.
+fn with_agent(env: &TestEnv, agent: &GpgAgent, args: &[&str]) -> Command {
+    let mut c = env.cmd(args);
+    c.env("GNUPGHOME", agent.home());
+    c
+}
+
+/// The config pinning `recipients`, with `decrypt` as its [decrypt] table.
+fn config(env: &TestEnv, recipients: &[&TestKey], decrypt: &str) {
+    let mut text = String::new();
+    for r in recipients {
+        text += &format!(
+            "[[recipient]]\nname = \"{}\"\nfingerprint = \"{}\"\ncert = \"{}\"\n\n",
+            r.name,
+            r.fingerprint,
+            r.cert.file_name().unwrap().to_str().unwrap()
+        );
+    }
+    text += &format!("[decrypt]\n{decrypt}\n");
+    env.write("sealpipe.toml", text.as_bytes());
+}
+
+/// A backup of `data` for the pinned recipients.
+fn backup(env: &TestEnv, data: &[u8]) -> Vec<u8> {
+    env.run(&["encrypt"], data).ok().stdout
+}
+
+#[test]
+fn the_agent_restores_with_a_software_key_from_flag_and_from_config() {
+    let env = TestEnv::new();
+    let agent = GpgAgent::start();
+    let daily = env.keygen("daily", &[]);
+    agent.import(&daily, None);
+    config(&env, &[&daily], "");
+    let data = sample_data(1 << 20);
+    let backup = backup(&env, &data);
+    let cert = daily.cert.to_str().unwrap();
+
+    // --agent with the cert as --key (no config read), --agent naming the
+    // keys by the pinned certs, and sealpipe -d with the config alone.
+    let flag = run_with_stdin(
+        with_agent(&env, &agent, &["decrypt", "--agent", "--key", cert]),
+        &backup,
+    )
+    .ok();
+    assert!(flag.stdout == data, "--agent --key CERT restores the bytes");
+    let pinned = run_with_stdin(with_agent(&env, &agent, &["decrypt", "--agent"]), &backup).ok();
+    assert!(
+        pinned.stdout == data,
+        "--agent with the pinned certs restores the bytes"
+    );
+
+    config(
+        &env,
+        &[&daily],
+        &format!(
+            "agent = true\nagent_homedir = \"{}\"",
+            agent.home().display()
+        ),
+    );
+    let mut from_config = env.cmd(&["-d"]);
+    // agent_homedir, not $GNUPGHOME, finds the agent.
+    from_config.env_remove("GNUPGHOME");
+    let restored = run_with_stdin(from_config, &backup).ok();
+    assert!(
+        restored.stdout == data,
+        "[decrypt] agent = true restores the bytes"
+    );
+    assert_eq!(agent.decryptions_asked(), 3, "one request per restore");
+}
+
+#[test]
+fn a_key_the_agent_does_not_hold_exits_5_naming_it_and_writes_nothing() {
+    let env = TestEnv::new();
+    let agent = GpgAgent::start();
+    let daily = env.keygen("daily", &[]);
+    let absent = env.keygen("absent", &[]);
+    agent.import(&daily, None);
+    config(&env, &[&absent], "");
+    let backup = backup(&env, b"a backup for a key the agent lacks");
+
+    let run = run_with_stdin(
+        with_agent(&env, &agent, &["decrypt", "--agent", "-o", "out"]),
+        &backup,
+    )
+    .fails(5, "does not hold the secret part of key");
+    assert!(
+        run.stderr.contains(&absent.fingerprint),
+        "names the cert: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("gpg --import"),
+        "says what to do: {}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.is_empty() && !env.path("out").exists(),
+        "zero bytes out"
+    );
+    assert_eq!(
+        agent.decryptions_asked(),
+        0,
+        "the agent is not asked to decrypt"
+    );
+}
+
+#[test]
+fn a_preset_passphrase_opens_a_protected_key_in_batch() {
+    let env = TestEnv::new();
+    let agent = GpgAgent::start();
+    let passphrase = env.write("pass", b"correct horse battery\n");
+    fs::set_permissions(&passphrase, fs::Permissions::from_mode(0o600)).unwrap();
+    let daily = env.keygen("daily", &["--passphrase-file", "pass"]);
+    agent.import(&daily, Some(&passphrase));
+    agent.preset(&daily, "correct horse battery");
+    config(&env, &[&daily], "");
+    let data = sample_data(100_000);
+    let backup = backup(&env, &data);
+
+    let run = run_with_stdin(with_agent(&env, &agent, &["decrypt", "--agent"]), &backup).ok();
+    assert!(run.stdout == data, "the preset passphrase unlocks the key");
+}
+
+#[test]
+fn a_protected_key_with_no_preset_fails_at_once_in_batch() {
+    let env = TestEnv::new();
+    let agent = GpgAgent::start();
+    let passphrase = env.write("pass", b"correct horse battery\n");
+    fs::set_permissions(&passphrase, fs::Permissions::from_mode(0o600)).unwrap();
+    let daily = env.keygen("daily", &["--passphrase-file", "pass"]);
+    agent.import(&daily, Some(&passphrase));
+    config(&env, &[&daily], "");
+    let backup = backup(&env, b"a backup nobody unlocks tonight");
+
+    // No terminal, no preset: no prompt to wait for. `timeout` turns a
+    // hang into exit 124, not a stuck test.
+    let mut c = Command::new("timeout");
+    c.args(["60", BIN, "decrypt", "--agent"])
+        .current_dir(env.dir.path())
+        .env("SEALPIPE_CONFIG", env.path("sealpipe.toml"))
+        .env("SEALPIPE_NOW", NOW.to_string())
+        .env("GNUPGHOME", agent.home());
+    let run = run_with_stdin(c, &backup).fails(5, "could not decrypt with key");
+    assert!(run.stderr.contains("without a terminal"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("gpg-preset-passphrase"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "zero bytes out");
+    assert_eq!(agent.decryptions_asked(), 1, "asked once, not retried");
+    assert!(
+        !agent.pinentry_ran().exists(),
+        "the agent was told not to ask"
+    );
+}
+
+#[test]
+fn verify_with_the_agent_reports_the_agent_key() {
+    let env = TestEnv::new();
+    let agent = GpgAgent::start();
+    let daily = env.keygen("daily", &[]);
+    agent.import(&daily, None);
+    config(&env, &[&daily], "");
+    let data = sample_data(50_000);
+    let backup = backup(&env, &data);
+
+    let run = run_with_stdin(
+        with_agent(&env, &agent, &["verify", "--agent", "--json"]),
+        &backup,
+    )
+    .ok();
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["plaintext_bytes"], data.len());
+    assert_eq!(report["opened_by_cert"], daily.fingerprint.as_str());
+    assert!(
+        report["key_file"]
+            .as_str()
+            .unwrap()
+            .starts_with("gpg-agent"),
+        "{report}"
+    );
+}
+
+#[test]
+fn rekey_with_the_agent_rewraps_for_the_new_key() {
+    let env = TestEnv::new();
+    let agent = GpgAgent::start();
+    let old = env.keygen("old", &[]);
+    let new = env.keygen("new", &[]);
+    agent.import(&old, None);
+    config(&env, &[&old], "");
+    let data = sample_data(200_000);
+    let backup = backup(&env, &data);
+
+    config(&env, &[&new], "");
+    let cert = old.cert.to_str().unwrap();
+    let rekeyed = run_with_stdin(
+        with_agent(&env, &agent, &["rekey", "--agent", "--key", cert]),
+        &backup,
+    )
+    .ok();
+    let new_key = new.key.to_str().unwrap();
+    let restored = env
+        .run(&["decrypt", "--key", new_key], &rekeyed.stdout)
+        .ok();
+    assert!(
+        restored.stdout == data,
+        "the new key opens the rekeyed backup"
+    );
+}
+
+#[test]
+fn inspect_with_the_agent_reports_the_cipher() {
+    let env = TestEnv::new();
+    let agent = GpgAgent::start();
+    let daily = env.keygen("daily", &[]);
+    agent.import(&daily, None);
+    config(&env, &[&daily], "");
+    let backup = env.write("b.pgp", &backup(&env, b"inspect me"));
+
+    let cert = daily.cert.to_str().unwrap();
+    let args = [
+        "inspect",
+        "--json",
+        "--agent",
+        "--key",
+        cert,
+        backup.to_str().unwrap(),
+    ];
+    let run = with_agent(&env, &agent, &args).output().unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let opened = &report[0]["opened"];
+    assert_eq!(
+        opened["opened_by_cert"],
+        daily.fingerprint.as_str(),
+        "{report}"
+    );
+    assert_eq!(opened["compression"], "zstd", "{report}");
+}
+
+/// The bound: gpg-agent is asked at most once per key per run. 300 junk key
+/// packets addressed to the agent's key, ahead of the genuine one, cost one
+/// request (a card would otherwise be driven 301 times, or a pinentry shown
+/// again after a cancel), in both passes of --verify-first as well.
+#[test]
+fn junk_key_packets_cost_one_agent_request_per_key() {
+    let env = TestEnv::new();
+    let agent = GpgAgent::start();
+    let daily = env.keygen("daily", &[]);
+    agent.import(&daily, None);
+    config(&env, &[&daily], "");
+    let backup = backup(&env, b"the backup");
+
+    let pile = openpgp::PacketPile::from_bytes(&backup).unwrap();
+    let Some(Packet::PKESK(genuine)) = pile.path_ref(&[0]) else {
+        panic!("the backup starts with its key packet");
+    };
+    let mut junk = Vec::new();
+    for i in 0..300usize {
+        let mut bytes = Packet::from(genuine.clone()).to_vec().unwrap();
+        let at = bytes.len() - 1 - (i % 8);
+        bytes[at] ^= 0x5A;
+        junk.extend(bytes);
+    }
+    let hostile = [junk, backup.clone()].concat();
+
+    for args in [
+        &["decrypt", "--agent"][..],
+        &["decrypt", "--agent", "--verify-first"],
+    ] {
+        let before = agent.decryptions_asked();
+        let run = run_with_stdin(with_agent(&env, &agent, args), &hostile);
+        assert_ne!(run.status, 0, "{args:?}: the junk is not opened");
+        assert!(run.stdout.is_empty(), "{args:?}: zero bytes out");
+        assert_eq!(
+            agent.decryptions_asked() - before,
+            1,
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // The genuine backup still opens.
+    let run = run_with_stdin(with_agent(&env, &agent, &["decrypt", "--agent"]), &backup).ok();
+    assert_eq!(run.stdout, b"the backup");
+}
