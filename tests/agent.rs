@@ -170,6 +170,21 @@ fn config(env: &TestEnv, recipients: &[&TestKey], decrypt: &str) {
     env.write("sealpipe.toml", text.as_bytes());
 }
 
+/// A test dir whose config pins the key `daily` (made with `keygen_args`;
+/// a passphrase-protected one with "correct horse battery", in file
+/// `pass`), and an agent holding its secret.
+fn daily_key_in_agent(keygen_args: &[&str]) -> (TestEnv, GpgAgent, TestKey) {
+    let env = TestEnv::new();
+    let agent = GpgAgent::start();
+    let passphrase = env.write("pass", b"correct horse battery\n");
+    fs::set_permissions(&passphrase, fs::Permissions::from_mode(0o600)).unwrap();
+    let daily = env.keygen("daily", keygen_args);
+    let protected = keygen_args.contains(&"--passphrase-file");
+    agent.import(&daily, protected.then_some(passphrase.as_path()));
+    config(&env, &[&daily], "");
+    (env, agent, daily)
+}
+
 /// A backup of `data` for the pinned recipients.
 fn backup(env: &TestEnv, data: &[u8]) -> Vec<u8> {
     env.run(&["encrypt"], data).ok().stdout
@@ -177,11 +192,7 @@ fn backup(env: &TestEnv, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn the_agent_restores_with_a_software_key_from_flag_and_from_config() {
-    let env = TestEnv::new();
-    let agent = GpgAgent::start();
-    let daily = env.keygen("daily", &[]);
-    agent.import(&daily, None);
-    config(&env, &[&daily], "");
+    let (env, agent, daily) = daily_key_in_agent(&[]);
     let data = sample_data(1 << 20);
     let backup = backup(&env, &data);
     let cert = daily.cert.to_str().unwrap();
@@ -257,14 +268,8 @@ fn a_key_the_agent_does_not_hold_exits_5_naming_it_and_writes_nothing() {
 
 #[test]
 fn a_preset_passphrase_opens_a_protected_key_in_batch() {
-    let env = TestEnv::new();
-    let agent = GpgAgent::start();
-    let passphrase = env.write("pass", b"correct horse battery\n");
-    fs::set_permissions(&passphrase, fs::Permissions::from_mode(0o600)).unwrap();
-    let daily = env.keygen("daily", &["--passphrase-file", "pass"]);
-    agent.import(&daily, Some(&passphrase));
+    let (env, agent, daily) = daily_key_in_agent(&["--passphrase-file", "pass"]);
     agent.preset(&daily, "correct horse battery");
-    config(&env, &[&daily], "");
     let data = sample_data(100_000);
     let backup = backup(&env, &data);
 
@@ -274,13 +279,7 @@ fn a_preset_passphrase_opens_a_protected_key_in_batch() {
 
 #[test]
 fn a_protected_key_with_no_preset_fails_at_once_in_batch() {
-    let env = TestEnv::new();
-    let agent = GpgAgent::start();
-    let passphrase = env.write("pass", b"correct horse battery\n");
-    fs::set_permissions(&passphrase, fs::Permissions::from_mode(0o600)).unwrap();
-    let daily = env.keygen("daily", &["--passphrase-file", "pass"]);
-    agent.import(&daily, Some(&passphrase));
-    config(&env, &[&daily], "");
+    let (env, agent, _daily) = daily_key_in_agent(&["--passphrase-file", "pass"]);
     let backup = backup(&env, b"a backup nobody unlocks tonight");
 
     // No terminal, no preset: no prompt to wait for. `timeout` turns a
@@ -308,11 +307,7 @@ fn a_protected_key_with_no_preset_fails_at_once_in_batch() {
 
 #[test]
 fn verify_with_the_agent_reports_the_agent_key() {
-    let env = TestEnv::new();
-    let agent = GpgAgent::start();
-    let daily = env.keygen("daily", &[]);
-    agent.import(&daily, None);
-    config(&env, &[&daily], "");
+    let (env, agent, daily) = daily_key_in_agent(&[]);
     let data = sample_data(50_000);
     let backup = backup(&env, &data);
 
@@ -363,11 +358,7 @@ fn rekey_with_the_agent_rewraps_for_the_new_key() {
 
 #[test]
 fn inspect_with_the_agent_reports_the_cipher() {
-    let env = TestEnv::new();
-    let agent = GpgAgent::start();
-    let daily = env.keygen("daily", &[]);
-    agent.import(&daily, None);
-    config(&env, &[&daily], "");
+    let (env, agent, daily) = daily_key_in_agent(&[]);
     let backup = env.write("b.pgp", &backup(&env, b"inspect me"));
 
     let cert = daily.cert.to_str().unwrap();
@@ -402,11 +393,7 @@ fn inspect_with_the_agent_reports_the_cipher() {
 /// again after a cancel), in both passes of --verify-first as well.
 #[test]
 fn junk_key_packets_cost_one_agent_request_per_key() {
-    let env = TestEnv::new();
-    let agent = GpgAgent::start();
-    let daily = env.keygen("daily", &[]);
-    agent.import(&daily, None);
-    config(&env, &[&daily], "");
+    let (env, agent, _daily) = daily_key_in_agent(&[]);
     let backup = backup(&env, b"the backup");
 
     let pile = openpgp::PacketPile::from_bytes(&backup).unwrap();

@@ -301,6 +301,36 @@ impl<'k> Session<'k> {
         let mut unlock_error = None;
         let mut first_unwrapped: Option<Chosen> = None;
         let mut addressed_but_undecryptable = None;
+        // What one key made of one key packet: the chosen key if `prefer`
+        // accepts it; otherwise it is remembered for the verdict below.
+        let mut settle = |unwrapped: Result<Option<(Option<SymmetricAlgorithm>, SessionKey)>>,
+                          named: bool,
+                          by: OpenedBy| {
+            match unwrapped {
+                Ok(Some((algo, session_key))) => {
+                    let preferred = prefer(algo, &session_key);
+                    let chosen = Chosen {
+                        algo,
+                        session_key,
+                        by: Some(by),
+                        preferred,
+                    };
+                    if preferred {
+                        return Some(chosen);
+                    }
+                    first_unwrapped.get_or_insert(chosen);
+                }
+                // Addressed to this very key, yet it does not decrypt.
+                Ok(None) if named => {
+                    addressed_but_undecryptable.get_or_insert(by.key);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    unlock_error.get_or_insert(e);
+                }
+            }
+            None
+        };
         for pkesk in pkesks {
             let recipient = pkesk.recipient();
             for (index, candidate) in keyring.keys.iter().enumerate() {
@@ -308,35 +338,16 @@ impl<'k> Session<'k> {
                 {
                     continue;
                 }
-                let key = match self.unlocked(keyring, index) {
-                    Ok(key) => key,
-                    Err(e) => {
-                        unlock_error.get_or_insert(e);
-                        continue;
-                    }
+                let unwrapped = match self.unlocked(keyring, index) {
+                    Ok(key) => match key.into_keypair() {
+                        Ok(mut keypair) => Ok(pkesk.decrypt(&mut keypair, sym_algo)),
+                        Err(_) => continue,
+                    },
+                    Err(e) => Err(e),
                 };
-                let Ok(mut keypair) = key.into_keypair() else {
-                    continue;
-                };
-                match pkesk.decrypt(&mut keypair, sym_algo) {
-                    Some((algo, session_key)) => {
-                        let preferred = prefer(algo, &session_key);
-                        let chosen = Chosen {
-                            algo,
-                            session_key,
-                            by: Some(opened_by_file(candidate)),
-                            preferred,
-                        };
-                        if preferred {
-                            return Ok(chosen);
-                        }
-                        first_unwrapped.get_or_insert(chosen);
-                    }
-                    // Addressed to this very key, yet it does not decrypt.
-                    None if recipient.is_some() => {
-                        addressed_but_undecryptable.get_or_insert(candidate.key.fingerprint());
-                    }
-                    None => {}
+                let by = opened_by_file(candidate);
+                if let Some(chosen) = settle(unwrapped, recipient.is_some(), by) {
+                    return Ok(chosen);
                 }
             }
         }
@@ -349,27 +360,12 @@ impl<'k> Session<'k> {
                     if !addressed(&recipient, candidate.key.fingerprint()) {
                         continue;
                     }
-                    match self.ask_agent(agent, index, pkesk, sym_algo) {
-                        Ok(Some((algo, session_key))) => {
-                            let preferred = prefer(algo, &session_key);
-                            let chosen = Chosen {
-                                algo,
-                                session_key,
-                                by: Some(opened_by_agent(candidate)),
-                                preferred,
-                            };
-                            if preferred {
-                                return Ok(chosen);
-                            }
-                            first_unwrapped.get_or_insert(chosen);
-                        }
-                        Ok(None) if recipient.is_some() => {
-                            addressed_but_undecryptable.get_or_insert(candidate.key.fingerprint());
-                        }
-                        Ok(None) => {}
-                        Err(refusal) => {
-                            unlock_error.get_or_insert(Error::Key(refusal));
-                        }
+                    let unwrapped = self.ask_agent(agent, index, pkesk, sym_algo);
+                    let by = opened_by_agent(candidate);
+                    if let Some(chosen) =
+                        settle(unwrapped.map_err(Error::Key), recipient.is_some(), by)
+                    {
+                        return Ok(chosen);
                     }
                 }
             }
