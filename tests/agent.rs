@@ -428,3 +428,69 @@ fn junk_key_packets_cost_one_agent_request_per_key() {
     let run = run_with_stdin(with_agent(&env, &agent, &["decrypt", "--agent"]), &backup).ok();
     assert_eq!(run.stdout, b"the backup");
 }
+
+/// `check` with `[decrypt] agent = true`: a cert listed under `keys` names
+/// a key in the agent; check asks the agent whether it holds it (HAVEKEY,
+/// never a decryption) and exits 5 when it does not.
+#[test]
+fn check_asks_the_agent_whether_it_holds_a_listed_cert() {
+    let (env, agent, daily) = daily_key_in_agent(&[]);
+    let absent = env.keygen("absent", &[]);
+    let home = agent.home();
+    let listing = |certs: &[&TestKey]| {
+        let names: Vec<String> = certs
+            .iter()
+            .map(|c| format!("\"{}\"", c.cert.display()))
+            .collect();
+        format!(
+            "agent = true\nagent_homedir = \"{}\"\nkeys = [{}]",
+            home.display(),
+            names.join(", ")
+        )
+    };
+    config(&env, &[&daily], &listing(&[&daily]));
+    let run = env.run(&["check"], b"").ok();
+    let report = String::from_utf8(run.stdout).unwrap();
+    assert!(report.contains("daily.cert.asc opens: daily"), "{report}");
+
+    config(&env, &[&daily, &absent], &listing(&[&daily, &absent]));
+    let run = env.run(&["check"], b"");
+    assert_eq!(run.status, 5, "{}", run.stderr);
+    let report = String::from_utf8(run.stdout).unwrap();
+    assert!(
+        report.contains("absent.cert.asc: FAILED: gpg-agent")
+            && report.contains("does not hold the secret part"),
+        "{report}"
+    );
+    assert_eq!(agent.decryptions_asked(), 0, "check never decrypts");
+}
+
+/// At a terminal the agent may ask (its pinentry runs); here the pinentry
+/// fails, as a cancelled prompt does: exit 5, no output, and a message that
+/// says to answer the prompt, not to preset a passphrase.
+#[test]
+fn at_a_terminal_the_agent_may_ask() {
+    let (env, agent, _daily) = daily_key_in_agent(&["--passphrase-file", "pass"]);
+    env.write(
+        "b.pgp",
+        &backup(&env, b"a backup for someone at a terminal"),
+    );
+
+    // util-linux `script` runs the command on a new pseudo-terminal.
+    let line = format!("{BIN} decrypt --agent -o out b.pgp");
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"])
+        .current_dir(env.dir.path())
+        .env("SEALPIPE_CONFIG", env.path("sealpipe.toml"))
+        .env("SEALPIPE_NOW", NOW.to_string())
+        .env("GNUPGHOME", agent.home());
+    let run = run_with_stdin(c, b"");
+    let shown = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status, 5, "{shown}");
+    assert!(
+        shown.contains("answer the agent's passphrase or PIN prompt"),
+        "{shown}"
+    );
+    assert!(agent.pinentry_ran().exists(), "the agent ran its pinentry");
+    assert!(!env.path("out").exists(), "zero bytes out");
+}

@@ -122,15 +122,7 @@ impl AgentKeys {
             key.cert_fingerprint,
             key.source.display()
         );
-        if !self.holds(&key.key)? {
-            return Err(format!(
-                "{} does not hold the secret part of {named}, to which the backup is encrypted: \
-                 import the secret key there (gpg --import), or insert the card that holds it \
-                 and run `gpg --card-status` once so the agent knows it, or give the secret \
-                 key file with --key",
-                self.name()
-            ));
-        }
+        self.holds(key)?;
         let prompt =
             format!("sealpipe: unlock {named} to restore a backup.\nCancel to stop the restore.");
         let mut pair = KeyPair::new_for_gnupg_context(&self.context, &key.key)
@@ -153,8 +145,28 @@ impl AgentKeys {
     }
 
     /// Whether the agent holds the secret of `key` (a secret on a card
-    /// counts once the agent knows the card). Starts the agent if needed.
-    fn holds(&self, key: &Key<PublicParts, UnspecifiedRole>) -> std::result::Result<bool, String> {
+    /// counts once the agent knows the card); if not, why, and what to do.
+    /// Only asks (HAVEKEY), never decrypts: no prompt. Starts the agent if
+    /// needed.
+    pub fn holds(&self, key: &AgentKey) -> std::result::Result<(), String> {
+        if self.has_key(&key.key)? {
+            return Ok(());
+        }
+        Err(format!(
+            "{} does not hold the secret part of key {} of cert {} ({}): import the secret key \
+             there (gpg --import), or insert the card that holds it and run `gpg --card-status` \
+             once so the agent knows it, or give the secret key file with --key",
+            self.name(),
+            key.key.fingerprint(),
+            key.cert_fingerprint,
+            key.source.display()
+        ))
+    }
+
+    fn has_key(
+        &self,
+        key: &Key<PublicParts, UnspecifiedRole>,
+    ) -> std::result::Result<bool, String> {
         let unreachable = |e: &dyn std::fmt::Display| {
             format!(
                 "cannot reach {}: {e}; check that gpg-agent runs for this user and home \
