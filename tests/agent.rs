@@ -494,3 +494,18 @@ fn at_a_terminal_the_agent_may_ask() {
     assert!(agent.pinentry_ran().exists(), "the agent ran its pinentry");
     assert!(!env.path("out").exists(), "zero bytes out");
 }
+
+/// `--agent` and a given session key exclude each other: one source of the
+/// session key per run.
+#[test]
+fn agent_and_a_given_session_key_are_a_usage_error() {
+    let env = TestEnv::new();
+    for extra in [
+        ["--session-key-file", "sk"],
+        ["--session-key-command", "true"],
+    ] {
+        let mut args = vec!["decrypt", "--agent"];
+        args.extend(extra);
+        env.run(&args, b"").fails(2, "cannot be used with");
+    }
+}

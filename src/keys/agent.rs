@@ -155,7 +155,8 @@ impl AgentKeys {
         Err(format!(
             "{} does not hold the secret part of key {} of cert {} ({}): import the secret key \
              there (gpg --import), or insert the card that holds it and run `gpg --card-status` \
-             once so the agent knows it, or give the secret key file with --key",
+             once so the agent knows it (else `gpg-connect-agent 'scd serialno' 'learn \
+             --force' /bye`), or give the secret key file with --key",
             self.name(),
             key.key.fingerprint(),
             key.cert_fingerprint,
