@@ -404,7 +404,7 @@ impl Session<'_> {
         }
         self.unlocks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let answer = agent.unwrap(&agent.keys[index], pkesk, sym_algo);
+        let answer = agent.unwrap_session_key(&agent.keys[index], pkesk, sym_algo);
         asked.insert(index, (pkesk.clone(), answer.clone()));
         answer
     }

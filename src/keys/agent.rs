@@ -47,6 +47,18 @@ pub struct AgentKey {
     pub key: Key<PublicParts, UnspecifiedRole>,
 }
 
+impl AgentKey {
+    /// "key FPR of cert FPR (FILE)", for messages and the agent's prompt.
+    pub fn describe(&self) -> String {
+        format!(
+            "key {} of cert {} ({})",
+            self.key.fingerprint(),
+            self.cert_fingerprint,
+            self.source.display()
+        )
+    }
+}
+
 /// What one request to the agent gave: the unwrapped session key (with the
 /// cipher when the key packet names it), `None` when the agent decrypted
 /// but the result is no session key (a junk key packet), or why the agent
@@ -110,21 +122,15 @@ impl AgentKeys {
     /// Ask the agent to unwrap `pkesk` with `key`: one request (and, if
     /// the agent needs a passphrase or PIN that it has not cached, one
     /// pinentry, when sealpipe runs at a terminal).
-    pub fn unwrap(
+    pub fn unwrap_session_key(
         &self,
         key: &AgentKey,
         pkesk: &PKESK,
         sym_algo: Option<SymmetricAlgorithm>,
     ) -> AgentAnswer {
-        let named = format!(
-            "key {} of cert {} ({})",
-            key.key.fingerprint(),
-            key.cert_fingerprint,
-            key.source.display()
-        );
         self.holds(key)?;
-        let prompt =
-            format!("sealpipe: unlock {named} to restore a backup.\nCancel to stop the restore.");
+        let named = key.describe();
+        let prompt = format!("sealpipe: unlock {named} to open a backup.\nCancel to stop.");
         let mut pair = KeyPair::new_for_gnupg_context(&self.context, &key.key)
             .map_err(|e| format!("cannot use {}: {e}", self.name()))?
             .with_password_prompt(prompt);
@@ -153,14 +159,12 @@ impl AgentKeys {
             return Ok(());
         }
         Err(format!(
-            "{} does not hold the secret part of key {} of cert {} ({}): import the secret key \
-             there (gpg --import), or insert the card that holds it and run `gpg --card-status` \
-             once so the agent knows it (else `gpg-connect-agent 'scd serialno' 'learn \
-             --force' /bye`), or give the secret key file with --key",
+            "{} does not hold the secret part of {}: import the secret key there (gpg \
+             --import), or insert the card that holds it and run `gpg --card-status` once so \
+             the agent knows it (else `gpg-connect-agent 'scd serialno' 'learn --force' /bye`), \
+             or give the secret key file with --key",
             self.name(),
-            key.key.fingerprint(),
-            key.cert_fingerprint,
-            key.source.display()
+            key.describe()
         ))
     }
 
