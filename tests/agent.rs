@@ -509,3 +509,14 @@ fn agent_and_a_given_session_key_are_a_usage_error() {
         env.run(&args, b"").fails(2, "cannot be used with");
     }
 }
+
+/// `--agent` is the command line's choice: a key service in the config
+/// (`session_key_command`) is not asked instead.
+#[test]
+fn agent_on_the_command_line_wins_over_the_configs_key_service() {
+    let (env, agent, daily) = daily_key_in_agent(&[]);
+    let backup = backup(&env, b"opened by the agent");
+    config(&env, &[&daily], "session_key_command = \"false\"");
+    let run = run_with_stdin(with_agent(&env, &agent, &["decrypt", "--agent"]), &backup).ok();
+    assert_eq!(run.stdout, b"opened by the agent");
+}

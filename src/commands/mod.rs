@@ -180,7 +180,12 @@ impl SessionKeys {
         if let Some(path) = &given.session_key_file {
             return read_session_key_file(path).map(|key| Self::Given(GivenSessionKey::Key(key)));
         }
-        let command = match (&given.session_key_command, keys.keys.is_empty()) {
+        // `--key` and `--agent` are the command line's choice: the config's
+        // key service is asked only when neither is given.
+        let command = match (
+            &given.session_key_command,
+            keys.keys.is_empty() && !keys.agent,
+        ) {
             (Some(command), _) => Some(command.clone()),
             (None, true) => config.load()?.decrypt.session_key_command.clone(),
             (None, false) => None,

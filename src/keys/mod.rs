@@ -94,19 +94,10 @@ impl SecretKeyring {
         Ok(self)
     }
 
-    /// Load the config's `[decrypt] keys`: a listed file that is missing or
-    /// unreadable is skipped (a stale entry must not stop a restore that
-    /// another key opens) and remembered in `skipped`; it is an error only
-    /// when none is left. An unsafe file is never skipped.
-    pub fn load_listed(paths: &[PathBuf], passphrase: Option<Password>) -> Result<Self> {
-        SecretKeyring {
-            passphrase,
-            ..SecretKeyring::default()
-        }
-        .with_listed_files(paths)
-    }
-
-    /// [`SecretKeyring::load_listed`] into this keyring (see `with_files`).
+    /// Add the config's `[decrypt] keys` (see `with_files`): a listed file
+    /// that is missing or unreadable is skipped (a stale entry must not stop
+    /// a restore that another key opens) and remembered in `skipped`; it is
+    /// an error only when no key is left. An unsafe file is never skipped.
     pub fn with_listed_files(self, paths: &[PathBuf]) -> Result<Self> {
         let mut ring = self;
         for path in paths {
