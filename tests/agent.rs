@@ -520,3 +520,38 @@ fn agent_on_the_command_line_wins_over_the_configs_key_service() {
     let run = run_with_stdin(with_agent(&env, &agent, &["decrypt", "--agent"]), &backup).ok();
     assert_eq!(run.stdout, b"opened by the agent");
 }
+
+/// After a rotation: the old key is in the agent, no longer pinned; its cert
+/// under `[decrypt] keys` names it, so old backups still open from the
+/// config alone.
+#[test]
+fn a_retired_keys_cert_under_decrypt_keys_opens_old_backups() {
+    let (env, agent, old) = daily_key_in_agent(&[]);
+    let data = sample_data(30_000);
+    let old_backup = backup(&env, &data);
+
+    let new = env.keygen("new", &[]);
+    let decrypt = format!(
+        "agent = true\nagent_homedir = \"{}\"\nkeys = [\"{}\"]",
+        agent.home().display(),
+        old.cert.file_name().unwrap().to_str().unwrap()
+    );
+    config(&env, &[&new], &decrypt);
+    let run = env.run(&["-d"], &old_backup).ok();
+    assert!(run.stdout == data, "the retired key in the agent opens it");
+}
+
+/// Key files come first: a backup that a `--key` file opens never reaches
+/// the agent (no prompt, no card).
+#[test]
+fn a_key_file_that_opens_the_backup_keeps_the_agent_out_of_it() {
+    let (env, agent, daily) = daily_key_in_agent(&[]);
+    let backup = backup(&env, b"opened by the file");
+    // The agent is asked about the cert's key too, but only after the file.
+    let cert = daily.cert.to_str().unwrap();
+    let key = daily.key.to_str().unwrap();
+    let args = ["decrypt", "--agent", "--key", cert, "--key", key];
+    let run = run_with_stdin(with_agent(&env, &agent, &args), &backup).ok();
+    assert_eq!(run.stdout, b"opened by the file");
+    assert_eq!(agent.decryptions_asked(), 0, "the agent is not asked");
+}
