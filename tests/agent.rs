@@ -27,6 +27,7 @@ struct GpgAgent {
 impl Drop for GpgAgent {
     fn drop(&mut self) {
         let _ = self.gpgconf(&["--kill", "gpg-agent"]);
+        let _ = self.gpgconf(&["--remove-socketdir"]);
     }
 }
 
@@ -360,31 +361,24 @@ fn rekey_with_the_agent_rewraps_for_the_new_key() {
 fn inspect_with_the_agent_reports_the_cipher() {
     let (env, agent, daily) = daily_key_in_agent(&[]);
     let backup = env.write("b.pgp", &backup(&env, b"inspect me"));
+    let backup = backup.to_str().unwrap();
 
+    // With the cert as --key, and with the pinned cert alone.
     let cert = daily.cert.to_str().unwrap();
-    let args = [
-        "inspect",
-        "--json",
-        "--agent",
-        "--key",
-        cert,
-        backup.to_str().unwrap(),
-    ];
-    let run = with_agent(&env, &agent, &args).output().unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
-    let opened = &report[0]["opened"];
-    assert_eq!(
-        opened["opened_by_cert"],
-        daily.fingerprint.as_str(),
-        "{report}"
-    );
-    assert_eq!(opened["compression"], "zstd", "{report}");
+    for args in [
+        &["inspect", "--json", "--agent", "--key", cert, backup][..],
+        &["inspect", "--json", "--agent", backup],
+    ] {
+        let run = run_with_stdin(with_agent(&env, &agent, args), b"").ok();
+        let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        let opened = &report[0]["opened"];
+        assert_eq!(
+            opened["opened_by_cert"],
+            daily.fingerprint.as_str(),
+            "{args:?}: {report}"
+        );
+        assert_eq!(opened["compression"], "zstd", "{args:?}: {report}");
+    }
 }
 
 /// The bound: gpg-agent is asked at most once per key per run. 300 junk key
