@@ -549,3 +549,44 @@ fn a_key_file_that_opens_the_backup_keeps_the_agent_out_of_it() {
     assert_eq!(run.stdout, b"opened by the file");
     assert_eq!(agent.decryptions_asked(), 0, "the agent is not asked");
 }
+
+/// With no agent running, sealpipe starts it (as gpg does), and the agent
+/// keeps no descriptor of sealpipe's: Amanda waits for EOF on sealpipe's
+/// stderr, which a daemon holding it would never give.
+#[test]
+fn sealpipe_starts_the_agent_which_keeps_none_of_its_descriptors() {
+    let (env, agent, _daily) = daily_key_in_agent(&[]);
+    env.write("b.pgp", &backup(&env, b"the agent was not running"));
+    assert!(agent.gpgconf(&["--kill", "gpg-agent"]), "gpgconf --kill");
+
+    let status = with_agent(&env, &agent, &["decrypt", "--agent", "-o", "out", "b.pgp"])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(env.path("stdout")).unwrap())
+        .stderr(fs::File::create(env.path("stderr")).unwrap())
+        .status()
+        .unwrap();
+    let stderr = fs::read_to_string(env.path("stderr")).unwrap();
+    assert!(status.success() && stderr.is_empty(), "{status}: {stderr}");
+    assert_eq!(
+        fs::read(env.path("out")).unwrap(),
+        b"the agent was not running"
+    );
+
+    let mut c = Command::new("gpg-connect-agent");
+    c.args(["--no-autostart", "GETINFO pid", "/bye"])
+        .env("GNUPGHOME", agent.home());
+    let answer = String::from_utf8(run_with_stdin(c, b"").stdout).unwrap();
+    let pid = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("D "))
+        .unwrap_or_else(|| panic!("the agent runs again: {answer}"));
+    for fd in fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        let target = fs::read_link(fd.path()).unwrap_or_default();
+        assert!(
+            !target.starts_with(env.dir.path()) && !target.to_string_lossy().starts_with("pipe:"),
+            "the agent holds {}: {}",
+            fd.path().display(),
+            target.display()
+        );
+    }
+}
