@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages sealpipe needs to build (nettle backend of
-# sequoia) and package (dpkg-dev: cargo-deb's dependency scan), to restore
+# sequoia; capnproto, the Cap'n Proto compiler that sequoia-gpg-agent's build
+# runs) and package (dpkg-dev: cargo-deb's dependency scan), to restore
 # (gpg, zstd; gfsplit/gfcombine from libgfshare-bin for escrow) and, with --for-tests, to run its tests (time; man-db renders
 # the generated man pages; lintian checks the package). Quiet; only what is
 # missing.
 set -euo pipefail
 
-pkgs=(nettle-dev clang libclang-dev pkg-config dpkg-dev gnupg zstd libgfshare-bin)
+pkgs=(nettle-dev clang libclang-dev pkg-config capnproto dpkg-dev gnupg zstd libgfshare-bin)
 if [ "${1:-}" = --for-tests ]; then pkgs+=(time man-db lintian python3 strace); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -160,6 +160,13 @@ pub struct KeyArgs {
 
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
+
+    /// Let gpg-agent unwrap the session key (keys in GnuPG, on an OpenPGP
+    /// card or YubiKey): the secret never enters sealpipe. A --key FILE may
+    /// then be a cert (public); without --key, the certs in the config name
+    /// the keys to ask for [default: [decrypt] agent]. See docs/agent.md.
+    #[arg(long)]
+    pub agent: bool,
 }
 
 /// A session key from outside: no secret key is needed (docs/keys.md, "Keys
@@ -172,13 +179,13 @@ pub struct SessionKeyArgs {
     /// but run without a shell: write `sh -c '...'` for one [default:
     /// [decrypt] session_key_command].
     #[arg(long, value_name = "CMD",
-          conflicts_with_all = ["keys", "passphrase_file", "passphrase_fd", "session_key_file"])]
+          conflicts_with_all = ["keys", "passphrase_file", "passphrase_fd", "session_key_file", "agent"])]
     pub session_key_command: Option<SessionKeyCommand>,
 
     /// Open the backup with the session key in FILE (ALGO:HEX, as `verify
     /// --print-session-key` prints it; a secret: mode 0600).
     #[arg(long, value_name = "FILE",
-          conflicts_with_all = ["keys", "passphrase_file", "passphrase_fd"])]
+          conflicts_with_all = ["keys", "passphrase_file", "passphrase_fd", "agent"])]
     pub session_key_file: Option<PathBuf>,
 }
 

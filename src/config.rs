@@ -89,6 +89,14 @@ pub struct DecryptKeys {
     /// `keygen --sign --cert-out` files); relative to the config.
     #[serde(default)]
     pub signer_certs: Vec<PathBuf>,
+    /// Let gpg-agent unwrap session keys with the keys it holds (on a card
+    /// too), named by the pinned certs and by certs among `keys`
+    /// (docs/agent.md).
+    #[serde(default)]
+    pub agent: bool,
+    /// The GnuPG home whose gpg-agent is asked; relative to the config.
+    /// Default: $GNUPGHOME, else ~/.gnupg.
+    pub agent_homedir: Option<PathBuf>,
 }
 
 /// `[sign]`: the secret key `encrypt` signs every backup with.
@@ -156,6 +164,7 @@ impl Config {
         [
             &mut config.decrypt.passphrase_file,
             &mut config.decrypt.allowed_signers,
+            &mut config.decrypt.agent_homedir,
             &mut sign.key,
             &mut sign.passphrase_file,
         ]

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use sealpipe::config::{Config, PinnedRecipient};
 use sealpipe::io::print_stdout;
+use sealpipe::keys::agent::AgentKeys;
 use sealpipe::keys::{self, expiry, SecretKeyring};
 use sealpipe::openpgp::Fingerprint;
 use sealpipe::time::format_utc;
@@ -160,6 +161,15 @@ fn check_decrypt_keys(config: &Config, recipients: &[RecipientStatus]) -> Vec<De
                 .collect()
         }
     };
+    // With `agent = true` a listed cert names a key in gpg-agent: the agent
+    // is asked whether it holds it (never to decrypt, so never a prompt).
+    let agent = match config.decrypt.agent {
+        true => Some(AgentKeys::new(
+            config.decrypt.agent_homedir.as_deref(),
+            false,
+        )),
+        false => None,
+    };
     let mut statuses = Vec::new();
     for file in &config.decrypt.keys {
         let mut status = DecryptKeyStatus {
@@ -167,7 +177,17 @@ fn check_decrypt_keys(config: &Config, recipients: &[RecipientStatus]) -> Vec<De
             opens: Vec::new(),
             problem: None,
         };
-        match SecretKeyring::load(std::slice::from_ref(file), passphrase.clone()) {
+        let ring = match &agent {
+            Some(Err(e)) => Err(Error::Key(e.to_string())),
+            Some(Ok(agent)) => SecretKeyring {
+                passphrase: passphrase.clone(),
+                agent: Some(agent.clone()),
+                ..SecretKeyring::default()
+            }
+            .with_files(std::slice::from_ref(file)),
+            None => SecretKeyring::load(std::slice::from_ref(file), passphrase.clone()),
+        };
+        match ring {
             Err(e) => status.problem = Some(e.to_string()),
             Ok(ring) => {
                 for r in recipients {
@@ -184,11 +204,41 @@ fn check_decrypt_keys(config: &Config, recipients: &[RecipientStatus]) -> Vec<De
                         None => status.opens.push(r.name.clone()),
                     }
                 }
+                check_agent_keys(ring.agent.as_ref(), recipients, &mut status);
             }
         }
         statuses.push(status);
     }
     statuses
+}
+
+/// Whether gpg-agent holds the keys that a listed cert names, for each
+/// pinned recipient they belong to.
+fn check_agent_keys(
+    agent: Option<&AgentKeys>,
+    recipients: &[RecipientStatus],
+    status: &mut DecryptKeyStatus,
+) {
+    let Some(agent) = agent else { return };
+    for r in recipients {
+        let matching = agent
+            .keys
+            .iter()
+            .filter(|k| r.encryption_keys.contains(&k.key.fingerprint()));
+        let mut held = None;
+        for key in matching {
+            match agent.holds(key) {
+                Ok(()) => held = held.or(Some(true)),
+                Err(e) => {
+                    status.problem.get_or_insert(e);
+                    held = Some(false);
+                }
+            }
+        }
+        if held == Some(true) {
+            status.opens.push(r.name.clone());
+        }
+    }
 }
 
 struct Report<'a> {

@@ -2,14 +2,15 @@
 //! to the current recipient set, without a secret key.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use sealpipe::inspect::{self, InspectPlan, KnownCerts};
 use sealpipe::io::{print_stdout, Input};
+use sealpipe::keys::{decryption_keys, SecretKeyring};
 use sealpipe::{time, Error};
 
-use super::{load_keyring, ConfigFile};
+use super::{agent_keys, load_keyring, ConfigFile};
 use crate::cli::InspectArgs;
 
 pub fn run(config: &ConfigFile, args: InspectArgs) -> Result<()> {
@@ -24,10 +25,23 @@ pub fn run(config: &ConfigFile, args: InspectArgs) -> Result<()> {
         known.add_file(cert)?;
     }
     // Only `--key`: inspect needs no secret key, so it never falls back to
-    // the config's [decrypt] keys (or their passphrase).
-    let keyring = match args.keys.keys.is_empty() {
-        true => None,
-        false => Some(load_keyring(config, &args.keys)?),
+    // the config's [decrypt] keys (or their passphrase). `--agent` alone
+    // asks gpg-agent for the keys of the certs known here.
+    let keyring = match (args.keys.keys.is_empty(), args.keys.agent) {
+        (true, false) => None,
+        (true, true) => {
+            let mut agent = agent_keys(config.loaded())?;
+            // The pinned certs are in already; then the --cert files.
+            for extra in known.certs.iter().filter(|k| !k.pinned) {
+                let source = Path::new(&extra.name);
+                agent.add(&extra.cert, source, decryption_keys(&extra.cert));
+            }
+            Some(SecretKeyring {
+                agent: Some(agent),
+                ..SecretKeyring::default()
+            })
+        }
+        (false, _) => Some(load_keyring(config, &args.keys)?),
     };
     let plan = InspectPlan {
         known,

@@ -22,7 +22,8 @@ use sealpipe::config::{config_path, Config};
 use sealpipe::decrypt::origin::{AllowedSigners, SignerCheck};
 use sealpipe::decrypt::{DecryptPlan, GivenSessionKey, PlaintextDigest, Reader, SopSessionKey};
 use sealpipe::io::{Existing, Output, OutputKind};
-use sealpipe::keys::{files, passphrase_from_secret, SecretKeyring};
+use sealpipe::keys::agent::AgentKeys;
+use sealpipe::keys::{decryption_keys, files, load_cert, passphrase_from_secret, SecretKeyring};
 use sealpipe::openpgp::crypto::Password;
 use sealpipe::{Error, Result};
 use zeroize::Zeroizing;
@@ -82,6 +83,11 @@ impl ConfigFile {
         self.explicit
     }
 
+    /// The config, if this run has read it already.
+    pub(crate) fn loaded(&self) -> Option<&Config> {
+        self.loaded.get()
+    }
+
     pub(crate) fn load(&self) -> Result<&Config> {
         if let Some(config) = self.loaded.get() {
             return Ok(config);
@@ -102,26 +108,41 @@ pub(crate) fn open_output(args: &OutputArgs, kind: OutputKind) -> Result<Output>
 
 /// The secret keys for decrypt/verify: `--key` files if given, else the
 /// config's `[decrypt] keys`. The config is read only when it is needed.
+/// With `--agent` (or, without `--key`, `[decrypt] agent = true`) gpg-agent
+/// is asked too: for the keys of certs among those files, and, from the
+/// config, of the pinned recipients.
 pub(crate) fn load_keyring(config: &ConfigFile, args: &KeyArgs) -> Result<SecretKeyring> {
     let mut paths: Vec<PathBuf> = args.keys.clone();
     let mut passphrase_file = args.passphrase.passphrase_file.clone();
     let from_config = paths.is_empty();
+    let mut agent = None;
     if from_config {
         let settings = config.load()?;
         paths = settings.decrypt.keys.clone();
         passphrase_file = passphrase_file.or(settings.decrypt.passphrase_file.clone());
-        if paths.is_empty() {
+        if args.agent || settings.decrypt.agent {
+            agent = Some(agent_keys(Some(settings))?);
+        }
+        if paths.is_empty() && agent.is_none() {
             return Err(Error::Key(format!(
-                "no secret key to decrypt with: give --key FILE or list keys under [decrypt] in {}",
+                "no secret key to decrypt with: give --key FILE (or --agent) or list keys under \
+                 [decrypt] in {}",
                 config.path().display()
             )));
         }
+    } else if args.agent {
+        agent = Some(agent_keys(None)?);
     }
     let passphrase = read_passphrase(passphrase_file.as_deref(), args.passphrase.passphrase_fd)?;
+    let keyring = SecretKeyring {
+        passphrase,
+        agent,
+        ..SecretKeyring::default()
+    };
     let mut keyring = match from_config {
         // A stale [decrypt] keys entry must not stop a restore another opens.
-        true => SecretKeyring::load_listed(&paths, passphrase)?,
-        false => SecretKeyring::load(&paths, passphrase)?,
+        true => keyring.with_listed_files(&paths)?,
+        false => keyring.with_files(&paths)?,
     };
     let protected = keyring.keys.iter().any(|k| k.key.secret().is_encrypted());
     if keyring.passphrase.is_none() && protected && terminal_for_prompts() {
@@ -130,6 +151,19 @@ pub(crate) fn load_keyring(config: &ConfigFile, args: &KeyArgs) -> Result<Secret
         keyring.passphrase = Some(prompt_passphrase(&prompt)?);
     }
     Ok(keyring)
+}
+
+/// gpg-agent of the config's `agent_homedir` (else GnuPG's default home),
+/// asked for the keys of the config's pinned recipients. The agent may
+/// prompt (pinentry) only when a person is at a terminal.
+pub(crate) fn agent_keys(settings: Option<&Config>) -> Result<AgentKeys> {
+    let homedir = settings.and_then(|s| s.decrypt.agent_homedir.as_deref());
+    let mut agent = AgentKeys::new(homedir, terminal_for_prompts())?;
+    for pinned in settings.iter().flat_map(|s| &s.recipients) {
+        let cert = load_cert(&pinned.cert)?;
+        agent.add(&cert, &pinned.cert, decryption_keys(&cert));
+    }
+    Ok(agent)
 }
 
 /// Where decrypt and verify get the session key: a given one
@@ -149,7 +183,12 @@ impl SessionKeys {
         if let Some(path) = &given.session_key_file {
             return read_session_key_file(path).map(|key| Self::Given(GivenSessionKey::Key(key)));
         }
-        let command = match (&given.session_key_command, keys.keys.is_empty()) {
+        // `--key` and `--agent` are the command line's choice: the config's
+        // key service is asked only when neither is given.
+        let command = match (
+            &given.session_key_command,
+            keys.keys.is_empty() && !keys.agent,
+        ) {
             (Some(command), _) => Some(command.clone()),
             (None, true) => config.load()?.decrypt.session_key_command.clone(),
             (None, false) => None,

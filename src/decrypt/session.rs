@@ -12,6 +12,9 @@
 //!   distinct error, an oracle that leaks plaintext (Mister–Zuccherato). It
 //!   only *prefers* among several unwrapped session keys; the MDC at the end
 //!   of the whole body is the one verdict.
+//! - A key held by gpg-agent (`--agent`) is asked for after the key files,
+//!   and at most once per run: the agent's answer (or refusal) is kept, so
+//!   junk key packets cannot make it prompt again or drive a card.
 //! - A session key given from outside (a key service, a session key file:
 //!   [`GivenSessionKey`]) is chosen here too, and meets the same readers
 //!   and the same verdict: a wrong one is an integrity failure, never
@@ -31,6 +34,7 @@ use zeroize::Zeroizing;
 
 use super::OpenedBy;
 use crate::error::{Damage, Error, Result};
+use crate::keys::agent::{AgentAnswer, AgentKey, AgentKeys};
 use crate::keys::service::SessionKeyCommand;
 use crate::keys::{SecretKey, SecretKeyring};
 
@@ -46,7 +50,11 @@ pub struct Session<'k> {
     /// Unlock outcome per key (index into the keyring): the unlocked key,
     /// or the error it gave.
     unlocked: Mutex<HashMap<usize, Unlocked>>,
-    /// Passphrase derivations run (keys unlocked or tried), for the bound.
+    /// What gpg-agent answered per agent key (index into the agent's
+    /// keys), with the key packet it was asked about.
+    asked: Mutex<HashMap<usize, (PKESK, AgentAnswer)>>,
+    /// Passphrase derivations run (keys unlocked or tried) and requests to
+    /// gpg-agent, for the bound.
     unlocks: std::sync::atomic::AtomicUsize,
     /// The session key last chosen, for `verify --print-session-key`.
     chosen: Mutex<Option<SopSessionKey>>,
@@ -136,24 +144,45 @@ impl SopSessionKey {
 }
 
 /// A session key unwrapped from a key packet, and the key that did it.
-pub struct Chosen<'k> {
+pub struct Chosen {
     /// The cipher, when the key packet names it (v3 PKESK).
     pub algo: Option<SymmetricAlgorithm>,
     pub session_key: SessionKey,
-    /// The secret key that unwrapped it; `None` for a given session key.
-    pub by: Option<&'k SecretKey>,
+    /// The key that unwrapped it; `None` for a given session key.
+    pub by: Option<OpenedBy>,
     /// Whether `prefer` accepted it (e.g. the quick check passed). Not a
     /// verdict: a key that was not preferred is still handed to the reader.
     pub preferred: bool,
 }
 
-impl Chosen<'_> {
+impl Chosen {
     pub fn opened_by(&self) -> Option<OpenedBy> {
-        self.by.map(|by| OpenedBy {
-            key: by.key.fingerprint(),
-            cert: by.cert_fingerprint.clone(),
-            source: by.source.clone(),
-        })
+        self.by.clone()
+    }
+}
+
+fn opened_by_file(key: &SecretKey) -> OpenedBy {
+    OpenedBy {
+        key: key.key.fingerprint(),
+        cert: key.cert_fingerprint.clone(),
+        source: key.source.clone(),
+    }
+}
+
+fn opened_by_agent(key: &AgentKey) -> OpenedBy {
+    OpenedBy {
+        key: key.key.fingerprint(),
+        cert: key.cert_fingerprint.clone(),
+        source: format!("gpg-agent, cert {}", key.source.display()).into(),
+    }
+}
+
+/// Whether a key packet for `recipient` (`None`: anonymous, for anyone) is
+/// addressed to the key `fingerprint`.
+fn addressed(recipient: &Option<openpgp::KeyHandle>, fingerprint: openpgp::Fingerprint) -> bool {
+    match recipient {
+        Some(handle) => handle.aliases(openpgp::KeyHandle::from(fingerprint)),
+        None => true,
     }
 }
 
@@ -174,6 +203,7 @@ impl<'k> Session<'k> {
         Session {
             source,
             unlocked: Mutex::new(HashMap::new()),
+            asked: Mutex::new(HashMap::new()),
             unlocks: std::sync::atomic::AtomicUsize::new(0),
             chosen: Mutex::new(None),
         }
@@ -194,7 +224,8 @@ impl<'k> Session<'k> {
     }
 
     /// How many times a key was unlocked (or tried) so far, each at most
-    /// one passphrase derivation: never more than the keyring has keys.
+    /// one passphrase derivation, or gpg-agent asked: never more than the
+    /// keyring has keys (files and agent keys).
     pub fn unlocks(&self) -> usize {
         self.unlocks.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -230,7 +261,7 @@ impl<'k> Session<'k> {
         pkesks: &[PKESK],
         sym_algo: Option<SymmetricAlgorithm>,
         mut prefer: impl FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
-    ) -> Result<Chosen<'k>> {
+    ) -> Result<Chosen> {
         let chosen = match &self.source {
             Source::Keyring(keyring) => self.unwrap_with(keyring, pkesks, sym_algo, prefer)?,
             Source::Given { given, answer } => {
@@ -266,51 +297,76 @@ impl<'k> Session<'k> {
         pkesks: &[PKESK],
         sym_algo: Option<SymmetricAlgorithm>,
         mut prefer: impl FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
-    ) -> Result<Chosen<'k>> {
+    ) -> Result<Chosen> {
         let mut unlock_error = None;
-        let mut first_unwrapped: Option<Chosen<'k>> = None;
+        let mut first_unwrapped: Option<Chosen> = None;
         let mut addressed_but_undecryptable = None;
+        // What one key made of one key packet: the chosen key if `prefer`
+        // accepts it; otherwise it is remembered for the verdict below.
+        let mut settle = |unwrapped: Result<Option<(Option<SymmetricAlgorithm>, SessionKey)>>,
+                          named: bool,
+                          by: OpenedBy| {
+            match unwrapped {
+                Ok(Some((algo, session_key))) => {
+                    let preferred = prefer(algo, &session_key);
+                    let chosen = Chosen {
+                        algo,
+                        session_key,
+                        by: Some(by),
+                        preferred,
+                    };
+                    if preferred {
+                        return Some(chosen);
+                    }
+                    first_unwrapped.get_or_insert(chosen);
+                }
+                // Addressed to this very key, yet it does not decrypt.
+                Ok(None) if named => {
+                    addressed_but_undecryptable.get_or_insert(by.key);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    unlock_error.get_or_insert(e);
+                }
+            }
+            None
+        };
         for pkesk in pkesks {
             let recipient = pkesk.recipient();
             for (index, candidate) in keyring.keys.iter().enumerate() {
-                let addressed = match &recipient {
-                    Some(handle) => {
-                        handle.aliases(openpgp::KeyHandle::from(candidate.key.fingerprint()))
-                    }
-                    None => true,
-                };
-                if !addressed || !candidate.for_encryption {
+                if !addressed(&recipient, candidate.key.fingerprint()) || !candidate.for_encryption
+                {
                     continue;
                 }
-                let key = match self.unlocked(keyring, index) {
-                    Ok(key) => key,
-                    Err(e) => {
-                        unlock_error.get_or_insert(e);
+                let unwrapped = match self.unlocked(keyring, index) {
+                    Ok(key) => match key.into_keypair() {
+                        Ok(mut keypair) => Ok(pkesk.decrypt(&mut keypair, sym_algo)),
+                        Err(_) => continue,
+                    },
+                    Err(e) => Err(e),
+                };
+                let by = opened_by_file(candidate);
+                if let Some(chosen) = settle(unwrapped, recipient.is_some(), by) {
+                    return Ok(chosen);
+                }
+            }
+        }
+        // Then the keys gpg-agent holds: after the files, so a backup that a
+        // key file opens never makes the agent prompt or drive a card.
+        if let Some(agent) = &keyring.agent {
+            for pkesk in pkesks {
+                let recipient = pkesk.recipient();
+                for (index, candidate) in agent.keys.iter().enumerate() {
+                    if !addressed(&recipient, candidate.key.fingerprint()) {
                         continue;
                     }
-                };
-                let Ok(mut keypair) = key.into_keypair() else {
-                    continue;
-                };
-                match pkesk.decrypt(&mut keypair, sym_algo) {
-                    Some((algo, session_key)) => {
-                        let preferred = prefer(algo, &session_key);
-                        let chosen = Chosen {
-                            algo,
-                            session_key,
-                            by: Some(candidate),
-                            preferred,
-                        };
-                        if preferred {
-                            return Ok(chosen);
-                        }
-                        first_unwrapped.get_or_insert(chosen);
+                    let unwrapped = self.ask_agent(agent, index, pkesk, sym_algo);
+                    let by = opened_by_agent(candidate);
+                    if let Some(chosen) =
+                        settle(unwrapped.map_err(Error::Key), recipient.is_some(), by)
+                    {
+                        return Ok(chosen);
                     }
-                    // Addressed to this very key, yet it does not decrypt.
-                    None if recipient.is_some() => {
-                        addressed_but_undecryptable.get_or_insert(candidate);
-                    }
-                    None => {}
                 }
             }
         }
@@ -318,15 +374,39 @@ impl<'k> Session<'k> {
             return Ok(chosen);
         }
         if let Some(key) = addressed_but_undecryptable {
-            return Err(Damage::KeyPacket {
-                key: key.key.fingerprint().to_hex(),
-            }
-            .into());
+            return Err(Damage::KeyPacket { key: key.to_hex() }.into());
         }
         if let Some(e) = unlock_error {
             return Err(e);
         }
         Err(no_key_opens(keyring, pkesks))
+    }
+}
+
+impl Session<'_> {
+    /// gpg-agent's answer for key `index` and `pkesk`: asked once per key
+    /// per run. A second key packet for the same key is not asked about (a
+    /// message sealpipe or gpg writes has one per key): it counts as one
+    /// the key does not open, and a refusal stays a refusal.
+    fn ask_agent(
+        &self,
+        agent: &AgentKeys,
+        index: usize,
+        pkesk: &PKESK,
+        sym_algo: Option<SymmetricAlgorithm>,
+    ) -> AgentAnswer {
+        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((asked_about, answer)) = asked.get(&index) {
+            return match answer {
+                Ok(_) if asked_about != pkesk => Ok(None),
+                answer => answer.clone(),
+            };
+        }
+        self.unlocks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let answer = agent.unwrap_session_key(&agent.keys[index], pkesk, sym_algo);
+        asked.insert(index, (pkesk.clone(), answer.clone()));
+        answer
     }
 }
 
@@ -359,8 +439,19 @@ fn no_key_opens(keyring: &SecretKeyring, pkesks: &[PKESK]) -> Error {
         })
         .collect();
     let have: Vec<String> = keyring.keys.iter().map(|k| k.keyid().to_hex()).collect();
+    let agent = match &keyring.agent {
+        Some(agent) => {
+            let asked: Vec<String> = agent.keys.iter().map(|k| k.key.keyid().to_hex()).collect();
+            format!(
+                ", the keys asked of the {} are [{}]",
+                agent.name(),
+                asked.join(", ")
+            )
+        }
+        None => String::new(),
+    };
     Error::Key(format!(
-        "no given secret key opens this backup: it is encrypted to key IDs [{}], the secret keys given are [{}]; \
+        "no given secret key opens this backup: it is encrypted to key IDs [{}], the secret keys given are [{}]{agent}; \
          pass the matching key with --key (old keys too, after a rotation)",
         wanted.join(", "),
         have.join(", ")

@@ -3,6 +3,7 @@
 //! are wiped after parsing. `files` reads what sealpipe trusts; `generate`
 //! makes new keys; `signing` loads the key `encrypt` signs with.
 
+pub mod agent;
 pub mod escrow;
 pub mod expiry;
 pub mod files;
@@ -13,7 +14,7 @@ pub mod signing;
 use std::path::{Path, PathBuf};
 
 use openpgp::crypto::Password;
-use openpgp::packet::key::{SecretParts, UnspecifiedRole};
+use openpgp::packet::key::{PublicParts, SecretParts, UnspecifiedRole};
 use openpgp::packet::Key;
 use openpgp::parse::Parse;
 use openpgp::{Cert, Fingerprint, KeyID};
@@ -67,6 +68,9 @@ pub struct SecretKeyring {
     pub passphrase: Option<Password>,
     /// `[decrypt] keys` entries that were missing or unreadable.
     pub skipped: Vec<std::sync::Arc<FileError>>,
+    /// Keys whose secret gpg-agent holds (`--agent`): one more way to
+    /// unwrap a key packet, after the keys above.
+    pub agent: Option<agent::AgentKeys>,
 }
 
 impl SecretKeyring {
@@ -74,32 +78,35 @@ impl SecretKeyring {
     /// be private (see [`TrustedFile::require_private`]) and hold secret
     /// key material.
     pub fn load(paths: &[PathBuf], passphrase: Option<Password>) -> Result<Self> {
-        let mut ring = SecretKeyring {
+        SecretKeyring {
             passphrase,
             ..SecretKeyring::default()
-        };
-        for path in paths {
-            ring.add_file(path)?;
         }
-        Ok(ring)
+        .with_files(paths)
     }
 
-    /// Load the config's `[decrypt] keys`: a listed file that is missing or
-    /// unreadable is skipped (a stale entry must not stop a restore that
-    /// another key opens) and remembered in `skipped`; it is an error only
-    /// when none is left. An unsafe file is never skipped.
-    pub fn load_listed(paths: &[PathBuf], passphrase: Option<Password>) -> Result<Self> {
-        let mut ring = SecretKeyring {
-            passphrase,
-            ..SecretKeyring::default()
-        };
+    /// [`SecretKeyring::load`] into this keyring: with an agent, a file
+    /// may also be a cert (public), whose keys the agent is asked for.
+    pub fn with_files(mut self, paths: &[PathBuf]) -> Result<Self> {
+        for path in paths {
+            self.add_file(path)?;
+        }
+        Ok(self)
+    }
+
+    /// Add the config's `[decrypt] keys` (see `with_files`): a listed file
+    /// that is missing or unreadable is skipped (a stale entry must not stop
+    /// a restore that another key opens) and remembered in `skipped`; it is
+    /// an error only when no key is left. An unsafe file is never skipped.
+    pub fn with_listed_files(self, paths: &[PathBuf]) -> Result<Self> {
+        let mut ring = self;
         for path in paths {
             match ring.add_file(path) {
                 Err(Error::File(e)) if e.is_unavailable() => ring.skipped.push(e.into()),
                 other => other?,
             }
         }
-        if ring.keys.is_empty() && !ring.skipped.is_empty() {
+        if ring.is_empty() && !ring.skipped.is_empty() {
             return Err(Error::Key(format!(
                 "no secret key listed under [decrypt] keys could be read: {}",
                 ring.skipped_note()
@@ -113,8 +120,35 @@ impl SecretKeyring {
     /// key is a wrong file, not a chmod away from working).
     fn add_file(&mut self, path: &Path) -> Result<()> {
         let file = TrustedFile::read(path, Role::SecretKey)?;
+        if self.add_certs_for_agent(&file.bytes, path) {
+            return Ok(());
+        }
         self.add(&file.bytes, path)?;
         Ok(file.require_private()?)
+    }
+
+    /// With an agent: if `bytes` hold certs and no secret key, the agent is
+    /// asked for their decryption keys; true if so. A public cert needs no
+    /// private file mode.
+    fn add_certs_for_agent(&mut self, bytes: &[u8], source: &Path) -> bool {
+        let Some(agent) = &mut self.agent else {
+            return false;
+        };
+        let Ok(certs) = parse_certs(bytes) else {
+            return false;
+        };
+        if certs.is_empty() || certs.iter().any(Cert::is_tsk) {
+            return false;
+        }
+        for cert in &certs {
+            agent.add(cert, source, decryption_keys(cert));
+        }
+        true
+    }
+
+    /// Whether no key at all can be tried: no secret key, and none for the agent.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.agent.as_ref().is_none_or(|a| a.keys.is_empty())
     }
 
     /// Add the secret keys in `bytes`, read from `source` (named in messages).
@@ -124,30 +158,13 @@ impl SecretKeyring {
             parse_certs(bytes).map_err(|e| problem(FileProblem::NotOpenPgp(e.to_string())))?;
         let before = self.keys.len();
         for cert in certs {
-            let policy = openpgp::policy::StandardPolicy::new();
-            let flagged: Vec<Fingerprint> = cert
-                .keys()
-                .with_policy(&policy, None)
-                .filter(|ka| ka.for_transport_encryption() || ka.for_storage_encryption())
-                .map(|ka| ka.key().fingerprint())
-                .collect();
-            let validated: Vec<Fingerprint> = cert
-                .keys()
-                .with_policy(&policy, None)
-                .map(|ka| ka.key().fingerprint())
-                .collect();
+            let may_decrypt = may_decrypt(&cert);
             for ka in cert.keys().secret() {
-                let fingerprint = ka.key().fingerprint();
-                let for_encryption = if validated.contains(&fingerprint) {
-                    flagged.contains(&fingerprint)
-                } else {
-                    fingerprint != cert.fingerprint() && ka.key().pk_algo().for_encryption()
-                };
                 self.keys.push(SecretKey {
                     cert_fingerprint: cert.fingerprint(),
                     source: source.to_path_buf(),
                     key: ka.key().clone().role_into_unspecified(),
-                    for_encryption,
+                    for_encryption: may_decrypt(ka.key().parts_as_public().role_as_unspecified()),
                 });
             }
         }
@@ -198,6 +215,42 @@ impl SecretKeyring {
             ))
         })
     }
+}
+
+/// Whether a key of `cert` may decrypt: flagged for encryption (or, where
+/// no binding signature passes the policy, e.g. an expired key, an
+/// encryption algorithm on a subkey). A certification-only primary never.
+fn may_decrypt(cert: &Cert) -> impl Fn(&Key<PublicParts, UnspecifiedRole>) -> bool {
+    let policy = openpgp::policy::StandardPolicy::new();
+    let flagged: Vec<Fingerprint> = cert
+        .keys()
+        .with_policy(&policy, None)
+        .filter(|ka| ka.for_transport_encryption() || ka.for_storage_encryption())
+        .map(|ka| ka.key().fingerprint())
+        .collect();
+    let validated: Vec<Fingerprint> = cert
+        .keys()
+        .with_policy(&policy, None)
+        .map(|ka| ka.key().fingerprint())
+        .collect();
+    let primary = cert.fingerprint();
+    move |key| {
+        let fingerprint = key.fingerprint();
+        if validated.contains(&fingerprint) {
+            flagged.contains(&fingerprint)
+        } else {
+            fingerprint != primary && key.pk_algo().for_encryption()
+        }
+    }
+}
+
+/// The keys of `cert` that may decrypt (see [`may_decrypt`]).
+pub fn decryption_keys(cert: &Cert) -> Vec<Key<PublicParts, UnspecifiedRole>> {
+    let may_decrypt = may_decrypt(cert);
+    cert.keys()
+        .map(|ka| ka.key().clone())
+        .filter(|key| may_decrypt(key))
+        .collect()
 }
 
 /// Turn passphrase file contents (first line) into a protected password.
