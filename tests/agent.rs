@@ -89,16 +89,8 @@ impl GpgAgent {
     }
 
     fn gpg(&self, args: &[&str]) -> Run {
-        let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", self.home())
-            .args([
-                "--batch",
-                "--quiet",
-                "--no-tty",
-                "--pinentry-mode",
-                "loopback",
-            ])
-            .args(args);
+        let mut c = gpg_command(&self.home());
+        c.args(args);
         run_with_stdin(c, b"")
     }
 

@@ -208,17 +208,8 @@ impl TestEnv {
 
     /// gpg with this test's own GNUPGHOME.
     pub fn gpg(&self, args: &[&str], stdin: &[u8]) -> Run {
-        let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", self.path("gnupg"))
-            .args([
-                "--batch",
-                "--quiet",
-                "--no-tty",
-                "--pinentry-mode",
-                "loopback",
-            ])
-            .args(args)
-            .current_dir(self.dir.path());
+        let mut c = gpg_command(&self.path("gnupg"));
+        c.args(args).current_dir(self.dir.path());
         run_with_stdin(c, stdin)
     }
 
@@ -226,6 +217,20 @@ impl TestEnv {
         let r = self.gpg(&["--import", file.to_str().unwrap()], b"");
         assert_eq!(r.status, 0, "gpg --import: {}", r.stderr);
     }
+}
+
+/// gpg in batch, quiet, with no terminal and loopback pinentry, in the
+/// GnuPG home `home`.
+pub fn gpg_command(home: &Path) -> Command {
+    let mut c = Command::new("gpg");
+    c.env("GNUPGHOME", home).args([
+        "--batch",
+        "--quiet",
+        "--no-tty",
+        "--pinentry-mode",
+        "loopback",
+    ]);
+    c
 }
 
 pub fn run_with_stdin(c: Command, stdin: &[u8]) -> Run {
