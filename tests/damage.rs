@@ -1319,3 +1319,59 @@ fn hostile_cases_are_fuzz_seeds() {
         );
     }
 }
+
+/// Issue 19: the SEIPD writer round-trips at every size around its block
+/// (16), piece and partial-chunk (256 KiB) boundaries, in-process, read
+/// back by sequoia's stock reader (the independent check) and by ours.
+/// The damage cases above start from one well-formed message, so a writer
+/// that is wrong for some sizes would pass them.
+#[test]
+fn the_writer_round_trips_at_every_boundary() {
+    use sealpipe::compress::Compression;
+    use sealpipe::encrypt::{encrypt, EncryptPlan};
+    use sealpipe::openpgp::policy::StandardPolicy;
+    use sealpipe::policy::ApprovedRecipient;
+
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let cert = example_cert();
+    let encryption_keys = cert
+        .keys()
+        .with_policy(&StandardPolicy::new(), None)
+        .supported()
+        .for_transport_encryption()
+        .map(|ka| ka.key().fingerprint())
+        .collect();
+    let plan = EncryptPlan {
+        recipients: vec![ApprovedRecipient {
+            name: "daily".into(),
+            required: true,
+            cert,
+            encryption_keys,
+        }],
+        compression: Compression::None,
+        level: 0,
+        threads: 1,
+        armor: false,
+        now: std::time::SystemTime::now(),
+        digest: false,
+        signer: None,
+    };
+    const CHUNK: usize = 1 << 18;
+    let mut sizes: Vec<usize> = (0..=40).collect();
+    sizes.extend(CHUNK - 40..CHUNK + 40);
+    sizes.extend([2 * CHUNK - 33, 2 * CHUNK, 3 * CHUNK + 17]);
+    for len in sizes {
+        let plain = sample_data(len);
+        let mut message = Vec::new();
+        encrypt(&plan, &plain[..], &mut message).unwrap();
+        for reader in [ReaderChoice::Stock, ReaderChoice::Fast] {
+            let v = verdict(&ring, reader, &message);
+            assert_eq!(v.exit, 0, "{len} bytes, {reader:?}");
+            assert!(
+                v.released == plain,
+                "{len} bytes, {reader:?}: wrong plaintext"
+            );
+        }
+    }
+}
