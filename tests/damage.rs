@@ -1501,3 +1501,56 @@ fn the_fast_reader_takes_every_aes_message_and_nothing_else() {
         assert!(!supports(algo), "{algo}");
     }
 }
+
+/// Issue 19: the quick check (the random prefix's repeated two bytes)
+/// picks which unwrapped session key our reader uses. A foreign key packet
+/// for our key, in front, whose session key passes half of the check must
+/// not be chosen over the right one: the restore would then fail. (Checking
+/// only one byte pair lets about 1 in 128 such keys through.)
+#[test]
+fn a_session_key_passing_half_the_quick_check_is_not_chosen() {
+    use nettle::cipher::Aes256;
+    use nettle::mode::{Cfb, Mode};
+    use sealpipe::openpgp::crypto::SessionKey;
+    use sealpipe::openpgp::packet::{pkesk::PKESK3, PKESK};
+    use sealpipe::openpgp::policy::StandardPolicy;
+    use sealpipe::openpgp::serialize::Marshal;
+    use sealpipe::openpgp::types::SymmetricAlgorithm;
+    use sealpipe::openpgp::Packet;
+
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let plain = sample_data(3000);
+    let message = crafted(SymmetricAlgorithm::AES256, |m| literal(m, &plain));
+    let version = layout(&message).version;
+    let head = &message[version + 1..version + 19];
+    let cert = example_cert();
+    let policy = StandardPolicy::new();
+    let subkey = cert
+        .keys()
+        .with_policy(&policy, None)
+        .for_transport_encryption()
+        .next()
+        .unwrap();
+    for half in [(true, false), (false, true)] {
+        let foreign = loop {
+            let key = SessionKey::new(32).unwrap();
+            let mut cfb = Cfb::<Aes256>::with_encrypt_key(&key).unwrap();
+            let mut prefix = [0u8; 18];
+            cfb.decrypt(&mut [0u8; 16], &mut prefix, head).unwrap();
+            if (prefix[14] == prefix[16], prefix[15] == prefix[17]) == half {
+                break key;
+            }
+        };
+        let pkesk =
+            PKESK3::for_recipient(SymmetricAlgorithm::AES256, &foreign, subkey.key()).unwrap();
+        let mut tampered = Vec::new();
+        Packet::from(PKESK::from(pkesk))
+            .serialize(&mut tampered)
+            .unwrap();
+        tampered.extend_from_slice(&message);
+        let v = verdict(&ring, ReaderChoice::Fast, &tampered);
+        assert_eq!(v.exit, 0, "the key matching {half:?} was chosen");
+        assert!(v.released == plain, "{half:?}: wrong plaintext");
+    }
+}
