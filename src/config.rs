@@ -295,4 +295,15 @@ mod tests {
         );
         assert!(Config::parse(Path::new("c"), &dup).is_err());
     }
+
+    #[test]
+    fn an_empty_recipient_name_is_named_by_its_position() {
+        let text = format!(
+            "[[recipient]]\nname='a'\nfingerprint='{FPR}'\ncert='a'\n[[recipient]]\nname=' '\nfingerprint='{FPR}'\ncert='b'\n"
+        );
+        let msg = parse_err(&text);
+        assert!(msg.contains("recipient #2 has an empty name"), "{msg}");
+        let msg = parse_err("[[recipient]]\nname=''\nfingerprint='x'\ncert='a'\n");
+        assert!(msg.contains("recipient #1 has an empty name"), "{msg}");
+    }
 }

@@ -1102,7 +1102,7 @@ fn hostile_inputs() -> Vec<(String, Vec<u8>)> {
     cases.push(("a bit flipped in the first block".to_string(), first_block));
     // Correctly framed, too short for the random prefix plus the MDC.
     let (seipd, body) = seipd_body(&plain_message);
-    for len in [1usize, 2, 18, 19, 20, 30, 40] {
+    for len in [1usize, 2, 18, 19, 20, 30, 37, 38, 39, 40] {
         let mut short = plain_message[..=seipd].to_vec();
         short.push(len as u8);
         short.extend_from_slice(&body[..len]);
@@ -1485,4 +1485,239 @@ fn encrypted_raw(cert: &std::path::Path, inner: &[u8]) -> Vec<u8> {
     message.write_all(inner).unwrap();
     message.finalize().unwrap();
     sink
+}
+
+/// Issue 19: the SEIPD writer round-trips at every size around its block
+/// (16), piece and partial-chunk (256 KiB) boundaries, in-process, read
+/// back by sequoia's stock reader (the independent check) and by ours.
+/// The damage cases above start from one well-formed message, so a writer
+/// that is wrong for some sizes would pass them.
+#[test]
+fn the_writer_round_trips_at_every_boundary() {
+    use sealpipe::compress::Compression;
+    use sealpipe::encrypt::{encrypt, EncryptPlan};
+    use sealpipe::openpgp::policy::StandardPolicy;
+    use sealpipe::policy::ApprovedRecipient;
+
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let cert = example_cert();
+    let encryption_keys = cert
+        .keys()
+        .with_policy(&StandardPolicy::new(), None)
+        .supported()
+        .for_transport_encryption()
+        .map(|ka| ka.key().fingerprint())
+        .collect();
+    let plan = EncryptPlan {
+        recipients: vec![ApprovedRecipient {
+            name: "daily".into(),
+            required: true,
+            cert,
+            encryption_keys,
+        }],
+        compression: Compression::None,
+        level: 0,
+        threads: 1,
+        armor: false,
+        now: std::time::SystemTime::now(),
+        digest: false,
+        signer: None,
+    };
+    const CHUNK: usize = 1 << 18;
+    let mut sizes: Vec<usize> = (0..=40).collect();
+    sizes.extend(CHUNK - 40..CHUNK + 40);
+    sizes.extend([2 * CHUNK - 33, 2 * CHUNK, 3 * CHUNK + 17]);
+    for len in sizes {
+        let plain = sample_data(len);
+        let mut message = Vec::new();
+        encrypt(&plan, &plain[..], &mut message).unwrap();
+        for reader in [ReaderChoice::Stock, ReaderChoice::Fast] {
+            let v = verdict(&ring, reader, &message);
+            assert_eq!(v.exit, 0, "{len} bytes, {reader:?}");
+            assert!(
+                v.released == plain,
+                "{len} bytes, {reader:?}: wrong plaintext"
+            );
+        }
+    }
+}
+
+/// Issue 19: a read error inside the encrypted data (a failing disk, EIO)
+/// ends the restore with an I/O error at once, through either reader; it
+/// is never retried as if it were EINTR, which would spin at 100% CPU on
+/// a persistent error. Interrupted reads, by contrast, are retried and the
+/// restore succeeds.
+#[test]
+fn a_read_error_inside_the_encrypted_data_stops_the_restore() {
+    /// Serves `good` bytes of `data`, then fails: with `kind` once (and
+    /// then goes on), or, for any other kind, on every later call too,
+    /// counting the calls after the first failure.
+    struct Failing<'a> {
+        data: &'a [u8],
+        at: usize,
+        good: usize,
+        kind: std::io::ErrorKind,
+        failed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+    impl std::io::Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            use std::sync::atomic::Ordering;
+            let once = self.kind == std::io::ErrorKind::Interrupted;
+            if self.at == self.good && !(once && self.failed.load(Ordering::SeqCst) > 0) {
+                // Bounded, so a reader that retries forever ends the test.
+                if self.failed.fetch_add(1, Ordering::SeqCst) > 100 {
+                    return Ok(0);
+                }
+                return Err(std::io::Error::new(self.kind, "simulated"));
+            }
+            let end = if self.at < self.good {
+                self.good
+            } else {
+                self.data.len()
+            };
+            let n = buf.len().min(end - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let plain = sample_data(600_000);
+    let message = crafted(sealpipe::openpgp::types::SymmetricAlgorithm::AES256, |m| {
+        literal(m, &plain)
+    });
+    let version = layout(&message).version;
+    // In the first block (read before the key is chosen) and further on.
+    for good in [version + 5, version + 1000] {
+        for (reader, kind) in [ReaderChoice::Fast, ReaderChoice::Stock]
+            .into_iter()
+            .flat_map(|r| {
+                [std::io::ErrorKind::Other, std::io::ErrorKind::Interrupted].map(|k| (r, k))
+            })
+        {
+            let failed = std::sync::Arc::default();
+            let source = Failing {
+                data: &message,
+                at: 0,
+                good,
+                kind,
+                failed: std::sync::Arc::clone(&failed),
+            };
+            let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
+            let mut released = Vec::new();
+            let result = sealpipe::decrypt::decrypt(&plan, source, &mut released);
+            let failures = failed.load(std::sync::atomic::Ordering::SeqCst);
+            if kind == std::io::ErrorKind::Interrupted {
+                assert!(result.is_ok(), "{good} {reader:?}: {:?}", result.err());
+                assert!(released == plain, "{good} {reader:?}: wrong plaintext");
+            } else {
+                let err = result.expect_err("a read error must fail the restore");
+                assert_ne!(err.exit_code(), 0, "{good} {reader:?}");
+                assert!(
+                    released.is_empty(),
+                    "{good} {reader:?}: released {}",
+                    released.len()
+                );
+                assert!(
+                    failures <= 3,
+                    "{good} {reader:?}: read {failures} times after an error"
+                );
+            }
+        }
+    }
+}
+
+/// Issue 19.4: a correctly framed SEIPD packet too short for the random
+/// prefix and the MDC is reported as truncated by our reader, never as an
+/// arithmetic underflow (a panic, which surfaces as "the parser gave up":
+/// the same exit code, so the reader-agreement test cannot tell).
+#[test]
+fn a_seipd_packet_too_short_for_its_mdc_is_truncated() {
+    use sealpipe::error::Damage;
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let short: Vec<_> = hostile_inputs()
+        .into_iter()
+        .filter(|(what, _)| what.starts_with("a SEIPD packet framed to"))
+        .collect();
+    assert_eq!(short.len(), 10);
+    for (what, bytes) in short {
+        let plan = DecryptPlan::new(&ring, ReaderChoice::Fast, PlaintextDigest::Skip);
+        let err = sealpipe::decrypt::decrypt(&plan, &bytes[..], &mut Vec::new()).unwrap_err();
+        assert!(
+            matches!(err, sealpipe::Error::BadInput(Damage::Truncated)),
+            "{what}: {err}"
+        );
+    }
+}
+
+/// Issue 19: our SEIPDv1 reader is the one that reads AES, which sealpipe
+/// and gpg write (it is the 3x faster one, and the one the tests above
+/// compare); every other cipher goes to sequoia's.
+#[test]
+fn the_fast_reader_takes_every_aes_message_and_nothing_else() {
+    use sealpipe::format::seipd::supports;
+    use sealpipe::openpgp::types::SymmetricAlgorithm as Algo;
+    for algo in [Algo::AES128, Algo::AES192, Algo::AES256] {
+        assert!(supports(algo), "{algo}");
+    }
+    for algo in [Algo::Camellia128, Algo::Camellia256, Algo::Twofish] {
+        assert!(!supports(algo), "{algo}");
+    }
+}
+
+/// Issue 19: the quick check (the random prefix's repeated two bytes)
+/// picks which unwrapped session key our reader uses. A foreign key packet
+/// for our key, in front, whose session key passes half of the check must
+/// not be chosen over the right one: the restore would then fail. (Checking
+/// only one byte pair lets about 1 in 128 such keys through.)
+#[test]
+fn a_session_key_passing_half_the_quick_check_is_not_chosen() {
+    use nettle::cipher::Aes256;
+    use nettle::mode::{Cfb, Mode};
+    use sealpipe::openpgp::crypto::SessionKey;
+    use sealpipe::openpgp::packet::{pkesk::PKESK3, PKESK};
+    use sealpipe::openpgp::policy::StandardPolicy;
+    use sealpipe::openpgp::serialize::Marshal;
+    use sealpipe::openpgp::types::SymmetricAlgorithm;
+    use sealpipe::openpgp::Packet;
+
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let plain = sample_data(3000);
+    let message = crafted(SymmetricAlgorithm::AES256, |m| literal(m, &plain));
+    let version = layout(&message).version;
+    let head = &message[version + 1..version + 19];
+    let cert = example_cert();
+    let policy = StandardPolicy::new();
+    let subkey = cert
+        .keys()
+        .with_policy(&policy, None)
+        .for_transport_encryption()
+        .next()
+        .unwrap();
+    for half in [(true, false), (false, true)] {
+        let foreign = loop {
+            let key = SessionKey::new(32).unwrap();
+            let mut cfb = Cfb::<Aes256>::with_encrypt_key(&key).unwrap();
+            let mut prefix = [0u8; 18];
+            cfb.decrypt(&mut [0u8; 16], &mut prefix, head).unwrap();
+            if (prefix[14] == prefix[16], prefix[15] == prefix[17]) == half {
+                break key;
+            }
+        };
+        let pkesk =
+            PKESK3::for_recipient(SymmetricAlgorithm::AES256, &foreign, subkey.key()).unwrap();
+        let mut tampered = Vec::new();
+        Packet::from(PKESK::from(pkesk))
+            .serialize(&mut tampered)
+            .unwrap();
+        tampered.extend_from_slice(&message);
+        let v = verdict(&ring, ReaderChoice::Fast, &tampered);
+        assert_eq!(v.exit, 0, "the key matching {half:?} was chosen");
+        assert!(v.released == plain, "{half:?}: wrong plaintext");
+    }
 }

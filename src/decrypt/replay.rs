@@ -181,4 +181,11 @@ mod tests {
         extra_chunk.extend_from_slice(&[1u8; RECORD_CHUNK]);
         assert!(replay_all(record(&data), &extra_chunk).is_err());
     }
+
+    #[test]
+    fn the_recording_costs_32_bytes_per_4_mib_read() {
+        // The memory bound docs state: 8 KiB of digests per GiB of backup.
+        let data = vec![0u8; 9 << 20];
+        assert_eq!(record(&data).0.len(), 3);
+    }
 }

@@ -42,6 +42,8 @@ const PREFIX: usize = BLOCK + 2;
 /// The MDC packet: tag, length, 20-byte SHA-1.
 const MDC: usize = 22;
 const MDC_HEADER: [u8; 2] = [0xD3, 0x14];
+// Pieces are whole blocks (see `CfbWriter::put`).
+const _: () = assert!(PIECE % BLOCK == 0);
 
 /// AES in CFB mode, as nettle provides it. nettle's CFB wants whole blocks
 /// except in the very last call; the callers keep partial blocks back.
@@ -224,18 +226,13 @@ impl<W: Write> CfbWriter<W> {
         })
     }
 
-    fn put(&mut self, mut data: &[u8]) -> io::Result<()> {
+    /// Encrypt one piece. The front sends pieces of exactly PIECE bytes, a
+    /// whole number of blocks, and only the last one shorter: so nothing is
+    /// pending when a piece arrives, and only the last piece can leave a
+    /// partial block, which `finish` encrypts.
+    fn put(&mut self, data: &[u8]) -> io::Result<()> {
         if !self.pending.is_empty() {
-            let take = (BLOCK - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.pending.len() < BLOCK {
-                return Ok(());
-            }
-            let block = std::mem::take(&mut self.pending);
-            self.encrypt_blocks(&block)?;
-            self.pending = block;
-            self.pending.clear();
+            return Err(io::Error::other("a piece came after a partial block"));
         }
         let whole = data.len() / BLOCK * BLOCK;
         self.encrypt_blocks(&data[..whole])?;
@@ -295,16 +292,15 @@ impl<R: Read> Deframer<R> {
             return Ok(0);
         }
         loop {
-            let want = match &self.frame {
-                FrameCheck::Unbounded => buf.len(),
-                FrameCheck::Chunk { remaining, .. } => (buf.len() as u64).min(*remaining) as usize,
-                // A length octet, or a probe for bytes after the end.
-                FrameCheck::Length(_) | FrameCheck::Done => 1,
-            };
             let mut probe = [0u8; 1];
             let into = match &self.frame {
+                FrameCheck::Unbounded => &mut buf[..],
+                FrameCheck::Chunk { remaining, .. } => {
+                    let want = (buf.len() as u64).min(*remaining) as usize;
+                    &mut buf[..want]
+                }
+                // A length octet, or a probe for bytes after the end.
                 FrameCheck::Length(_) | FrameCheck::Done => &mut probe[..],
-                _ => &mut buf[..want],
             };
             let n = read_some(&mut self.source, into)?;
             if n == 0 {
