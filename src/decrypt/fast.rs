@@ -5,7 +5,7 @@
 
 use std::io::{self, Cursor, Read, Write};
 
-use openpgp::parse::{PacketParser, PacketParserResult, Parse};
+use openpgp::parse::{PacketParserBuilder, PacketParserResult, Parse};
 use sequoia_openpgp as openpgp;
 
 use super::{
@@ -124,7 +124,15 @@ where
     W: Write,
 {
     let mut sha256 = None;
-    let mut ppr = PacketParser::from_reader(plaintext).map_err(not_packets)?;
+    // No automatic hashing: the literal body is hashed for the one-pass
+    // signatures once, by copy_plaintext (decrypt/origin.rs), which gives
+    // the verdict for both readers; sequoia's own hash of it would be a
+    // second SHA-256 on the MDC's thread (verified restores at 0.7x).
+    let mut ppr = PacketParserBuilder::from_reader(plaintext)
+        .map_err(not_packets)?
+        .automatic_hashing(false)
+        .build()
+        .map_err(not_packets)?;
     while let PacketParserResult::Some(mut pp) = ppr {
         facts.observe(&pp.packet)?;
         if let openpgp::Packet::Literal(_) = pp.packet {

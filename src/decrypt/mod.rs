@@ -559,11 +559,7 @@ fn copy_plaintext<R: Read + Send, W: Write>(
 ) -> Result<Option<String>> {
     let zstd = facts.is_zstd();
     let mut digests = LiteralDigests::for_algos(&facts.one_pass_hashes);
-    let signed = SignedBody {
-        inner: body,
-        digests: &mut digests,
-    };
-    let mut plaintext = Tracked::new(signed);
+    let mut plaintext = Tracked::new(body);
     let mut sink = Tracked::new(sink);
     let (copied, sha256) = if zstd {
         // The OpenPGP layer (MDC, packet parsing) reads on its own thread,
@@ -572,12 +568,23 @@ fn copy_plaintext<R: Read + Send, W: Write>(
         std::thread::scope(|scope| {
             let source = &mut plaintext;
             scope.spawn(move || producer.produce(source));
+            // The signatures' hash is taken here, beside the frame walker,
+            // not on the OpenPGP layer's thread, which carries the MDC's
+            // SHA-1 (docs/performance.md: verified vs unverified restores).
+            let signed = SignedBody {
+                inner: queued,
+                digests: &mut digests,
+            };
             // `queued` is dropped when this returns, before the scope joins
             // the producer, so an early stop cannot leave it blocked.
-            decode_and_copy(queued, true, &mut sink, decoding)
+            decode_and_copy(signed, true, &mut sink, decoding)
         })
     } else {
-        decode_and_copy(&mut plaintext, false, &mut sink, decoding)
+        let signed = SignedBody {
+            inner: &mut plaintext,
+            digests: &mut digests,
+        };
+        decode_and_copy(signed, false, &mut sink, decoding)
     };
     if let Err(e) = copied {
         return Err(match (sink.failure(), plaintext.failure()) {
