@@ -1348,9 +1348,8 @@ fn hostile_cases_are_fuzz_seeds() {
 /// neither releases a byte (the backups fit the hold-back).
 #[test]
 fn both_readers_give_one_verdict_on_signed_backups() {
-    use sealpipe::openpgp::parse::{PacketParserBuilder, PacketParserResult, Parse};
+    use sealpipe::openpgp::parse::Parse;
     use sealpipe::openpgp::serialize::SerializeInto;
-    use sealpipe::openpgp::Packet;
 
     let env = TestEnv::new();
     let (daily, _) = env.daily_and_escrow();
@@ -1386,27 +1385,10 @@ fn both_readers_give_one_verdict_on_signed_backups() {
         cases.push((format!("{mode} unsigned"), unsigned, 10));
 
         // The forger's view: the packets inside, re-encrypted with a fresh MDC.
-        let unwrapped = env.gpg(&["-d", "--unwrap"], &msg);
-        assert_eq!(unwrapped.status, 0, "{}", unwrapped.stderr);
-        let mut packets = Vec::new();
-        let mut ppr = PacketParserBuilder::from_bytes(&unwrapped.stdout)
-            .unwrap()
-            .buffer_unread_content()
-            .build()
-            .unwrap();
-        while let PacketParserResult::Some(pp) = ppr {
-            // Into the compressed packet (deflate mode), keeping its content.
-            let (packet, next) = match pp.packet {
-                Packet::CompressedData(_) => {
-                    let next = pp.recurse().unwrap().1;
-                    ppr = next;
-                    continue;
-                }
-                _ => pp.next().unwrap(),
-            };
-            packets.push(packet.to_vec().unwrap());
-            ppr = next;
-        }
+        let packets: Vec<Vec<u8>> = unwrapped_packets(&env, &msg, true)
+            .iter()
+            .map(|p| p.to_vec().unwrap())
+            .collect();
         let [ops, lit, sig] = <[Vec<u8>; 3]>::try_from(packets).unwrap();
         let body_at = match sig[1] {
             0..=191 => 2,

@@ -17,7 +17,7 @@ use sealpipe::openpgp;
 
 use openpgp::crypto::KeyPair;
 use openpgp::packet::{key, Key, Tag};
-use openpgp::parse::{PacketParserBuilder, PacketParserResult, Parse};
+use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Signer};
 use openpgp::serialize::SerializeInto;
@@ -115,20 +115,7 @@ impl Setup {
     /// of their own message).
     fn unwrap(&self, backup: &[u8]) -> Vec<Packet> {
         self.env.gpg_import(&self.daily.key);
-        let out = self.env.gpg(&["-d", "--unwrap"], backup);
-        assert_eq!(out.status, 0, "gpg --unwrap: {}", out.stderr);
-        let mut packets = Vec::new();
-        let mut ppr = PacketParserBuilder::from_bytes(&out.stdout)
-            .unwrap()
-            .buffer_unread_content()
-            .build()
-            .unwrap();
-        while let PacketParserResult::Some(pp) = ppr {
-            let (packet, next) = pp.next().unwrap();
-            packets.push(packet);
-            ppr = next;
-        }
-        packets
+        unwrapped_packets(&self.env, backup, false)
     }
 
     /// `gpg -e` (or `-se` as `signer`) to the pinned certs.

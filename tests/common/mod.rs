@@ -219,6 +219,36 @@ impl TestEnv {
     }
 }
 
+/// The packets inside `backup` as `gpg -d --unwrap` gives them with this
+/// test's GnuPG home (the forger's view of their own message), stepping
+/// into a compressed packet when `into_compressed`.
+pub fn unwrapped_packets(
+    env: &TestEnv,
+    backup: &[u8],
+    into_compressed: bool,
+) -> Vec<sealpipe::openpgp::Packet> {
+    use sealpipe::openpgp::parse::{PacketParserBuilder, PacketParserResult, Parse};
+    use sealpipe::openpgp::Packet;
+    let out = env.gpg(&["-d", "--unwrap"], backup);
+    assert_eq!(out.status, 0, "gpg --unwrap: {}", out.stderr);
+    let mut packets = Vec::new();
+    let mut ppr = PacketParserBuilder::from_bytes(&out.stdout)
+        .unwrap()
+        .buffer_unread_content()
+        .build()
+        .unwrap();
+    while let PacketParserResult::Some(pp) = ppr {
+        if into_compressed && matches!(pp.packet, Packet::CompressedData(_)) {
+            ppr = pp.recurse().unwrap().1;
+            continue;
+        }
+        let (packet, next) = pp.next().unwrap();
+        packets.push(packet);
+        ppr = next;
+    }
+    packets
+}
+
 /// gpg in batch, quiet, with no terminal and loopback pinentry, in the
 /// GnuPG home `home`.
 pub fn gpg_command(home: &Path) -> Command {
