@@ -83,7 +83,7 @@ pub struct EncryptArgs {
     #[arg(short, long)]
     pub level: Option<Level>,
 
-    /// Compression threads, 1-256 [default: all cores].
+    /// Compression threads, 1-256 [default: all cores]; zstd uses at most 3 (memory bound).
     #[arg(short = 'j', long)]
     pub threads: Option<Threads>,
 
@@ -213,7 +213,7 @@ pub struct DecryptArgs {
     #[arg(long, value_name = "DIR", requires = "verify_first")]
     pub spool_dir: Option<PathBuf>,
 
-    /// zstd decompression threads [default: all cores].
+    /// zstd decompression threads [default: all cores]; at most 3 are used (memory bound).
     #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: Option<u32>,
 

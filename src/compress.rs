@@ -42,7 +42,10 @@ pub const ZSTD_FRAME_INPUT: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_ZSTD_WINDOW: u64 = 8 * MIB;
 /// Frames queued or being worked on at once, whatever the thread count:
 /// the bound on the memory of both zstd directions (docs/performance.md).
-const MAX_FRAMES_IN_FLIGHT: usize = 5;
+/// Each frame in flight costs about 9 MiB (input, output, a zstd context);
+/// 5 took encrypt to 66 MiB at 4 threads or more, over the 64 MiB bound,
+/// so at most 3 workers, and 4 frames.
+const MAX_FRAMES_IN_FLIGHT: usize = 4;
 /// zlib's default level, gpg's default too.
 pub const DEFAULT_DEFLATE_LEVEL: i32 = 6;
 
