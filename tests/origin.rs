@@ -537,3 +537,108 @@ fn check_loads_the_allowed_signers() {
         .run(&["check"], b"")
         .fails(3, "allowed-signers line 2: 'DEADBEEF' is not a fingerprint");
 }
+
+/// A listed fingerprint matches as gpg 2.4's `--assert-signer` matches it:
+/// the signer's primary key or the subkey that made the signature, in a
+/// file whose blank and `#` lines are ignored, surrounding blanks trimmed
+/// and hex in either case. The cert is gpg's own (a certify-only primary
+/// key, a signing subkey added with --quick-add-key), and so is the
+/// signature (`gpg -se`, which signs with the subkey).
+#[test]
+fn allowed_signers_match_the_primary_or_the_signing_subkey_as_gpg_does() {
+    let s = Setup::new();
+    let fingerprints = |who: &str| -> Vec<String> {
+        let out = s.env.gpg(&["--with-colons", "--list-keys", who], b"");
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("fpr:"))
+            .map(|l| l.trim_matches(':').to_string())
+            .collect()
+    };
+    let gpg_ok = |args: &[&str]| {
+        let out = s.env.gpg(args, b"");
+        assert_eq!(out.status, 0, "gpg {args:?}: {}", out.stderr);
+        out.stdout
+    };
+    let uid = "host2 <host2@example.org>";
+    gpg_ok(&[
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        uid,
+        "ed25519",
+        "cert",
+        "never",
+    ]);
+    let primary = fingerprints(uid).remove(0);
+    gpg_ok(&[
+        "--passphrase",
+        "",
+        "--quick-add-key",
+        &primary,
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let [_, subkey] = <[String; 2]>::try_from(fingerprints(uid)).unwrap();
+    s.env
+        .write("host2.cert.asc", &gpg_ok(&["--export", "-a", &primary]));
+    let config = fs::read_to_string(s.env.path("sealpipe.toml")).unwrap();
+    s.env.write(
+        "sealpipe.toml",
+        config
+            .replace(
+                "signer_certs = [\"host1.cert.asc\"]",
+                "signer_certs = [\"host1.cert.asc\", \"host2.cert.asc\"]",
+            )
+            .as_bytes(),
+    );
+    let host2 = TestKey {
+        name: "host2".into(),
+        cert: s.env.path("host2.cert.asc"),
+        key: s.env.path("host2.cert.asc"),
+        fingerprint: primary.clone(),
+    };
+    let plain = sample_data(50_000);
+    let signed = s.gpg_encrypt(Some(&host2), &plain);
+    // gpg signed with the subkey, not the primary key (inside its
+    // compressed packet).
+    s.env.gpg_import(&s.daily.key);
+    let inside = unwrapped_packets(&s.env, &signed, true);
+    let issuer = inside.iter().find_map(|p| match p {
+        Packet::Signature(sig) => sig.issuer_fingerprints().next().cloned(),
+        _ => None,
+    });
+    assert_eq!(issuer.map(|f| f.to_hex()), Some(subkey.clone()));
+
+    for listed in [
+        format!("{primary}\n"),
+        format!("{subkey}\n"),
+        format!(
+            "# backup hosts\n\n   \n  {}\t\n\t# retired: {}\n",
+            primary.to_lowercase(),
+            s.signer.fingerprint
+        ),
+    ] {
+        s.env.write("allowed-signers", listed.as_bytes());
+        s.accepted(&signed, &plain);
+    }
+    // Listed: only host1 (host2's cert known): a good signature, refused.
+    s.env.write(
+        "allowed-signers",
+        format!("{}\n# {primary}\n", s.signer.fingerprint).as_bytes(),
+    );
+    s.refused(
+        &signed,
+        &format!("good signature by {primary}, which is not listed"),
+    );
+    // sealpipe's own signing key, listed by its subkey alone.
+    let own = s.env.run(&["encrypt"], &plain).ok().stdout;
+    let own_subkey = signing_subkey(&s.signer).fingerprint().to_hex();
+    s.env
+        .write("allowed-signers", format!("{own_subkey}\n").as_bytes());
+    s.accepted(&own, &plain);
+    s.refused(&signed, "which is not listed");
+}

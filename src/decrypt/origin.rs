@@ -37,7 +37,9 @@ use crate::time::format_utc;
 /// allowed-signers file: one per line, compact hex (gpg's form), `#`
 /// comments and blank lines ignored. A listed fingerprint matches the
 /// signer's primary key or the subkey that signed, as gpg's
-/// `--assert-signer` does.
+/// `--assert-signer` does. Where gpg would silently never match a line
+/// (spaces inside, a trailing comment), it is an error here: a list must
+/// not hold an entry that looks like a signer and admits none.
 #[derive(Debug, Clone)]
 pub struct AllowedSigners {
     pub path: PathBuf,
@@ -61,7 +63,9 @@ impl AllowedSigners {
     pub fn parse(path: &Path, text: &str) -> Result<AllowedSigners> {
         let mut fingerprints = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
+            // ASCII blanks only, as C's isspace() in gpg: a no-break space
+            // pasted from a web page would make gpg's line differ from ours.
+            let line = line.trim_matches(|c: char| c.is_ascii_whitespace());
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
@@ -438,13 +442,20 @@ mod tests {
     #[test]
     fn allowed_signers_file_is_gpg_assert_signer_form() {
         let fpr = "0123456789ABCDEF0123456789ABCDEF01234567";
-        let text = format!("# hosts\n\n  {}  \n# end\n", fpr.to_lowercase());
+        // Blank and `#` lines ignored, ASCII blanks around a line trimmed,
+        // hex in either case, CRLF line ends: what gpg reads alike.
+        let text = format!("# hosts\r\n\n \t\n  {}  \r\n\t# end\n", fpr.to_lowercase());
         let parsed = AllowedSigners::parse(Path::new("/etc/a"), &text).unwrap();
         assert_eq!(parsed.fingerprints, vec![fpr.parse().unwrap()]);
+        // Lines gpg would never match: errors, not silently dead entries.
         for bad in [
-            "0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567",
-            "ABCD",
-            "zz",
+            "0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567".to_string(),
+            "ABCD".into(),
+            "zz".into(),
+            format!("{fpr} # host1"),
+            format!("0x{}", &fpr[2..]),
+            format!("\u{a0}{fpr}"),
+            format!("{fpr}\u{2003}"),
         ] {
             let text = format!("# hosts\n{fpr}\n{bad}\n");
             let err = AllowedSigners::parse(Path::new("/etc/a"), &text).unwrap_err();
