@@ -120,9 +120,20 @@ impl Setup {
 
     /// `gpg -e` (or `-se` as `signer`) to the pinned certs.
     fn gpg_encrypt(&self, sign_as: Option<&TestKey>, plain: &[u8]) -> Vec<u8> {
+        self.gpg_encrypt_with(&[], sign_as, plain)
+    }
+
+    /// `gpg_encrypt` with `options` before the others.
+    fn gpg_encrypt_with(
+        &self,
+        options: &[&str],
+        sign_as: Option<&TestKey>,
+        plain: &[u8],
+    ) -> Vec<u8> {
         self.env.gpg_import(&self.daily.cert);
         self.env.gpg_import(&self.escrow.cert);
-        let mut args = vec!["--trust-model", "always", "-e"];
+        let mut args = options.to_vec();
+        args.extend(["--trust-model", "always", "-e"]);
         if let Some(signer) = sign_as {
             self.env.gpg_import(&signer.key);
             args.extend(["-s", "-u", &signer.fingerprint]);
@@ -641,4 +652,32 @@ fn allowed_signers_match_the_primary_or_the_signing_subkey_as_gpg_does() {
         .write("allowed-signers", format!("{own_subkey}\n").as_bytes());
     s.accepted(&own, &plain);
     s.refused(&signed, "which is not listed");
+}
+
+/// `gpg --textmode -se` signs canonical text (CRLF line ends, RFC 4880
+/// 5.2.1): such a signature holds whatever the line ends were changed to,
+/// and gpg converts the data itself. Refused, by a listed signer too, with
+/// what to do instead, by both readers.
+#[test]
+fn a_text_mode_signature_is_refused_with_what_to_do() {
+    let s = Setup::new();
+    let plain = b"CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n".repeat(1000);
+    let signed = s.gpg_encrypt_with(&["--textmode"], Some(&s.signer), &plain);
+    s.env.gpg_import(&s.daily.key);
+    let inside = unwrapped_packets(&s.env, &signed, true);
+    let types: Vec<_> = inside
+        .iter()
+        .filter_map(|p| match p {
+            Packet::Signature(sig) => Some(sig.typ()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(types, [openpgp::types::SignatureType::Text]);
+    s.refused(
+        &signed,
+        "text-mode signature (gpg --textmode) is not supported; sign in binary mode",
+    );
+    // Not "altered or forged": nothing says the data was touched.
+    let out = s.env.run(&["decrypt"], &signed).fails(ORIGIN, "");
+    assert!(!out.stderr.contains("forged"), "{}", out.stderr);
 }

@@ -224,6 +224,9 @@ pub enum SignatureVerdict {
         created: SystemTime,
         why: String,
     },
+    /// A kind of signature sealpipe does not check (a text-mode one):
+    /// refused like a bad one, without claiming the data was altered.
+    Unsupported { issuer: String, why: &'static str },
 }
 
 impl fmt::Display for SignatureVerdict {
@@ -254,6 +257,9 @@ impl fmt::Display for SignatureVerdict {
                 "signature by {signer} made {}, when that key was not valid: {why}",
                 format_utc(*created)
             ),
+            SignatureVerdict::Unsupported { issuer, why } => {
+                write!(f, "signature by key {issuer}: {why}")
+            }
         }
     }
 }
@@ -287,6 +293,9 @@ pub enum OriginProblem {
          (or its signer's key was revoked or expired): do not restore it"
     )]
     BadSignature { found: String },
+    /// Every failed signature is of a kind sealpipe does not check.
+    #[error("the backup's signature is refused: {found}")]
+    UnsupportedSignature { found: String },
 }
 
 impl Origin {
@@ -294,20 +303,29 @@ impl Origin {
     /// an allowed-signers list, so does anything but a good signature by a
     /// listed signer.
     pub fn require(&self, check: &SignerCheck) -> std::result::Result<(), OriginProblem> {
-        let failed: Vec<String> = self
+        let failed: Vec<&SignatureVerdict> = self
             .signatures
             .iter()
             .filter(|v| {
                 matches!(
                     v,
-                    SignatureVerdict::Bad { .. } | SignatureVerdict::SignerRefused { .. }
+                    SignatureVerdict::Bad { .. }
+                        | SignatureVerdict::SignerRefused { .. }
+                        | SignatureVerdict::Unsupported { .. }
                 )
             })
-            .map(ToString::to_string)
             .collect();
         if !failed.is_empty() {
-            return Err(OriginProblem::BadSignature {
-                found: failed.join("; "),
+            let found = failed
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let unsupported =
+                |v: &&SignatureVerdict| matches!(v, SignatureVerdict::Unsupported { .. });
+            return Err(match failed.iter().all(unsupported) {
+                true => OriginProblem::UnsupportedSignature { found },
+                false => OriginProblem::BadSignature { found },
             });
         }
         let Some(allowed) = &check.allowed else {
@@ -381,11 +399,22 @@ fn judge_one(
     let Some(cert) = check.cert_for(&issuers) else {
         return SignatureVerdict::Unknown { issuer };
     };
-    if sig.typ() != SignatureType::Binary {
-        return bad(format!(
-            "a {} signature; backups are signed as binary documents",
-            sig.typ()
-        ));
+    // A text signature hashes the body with its line ends made CRLF
+    // (RFC 4880 5.2.1): sequoia keeps that hashing to itself, and it would
+    // hold whatever a body's line ends were changed to. Not checked.
+    match sig.typ() {
+        SignatureType::Binary => {}
+        SignatureType::Text => {
+            return SignatureVerdict::Unsupported {
+                issuer,
+                why: "text-mode signature (gpg --textmode) is not supported; sign in binary mode",
+            }
+        }
+        other => {
+            return bad(format!(
+                "a {other} signature; backups are signed as binary documents"
+            ))
+        }
     }
     let Some(created) = sig.signature_creation_time() else {
         return bad("it has no creation time".into());
