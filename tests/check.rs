@@ -301,29 +301,32 @@ fn signing_setup(env: &TestEnv, restore: bool) -> TestKey {
     host1
 }
 
+/// 31 days before EXPIRY `check` is quiet, its report holding `line` and
+/// the date; 29 days before it exits 9 with one stderr line that names
+/// `what` and `fingerprint`, the days left and `todo`.
+fn warns_29_days_before_and_not_31(env: &TestEnv, line: &str, what: &str, todo: &str) {
+    let out = run_at(env, EXPIRY - 31 * DAY, &["check"], b"").ok();
+    let report = String::from_utf8(out.stdout).unwrap();
+    let expected = format!("{line}: expires 2026-08-30 00:00:00 UTC (31 days left): ok");
+    assert!(report.contains(&expected), "{report}");
+    let r = run_at(env, EXPIRY - 29 * DAY, &["check"], b"").fails(9, what);
+    assert!(r.stderr.contains("29 days left"), "{}", r.stderr);
+    assert!(r.stderr.contains(todo), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(String::from_utf8_lossy(&r.stdout).contains("status: expiring"));
+}
+
 #[test]
 fn check_warns_before_the_signing_key_expires() {
     let env = TestEnv::new();
     let host1 = signing_setup(&env, false);
-    let line = format!("host1.key.asc {}: ", host1.fingerprint);
-
-    // Far from expiry: quiet, the key's line in the report.
-    let out = run_at(&env, EXPIRY - 31 * DAY, &["check"], b"").ok();
-    let report = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        report.contains(&format!(
-            "{line}expires 2026-08-30 00:00:00 UTC (31 days left): ok"
-        )),
-        "{report}"
+    let key = env.path("host1.key.asc");
+    warns_29_days_before_and_not_31(
+        &env,
+        &format!("signing key {} {}", key.display(), host1.fingerprint),
+        &format!("signing key {} ({})", key.display(), host1.fingerprint),
+        "sealpipe extend",
     );
-
-    // Within the warning period: exit 9, one line naming the key and what to do.
-    let r = run_at(&env, EXPIRY - 29 * DAY, &["check"], b"").fails(9, "signing key ");
-    assert!(r.stderr.contains(&host1.fingerprint), "{}", r.stderr);
-    assert!(r.stderr.contains("29 days left"), "{}", r.stderr);
-    assert!(r.stderr.contains("sealpipe extend"), "{}", r.stderr);
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(String::from_utf8_lossy(&r.stdout).contains("status: expiring"));
     run_at(&env, EXPIRY - 29 * DAY, &["encrypt"], b"tonight").ok();
     let r = run_at(&env, EXPIRY - 29 * DAY, &["check", "--json"], b"").fails(9, "");
     let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
@@ -351,29 +354,14 @@ fn check_warns_before_the_signing_key_expires() {
 fn check_warns_before_a_signer_cert_expires_on_the_restore_host() {
     let env = TestEnv::new();
     let host1 = signing_setup(&env, true);
-    let line = format!("host1.cert.asc {}: ", host1.fingerprint);
-
-    let out = run_at(&env, EXPIRY - 31 * DAY, &["check"], b"").ok();
-    let report = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        report.contains(&format!(
-            "signer cert {}",
-            env.path("host1.cert.asc").display()
-        )),
-        "{report}"
+    let cert = env.path("host1.cert.asc");
+    let line = format!("signer cert {} {}", cert.display(), host1.fingerprint);
+    warns_29_days_before_and_not_31(
+        &env,
+        &line,
+        &format!("signer cert {} ({})", cert.display(), host1.fingerprint),
+        "copy the new cert here",
     );
-    assert!(
-        report.contains(&format!(
-            "{line}expires 2026-08-30 00:00:00 UTC (31 days left): ok"
-        )),
-        "{report}"
-    );
-
-    let r = run_at(&env, EXPIRY - 29 * DAY, &["check"], b"").fails(9, "signer cert ");
-    assert!(r.stderr.contains(&host1.fingerprint), "{}", r.stderr);
-    assert!(r.stderr.contains("29 days left"), "{}", r.stderr);
-    assert!(r.stderr.contains("copy the new cert here"), "{}", r.stderr);
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     let r = run_at(&env, EXPIRY - 29 * DAY, &["check", "--json"], b"").fails(9, "");
     let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!(report["signer_certs"][0]["days_left"], 29);
@@ -385,7 +373,7 @@ fn check_warns_before_a_signer_cert_expires_on_the_restore_host() {
     let report = String::from_utf8(out.stdout).unwrap();
     assert!(
         report.contains(&format!(
-            "{line}expired 2026-08-30 00:00:00 UTC: vouches only for what it signed before: "
+            "{line}: expired 2026-08-30 00:00:00 UTC: vouches only for what it signed before: "
         )),
         "{report}"
     );

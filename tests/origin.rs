@@ -62,6 +62,20 @@ impl Setup {
         }
     }
 
+    /// Add `cert` to `signer_certs` beside host1's.
+    fn add_signer_cert(&self, cert: &str) {
+        let config = fs::read_to_string(self.env.path("sealpipe.toml")).unwrap();
+        self.env.write(
+            "sealpipe.toml",
+            config
+                .replace(
+                    "signer_certs = [\"host1.cert.asc\"]",
+                    &format!("signer_certs = [\"host1.cert.asc\", \"{cert}\"]"),
+                )
+                .as_bytes(),
+        );
+    }
+
     /// Both readers refuse `backup` with the origin exit code and a message
     /// containing `needle`, writing nothing: not to stdout, not to `-o`,
     /// not with `--verify-first`.
@@ -384,16 +398,7 @@ fn a_signer_expired_at_the_signatures_time_is_refused() {
         "allowed-signers",
         format!("{}\n{}\n", s.signer.fingerprint, short.fingerprint).as_bytes(),
     );
-    let config = fs::read_to_string(s.env.path("sealpipe.toml")).unwrap();
-    s.env.write(
-        "sealpipe.toml",
-        config
-            .replace(
-                "signer_certs = [\"host1.cert.asc\"]",
-                "signer_certs = [\"host1.cert.asc\", \"short.cert.asc\"]",
-            )
-            .as_bytes(),
-    );
+    s.add_signer_cert("short.cert.asc");
     let plain = sample_data(50_000);
     // Made while the key was valid: accepted, even after it expired.
     let in_time = s.signed_at(&short, NOW + 3600, &plain);
@@ -596,16 +601,7 @@ fn allowed_signers_match_the_primary_or_the_signing_subkey_as_gpg_does() {
     let [_, subkey] = <[String; 2]>::try_from(fingerprints(uid)).unwrap();
     s.env
         .write("host2.cert.asc", &gpg_ok(&["--export", "-a", &primary]));
-    let config = fs::read_to_string(s.env.path("sealpipe.toml")).unwrap();
-    s.env.write(
-        "sealpipe.toml",
-        config
-            .replace(
-                "signer_certs = [\"host1.cert.asc\"]",
-                "signer_certs = [\"host1.cert.asc\", \"host2.cert.asc\"]",
-            )
-            .as_bytes(),
-    );
+    s.add_signer_cert("host2.cert.asc");
     let host2 = TestKey {
         name: "host2".into(),
         cert: s.env.path("host2.cert.asc"),
