@@ -373,7 +373,7 @@ fn check_warns_before_a_signer_cert_expires_on_the_restore_host() {
     let report = String::from_utf8(out.stdout).unwrap();
     assert!(
         report.contains(&format!(
-            "{line}: expired 2026-08-30 00:00:00 UTC: vouches only for what it signed before: "
+            "{line}: expired 2026-08-30 00:00:00 UTC: new signatures refused: "
         )),
         "{report}"
     );

@@ -379,7 +379,7 @@ impl Report<'_> {
         for c in self.signer_certs {
             let expiry = self.expiry(c.expires, false);
             let verdict = match &c.problem {
-                Some(problem) => format!("vouches only for what it signed before: {problem}"),
+                Some(problem) => format!("new signatures refused: {problem}"),
                 None => "ok".into(),
             };
             out += &format!(
