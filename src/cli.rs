@@ -400,7 +400,8 @@ pub enum GenerateWhat {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Warn (exit 9) when a pinned key expires within this many days (0-36500).
+    /// Warn (exit 9) when a pinned key, the signing key or a signer cert
+    /// expires within this many days (0-36500).
     #[arg(long, default_value_t = 30, value_name = "N",
           value_parser = clap::value_parser!(u64).range(0..=36_500))]
     pub warn_days: u64,

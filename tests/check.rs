@@ -279,3 +279,113 @@ fn check_report_to_a_full_disk_is_a_failure() {
     assert!(r.stderr.contains("no space left"), "{}", r.stderr);
     assert_eq!(r.stderr.lines().last(), Some("7"), "{}", r.stderr);
 }
+
+/// Recipients that never expire, and a signing key `host1` that expires
+/// 90 days after NOW; `restore` adds the restore host's lines (host1's cert
+/// in `signer_certs`, host1 listed) instead of the backup host's `[sign]`.
+fn signing_setup(env: &TestEnv, restore: bool) -> TestKey {
+    env.daily_and_escrow();
+    let host1 = env.keygen("host1", &["--sign", "--expires", "90d"]);
+    let config = fs::read_to_string(env.path("sealpipe.toml")).unwrap();
+    let lines = match restore {
+        false => "[sign]\nkey = \"host1.key.asc\"\n".to_string(),
+        true => {
+            env.write(
+                "allowed-signers",
+                format!("{}\n", host1.fingerprint).as_bytes(),
+            );
+            "allowed_signers = \"allowed-signers\"\nsigner_certs = [\"host1.cert.asc\"]\n".into()
+        }
+    };
+    env.write("sealpipe.toml", format!("{config}{lines}").as_bytes());
+    host1
+}
+
+/// 31 days before EXPIRY `check` is quiet, its report holding `line` and
+/// the date; 29 days before it exits 9 with one stderr line that names
+/// `what` and `fingerprint`, the days left and `todo`.
+fn warns_29_days_before_and_not_31(env: &TestEnv, line: &str, what: &str, todo: &str) {
+    let out = run_at(env, EXPIRY - 31 * DAY, &["check"], b"").ok();
+    let report = String::from_utf8(out.stdout).unwrap();
+    let expected = format!("{line}: expires 2026-08-30 00:00:00 UTC (31 days left): ok");
+    assert!(report.contains(&expected), "{report}");
+    let r = run_at(env, EXPIRY - 29 * DAY, &["check"], b"").fails(9, what);
+    assert!(r.stderr.contains("29 days left"), "{}", r.stderr);
+    assert!(r.stderr.contains(todo), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(String::from_utf8_lossy(&r.stdout).contains("status: expiring"));
+}
+
+#[test]
+fn check_warns_before_the_signing_key_expires() {
+    let env = TestEnv::new();
+    let host1 = signing_setup(&env, false);
+    let key = env.path("host1.key.asc");
+    warns_29_days_before_and_not_31(
+        &env,
+        &format!("signing key {} {}", key.display(), host1.fingerprint),
+        &format!("signing key {} ({})", key.display(), host1.fingerprint),
+        "sealpipe extend",
+    );
+    run_at(&env, EXPIRY - 29 * DAY, &["encrypt"], b"tonight").ok();
+    let r = run_at(&env, EXPIRY - 29 * DAY, &["check", "--json"], b"").fails(9, "");
+    let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(
+        report["signing_key"]["fingerprint"],
+        host1.fingerprint.as_str()
+    );
+    assert_eq!(report["signing_key"]["days_left"], 29);
+    assert_eq!(report["signing_key"]["usable"], true);
+
+    // Expired: encrypt refuses to sign, and check says so with encrypt's code.
+    let after = EXPIRY + 60;
+    run_at(&env, after, &["encrypt"], b"first bad night").fails(4, "expired");
+    let r = run_at(&env, after, &["check"], b"").fails(4, "tonight's backup would fail");
+    assert!(r.stderr.contains("expired"), "{}", r.stderr);
+    let report = String::from_utf8(r.stdout).unwrap();
+    assert!(
+        report.contains("host1.key.asc: expiry unknown: REFUSED: "),
+        "{report}"
+    );
+    assert!(report.ends_with("status: refused\n"), "{report}");
+}
+
+#[test]
+fn check_warns_before_a_signer_cert_expires_on_the_restore_host() {
+    let env = TestEnv::new();
+    let host1 = signing_setup(&env, true);
+    let cert = env.path("host1.cert.asc");
+    let line = format!("signer cert {} {}", cert.display(), host1.fingerprint);
+    warns_29_days_before_and_not_31(
+        &env,
+        &line,
+        &format!("signer cert {} ({})", cert.display(), host1.fingerprint),
+        "copy the new cert here",
+    );
+    let r = run_at(&env, EXPIRY - 29 * DAY, &["check", "--json"], b"").fails(9, "");
+    let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(report["signer_certs"][0]["days_left"], 29);
+    assert!(report["signing_key"].is_null());
+
+    // Expired: what it signed before still verifies, so the cert stays and
+    // check reports it without failing (a retired host's cert is kept).
+    let out = run_at(&env, EXPIRY + 60, &["check"], b"").ok();
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        report.contains(&format!(
+            "{line}: expired 2026-08-30 00:00:00 UTC: new signatures refused: "
+        )),
+        "{report}"
+    );
+
+    // A listed signer without a cert: the config error decrypt would give.
+    let other = env.keygen("other", &["--sign"]);
+    env.write(
+        "allowed-signers",
+        format!("{}\n{}\n", host1.fingerprint, other.fingerprint).as_bytes(),
+    );
+    run_at(&env, EXPIRY - 31 * DAY, &["check"], b"").fails(
+        3,
+        &format!("allowed signer {} has no cert", other.fingerprint),
+    );
+}

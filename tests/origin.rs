@@ -62,6 +62,20 @@ impl Setup {
         }
     }
 
+    /// Add `cert` to `signer_certs` beside host1's.
+    fn add_signer_cert(&self, cert: &str) {
+        let config = fs::read_to_string(self.env.path("sealpipe.toml")).unwrap();
+        self.env.write(
+            "sealpipe.toml",
+            config
+                .replace(
+                    "signer_certs = [\"host1.cert.asc\"]",
+                    &format!("signer_certs = [\"host1.cert.asc\", \"{cert}\"]"),
+                )
+                .as_bytes(),
+        );
+    }
+
     /// Both readers refuse `backup` with the origin exit code and a message
     /// containing `needle`, writing nothing: not to stdout, not to `-o`,
     /// not with `--verify-first`.
@@ -120,9 +134,20 @@ impl Setup {
 
     /// `gpg -e` (or `-se` as `signer`) to the pinned certs.
     fn gpg_encrypt(&self, sign_as: Option<&TestKey>, plain: &[u8]) -> Vec<u8> {
+        self.gpg_encrypt_with(&[], sign_as, plain)
+    }
+
+    /// `gpg_encrypt` with `options` before the others.
+    fn gpg_encrypt_with(
+        &self,
+        options: &[&str],
+        sign_as: Option<&TestKey>,
+        plain: &[u8],
+    ) -> Vec<u8> {
         self.env.gpg_import(&self.daily.cert);
         self.env.gpg_import(&self.escrow.cert);
-        let mut args = vec!["--trust-model", "always", "-e"];
+        let mut args = options.to_vec();
+        args.extend(["--trust-model", "always", "-e"]);
         if let Some(signer) = sign_as {
             self.env.gpg_import(&signer.key);
             args.extend(["-s", "-u", &signer.fingerprint]);
@@ -373,16 +398,7 @@ fn a_signer_expired_at_the_signatures_time_is_refused() {
         "allowed-signers",
         format!("{}\n{}\n", s.signer.fingerprint, short.fingerprint).as_bytes(),
     );
-    let config = fs::read_to_string(s.env.path("sealpipe.toml")).unwrap();
-    s.env.write(
-        "sealpipe.toml",
-        config
-            .replace(
-                "signer_certs = [\"host1.cert.asc\"]",
-                "signer_certs = [\"host1.cert.asc\", \"short.cert.asc\"]",
-            )
-            .as_bytes(),
-    );
+    s.add_signer_cert("short.cert.asc");
     let plain = sample_data(50_000);
     // Made while the key was valid: accepted, even after it expired.
     let in_time = s.signed_at(&short, NOW + 3600, &plain);
@@ -536,4 +552,128 @@ fn check_loads_the_allowed_signers() {
     s.env
         .run(&["check"], b"")
         .fails(3, "allowed-signers line 2: 'DEADBEEF' is not a fingerprint");
+}
+
+/// A listed fingerprint matches as gpg 2.4's `--assert-signer` matches it:
+/// the signer's primary key or the subkey that made the signature, in a
+/// file whose blank and `#` lines are ignored, surrounding blanks trimmed
+/// and hex in either case. The cert is gpg's own (a certify-only primary
+/// key, a signing subkey added with --quick-add-key), and so is the
+/// signature (`gpg -se`, which signs with the subkey).
+#[test]
+fn allowed_signers_match_the_primary_or_the_signing_subkey_as_gpg_does() {
+    let s = Setup::new();
+    let fingerprints = |who: &str| -> Vec<String> {
+        let out = s.env.gpg(&["--with-colons", "--list-keys", who], b"");
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("fpr:"))
+            .map(|l| l.trim_matches(':').to_string())
+            .collect()
+    };
+    let gpg_ok = |args: &[&str]| {
+        let out = s.env.gpg(args, b"");
+        assert_eq!(out.status, 0, "gpg {args:?}: {}", out.stderr);
+        out.stdout
+    };
+    let uid = "host2 <host2@example.org>";
+    gpg_ok(&[
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        uid,
+        "ed25519",
+        "cert",
+        "never",
+    ]);
+    let primary = fingerprints(uid).remove(0);
+    gpg_ok(&[
+        "--passphrase",
+        "",
+        "--quick-add-key",
+        &primary,
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let [_, subkey] = <[String; 2]>::try_from(fingerprints(uid)).unwrap();
+    s.env
+        .write("host2.cert.asc", &gpg_ok(&["--export", "-a", &primary]));
+    s.add_signer_cert("host2.cert.asc");
+    let host2 = TestKey {
+        name: "host2".into(),
+        cert: s.env.path("host2.cert.asc"),
+        key: s.env.path("host2.cert.asc"),
+        fingerprint: primary.clone(),
+    };
+    let plain = sample_data(50_000);
+    let signed = s.gpg_encrypt(Some(&host2), &plain);
+    // gpg signed with the subkey, not the primary key (inside its
+    // compressed packet).
+    s.env.gpg_import(&s.daily.key);
+    let inside = unwrapped_packets(&s.env, &signed, true);
+    let issuer = inside.iter().find_map(|p| match p {
+        Packet::Signature(sig) => sig.issuer_fingerprints().next().cloned(),
+        _ => None,
+    });
+    assert_eq!(issuer.map(|f| f.to_hex()), Some(subkey.clone()));
+
+    for listed in [
+        format!("{primary}\n"),
+        format!("{subkey}\n"),
+        format!(
+            "# backup hosts\n\n   \n  {}\t\n\t# retired: {}\n",
+            primary.to_lowercase(),
+            s.signer.fingerprint
+        ),
+    ] {
+        s.env.write("allowed-signers", listed.as_bytes());
+        s.accepted(&signed, &plain);
+    }
+    // Listed: only host1 (host2's cert known): a good signature, refused.
+    s.env.write(
+        "allowed-signers",
+        format!("{}\n# {primary}\n", s.signer.fingerprint).as_bytes(),
+    );
+    s.refused(
+        &signed,
+        &format!("good signature by {primary}, which is not listed"),
+    );
+    // sealpipe's own signing key, listed by its subkey alone.
+    let own = s.env.run(&["encrypt"], &plain).ok().stdout;
+    let own_subkey = signing_subkey(&s.signer).fingerprint().to_hex();
+    s.env
+        .write("allowed-signers", format!("{own_subkey}\n").as_bytes());
+    s.accepted(&own, &plain);
+    s.refused(&signed, "which is not listed");
+}
+
+/// `gpg --textmode -se` signs canonical text (CRLF line ends, RFC 4880
+/// 5.2.1): such a signature holds whatever the line ends were changed to,
+/// and gpg converts the data itself. Refused, by a listed signer too, with
+/// what to do instead, by both readers.
+#[test]
+fn a_text_mode_signature_is_refused_with_what_to_do() {
+    let s = Setup::new();
+    let plain = b"CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n".repeat(1000);
+    let signed = s.gpg_encrypt_with(&["--textmode"], Some(&s.signer), &plain);
+    s.env.gpg_import(&s.daily.key);
+    let inside = unwrapped_packets(&s.env, &signed, true);
+    let types: Vec<_> = inside
+        .iter()
+        .filter_map(|p| match p {
+            Packet::Signature(sig) => Some(sig.typ()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(types, [openpgp::types::SignatureType::Text]);
+    s.refused(
+        &signed,
+        "text-mode signature (gpg --textmode) is not supported; sign in binary mode",
+    );
+    // Not "altered or forged": nothing says the data was touched.
+    let out = s.env.run(&["decrypt"], &signed).fails(ORIGIN, "");
+    assert!(!out.stderr.contains("forged"), "{}", out.stderr);
 }

@@ -1,10 +1,12 @@
 //! `sealpipe check`: for cron or a monitoring system. Loads the config as
 //! `encrypt` does and reports each pinned recipient's expiry, so a key is
-//! extended weeks before the night its backups would start failing.
+//! extended weeks before the night its backups would start failing; the
+//! same for the `[sign]` key on a backup host and for each of
+//! `[decrypt] signer_certs` on a restore host.
 //! Exit 0: all well; 9: a key expires within the warning period; 4:
 //! `encrypt` would refuse now; 5: a `[decrypt]` key does not load or unlock.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -12,7 +14,7 @@ use sealpipe::config::{Config, PinnedRecipient};
 use sealpipe::io::print_stdout;
 use sealpipe::keys::agent::AgentKeys;
 use sealpipe::keys::{self, expiry, SecretKeyring};
-use sealpipe::openpgp::Fingerprint;
+use sealpipe::openpgp::{Cert, Fingerprint};
 use sealpipe::time::format_utc;
 use sealpipe::{policy, time, Error};
 
@@ -32,6 +34,26 @@ struct RecipientStatus {
     refusal: Option<String>,
 }
 
+/// The `[sign]` key as tonight's encrypt loads it.
+struct SigningStatus {
+    file: PathBuf,
+    /// The signing cert's primary fingerprint (None when it does not load).
+    fingerprint: Option<Fingerprint>,
+    expires: Option<SystemTime>,
+    /// Why encrypt would refuse to sign with it now.
+    refusal: Option<String>,
+}
+
+/// One of `[decrypt] signer_certs`: until when it vouches for new signatures.
+struct SignerCertStatus {
+    file: PathBuf,
+    fingerprint: Fingerprint,
+    expires: Option<SystemTime>,
+    /// Why a signature made now would be refused (expired, revoked, ...):
+    /// what it signed before still verifies, so this is reported, not failed.
+    problem: Option<String>,
+}
+
 /// One `[decrypt]` key file: which pinned recipients it opens, or why it fails.
 struct DecryptKeyStatus {
     file: PathBuf,
@@ -43,7 +65,7 @@ pub fn run(config: &ConfigFile, args: CheckArgs) -> Result<()> {
     // A restore host's allowed-signers file and signer certs load as
     // decrypt will load them: a broken one is a config error now, not
     // during a restore.
-    super::load_signers(config, &Default::default())?;
+    let signers = super::load_signers(config, &Default::default())?;
     let config = config.load()?;
     let now = time::now()?;
     let warn_until = now + Duration::from_secs(args.warn_days * 86_400);
@@ -55,37 +77,88 @@ pub fn run(config: &ConfigFile, args: CheckArgs) -> Result<()> {
         .map(|pin| recipient_status(config, pin, now))
         .collect();
     let decrypt_keys = check_decrypt_keys(config, &recipients);
+    let signing = config.sign.key.as_ref().map(|file| {
+        let loaded = super::encrypt::load_signer(config, None, now);
+        let key = loaded.as_ref().ok().and_then(Option::as_ref);
+        let status = SigningStatus {
+            file: file.clone(),
+            fingerprint: key.map(|k| k.cert_fingerprint.clone()),
+            expires: key.and_then(|k| k.expires),
+            refusal: loaded.as_ref().err().map(ToString::to_string),
+        };
+        (status, loaded.err())
+    });
+    // load_signers loaded `signer_certs` in the config's order.
+    let signer_certs: Vec<SignerCertStatus> = config
+        .decrypt
+        .signer_certs
+        .iter()
+        .zip(&signers.certs)
+        .map(|(file, cert)| signer_cert_status(file, cert, now))
+        .collect();
 
-    let expiring: Vec<String> = recipients
+    let warning = |what: String, t: SystemTime, todo: &str| {
+        format!(
+            "{what} expires on {} ({}); {todo}",
+            format_utc(t),
+            days_left(now, t)
+        )
+    };
+    let soon = |expires: Option<SystemTime>| expires.filter(|t| *t <= warn_until);
+    let mut expiring: Vec<String> = recipients
         .iter()
         .filter(|r| r.refusal.is_none())
-        .filter_map(|r| r.expires.filter(|t| *t <= warn_until).map(|t| (r, t)))
+        .filter_map(|r| soon(r.expires).map(|t| (r, t)))
         .map(|(r, t)| {
-            format!(
-                "pinned key '{}' ({}) expires on {} ({}); extend it \
-                 (sealpipe extend) and copy the new cert to every backup host",
-                r.name,
-                r.fingerprint,
-                format_utc(t),
-                days_left(now, t)
+            warning(
+                format!("pinned key '{}' ({})", r.name, r.fingerprint),
+                t,
+                "extend it (sealpipe extend) and copy the new cert to every backup host",
             )
         })
         .collect();
+    if let Some((s, None)) = &signing {
+        if let (Some(fpr), Some(t)) = (&s.fingerprint, soon(s.expires)) {
+            expiring.push(warning(
+                format!("signing key {} ({fpr})", s.file.display()),
+                t,
+                "extend it (sealpipe extend --key-out), make the new key file the [sign] key \
+                 and copy the new cert to every restore host's signer_certs",
+            ));
+        }
+    }
+    expiring.extend(
+        signer_certs
+            .iter()
+            .filter(|c| c.problem.is_none())
+            .filter_map(|c| soon(c.expires).map(|t| (c, t)))
+            .map(|(c, t)| {
+                warning(
+                    format!("signer cert {} ({})", c.file.display(), c.fingerprint),
+                    t,
+                    "extend the key on its backup host (sealpipe extend) and copy the new \
+                     cert here, or the backups it signs after that are refused",
+                )
+            }),
+    );
     let key_problems: Vec<String> = decrypt_keys
         .iter()
         .filter_map(|k| k.problem.clone())
         .collect();
-    let status = match (&verdict, key_problems.is_empty(), expiring.is_empty()) {
-        (Err(_), _, _) => "refused",
-        (Ok(_), false, _) => "decrypt-key-failed",
-        (Ok(_), true, false) => "expiring",
-        (Ok(_), true, true) => "ok",
+    let signing_failed = matches!(signing, Some((_, Some(_))));
+    let status = match (&verdict, signing_failed, key_problems.is_empty()) {
+        (Err(_), _, _) | (Ok(_), true, _) => "refused",
+        (Ok(_), false, false) => "decrypt-key-failed",
+        (Ok(_), false, true) if !expiring.is_empty() => "expiring",
+        (Ok(_), false, true) => "ok",
     };
     let report = Report {
         config,
         now,
         warn_days: args.warn_days,
         recipients: &recipients,
+        signing: signing.as_ref().map(|(s, _)| s),
+        signer_certs: &signer_certs,
         decrypt_keys: &decrypt_keys,
         status,
     };
@@ -96,6 +169,9 @@ pub fn run(config: &ConfigFile, args: CheckArgs) -> Result<()> {
     })?;
 
     if let Err(refusal) = verdict {
+        return Err(anyhow::Error::from(refusal).context("tonight's backup would fail"));
+    }
+    if let Some((_, Some(refusal))) = signing {
         return Err(anyhow::Error::from(refusal).context("tonight's backup would fail"));
     }
     if !key_problems.is_empty() {
@@ -140,6 +216,20 @@ fn recipient_status(config: &Config, pin: &PinnedRecipient, now: SystemTime) -> 
         Err(other) => status.refusal = Some(other.to_string()),
     }
     status
+}
+
+/// A signer's cert judged as decrypt judges a signature made now: the same
+/// signing-cert check, at the same policy time.
+fn signer_cert_status(file: &Path, cert: &Cert, now: SystemTime) -> SignerCertStatus {
+    let signing = expiry::signing_subkeys(cert, now);
+    SignerCertStatus {
+        file: file.to_path_buf(),
+        fingerprint: cert.fingerprint(),
+        expires: expiry::effective_expiry(cert, &signing, now),
+        problem: policy::check_signing_cert(cert, &policy::standard_at(now), now)
+            .err()
+            .map(|p| p.to_string()),
+    }
 }
 
 /// Load the `[decrypt]` keys (with the config's passphrase file) and match
@@ -246,6 +336,8 @@ struct Report<'a> {
     now: SystemTime,
     warn_days: u64,
     recipients: &'a [RecipientStatus],
+    signing: Option<&'a SigningStatus>,
+    signer_certs: &'a [SignerCertStatus],
     decrypt_keys: &'a [DecryptKeyStatus],
     status: &'static str,
 }
@@ -259,12 +351,7 @@ impl Report<'_> {
             self.warn_days
         );
         for r in self.recipients {
-            let expiry = match r.expires {
-                None if r.refusal.is_some() => "expiry unknown".to_string(),
-                None => "never expires".to_string(),
-                Some(t) if t <= self.now => format!("expired {}", format_utc(t)),
-                Some(t) => format!("expires {} ({})", format_utc(t), days_left(self.now, t)),
-            };
+            let expiry = self.expiry(r.expires, r.refusal.is_some());
             let verdict = match &r.refusal {
                 Some(reason) => format!("REFUSED: {reason}"),
                 None => "ok".into(),
@@ -272,6 +359,33 @@ impl Report<'_> {
             out += &format!(
                 "recipient {} {}: {expiry}: {verdict}\n",
                 r.name, r.fingerprint
+            );
+        }
+        if let Some(s) = self.signing {
+            let fingerprint = s
+                .fingerprint
+                .as_ref()
+                .map_or_else(String::new, |f| format!(" {f}"));
+            let expiry = self.expiry(s.expires, s.refusal.is_some());
+            let verdict = match &s.refusal {
+                Some(reason) => format!("REFUSED: {reason}"),
+                None => "ok".into(),
+            };
+            out += &format!(
+                "signing key {}{fingerprint}: {expiry}: {verdict}\n",
+                s.file.display()
+            );
+        }
+        for c in self.signer_certs {
+            let expiry = self.expiry(c.expires, false);
+            let verdict = match &c.problem {
+                Some(problem) => format!("new signatures refused: {problem}"),
+                None => "ok".into(),
+            };
+            out += &format!(
+                "signer cert {} {}: {expiry}: {verdict}\n",
+                c.file.display(),
+                c.fingerprint
             );
         }
         for k in self.decrypt_keys {
@@ -291,21 +405,63 @@ impl Report<'_> {
         out
     }
 
+    /// A key's expiry as the report line says it.
+    fn expiry(&self, expires: Option<SystemTime>, refused: bool) -> String {
+        match expires {
+            None if refused => "expiry unknown".to_string(),
+            None => "never expires".to_string(),
+            Some(t) if t <= self.now => format!("expired {}", format_utc(t)),
+            Some(t) => format!("expires {} ({})", format_utc(t), days_left(self.now, t)),
+        }
+    }
+
     fn json(&self) -> String {
         let unix = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let with_expiry = |mut fields: serde_json::Value, expires: Option<SystemTime>| {
+            fields["expires"] = expires.map(format_utc).into();
+            fields["expires_unix"] = expires.map(unix).into();
+            fields["days_left"] = expires.map(|t| expiry::days_left(self.now, t)).into();
+            fields
+        };
+        let signing_key = self.signing.map(|s| {
+            with_expiry(
+                serde_json::json!({
+                    "file": s.file.display().to_string(),
+                    "fingerprint": s.fingerprint.as_ref().map(|f| f.to_hex()),
+                    "usable": s.refusal.is_none(),
+                    "refusal": s.refusal,
+                }),
+                s.expires,
+            )
+        });
+        let signer_certs: Vec<_> = self
+            .signer_certs
+            .iter()
+            .map(|c| {
+                with_expiry(
+                    serde_json::json!({
+                        "file": c.file.display().to_string(),
+                        "fingerprint": c.fingerprint.to_hex(),
+                        "usable": c.problem.is_none(),
+                        "problem": c.problem,
+                    }),
+                    c.expires,
+                )
+            })
+            .collect();
         let recipients: Vec<_> = self
             .recipients
             .iter()
             .map(|r| {
-                serde_json::json!({
-                    "name": r.name,
-                    "fingerprint": r.fingerprint,
-                    "usable": r.refusal.is_none(),
-                    "refusal": r.refusal,
-                    "expires": r.expires.map(format_utc),
-                    "expires_unix": r.expires.map(unix),
-                    "days_left": r.expires.map(|t| expiry::days_left(self.now, t)),
-                })
+                with_expiry(
+                    serde_json::json!({
+                        "name": r.name,
+                        "fingerprint": r.fingerprint,
+                        "usable": r.refusal.is_none(),
+                        "refusal": r.refusal,
+                    }),
+                    r.expires,
+                )
             })
             .collect();
         let decrypt_keys: Vec<_> = self
@@ -325,6 +481,8 @@ impl Report<'_> {
             "warn_days": self.warn_days,
             "status": self.status,
             "recipients": recipients,
+            "signing_key": signing_key,
+            "signer_certs": signer_certs,
             "decrypt_keys": decrypt_keys,
         });
         format!("{report:#}\n")

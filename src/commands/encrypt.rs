@@ -87,8 +87,9 @@ pub fn run(config: &ConfigFile, args: EncryptArgs) -> Result<()> {
 }
 
 /// The signing key: `--sign-key`, else the config's `[sign] key`, else none.
-/// The config's `passphrase_file` unlocks either.
-fn load_signer(
+/// The config's `passphrase_file` unlocks either. `check` calls it too, so
+/// it judges the signing key exactly as tonight's encrypt will.
+pub(crate) fn load_signer(
     config: &Config,
     cli: Option<&Path>,
     now: std::time::SystemTime,

@@ -37,7 +37,9 @@ use crate::time::format_utc;
 /// allowed-signers file: one per line, compact hex (gpg's form), `#`
 /// comments and blank lines ignored. A listed fingerprint matches the
 /// signer's primary key or the subkey that signed, as gpg's
-/// `--assert-signer` does.
+/// `--assert-signer` does. Where gpg would silently never match a line
+/// (spaces inside, a trailing comment), it is an error here: a list must
+/// not hold an entry that looks like a signer and admits none.
 #[derive(Debug, Clone)]
 pub struct AllowedSigners {
     pub path: PathBuf,
@@ -61,7 +63,9 @@ impl AllowedSigners {
     pub fn parse(path: &Path, text: &str) -> Result<AllowedSigners> {
         let mut fingerprints = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
+            // ASCII blanks only, as C's isspace() in gpg: a no-break space
+            // pasted from a web page would make gpg's line differ from ours.
+            let line = line.trim_matches(|c: char| c.is_ascii_whitespace());
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
@@ -220,6 +224,9 @@ pub enum SignatureVerdict {
         created: SystemTime,
         why: String,
     },
+    /// A kind of signature sealpipe does not check (a text-mode one):
+    /// refused like a bad one, without claiming the data was altered.
+    Unsupported { issuer: String, why: &'static str },
 }
 
 impl fmt::Display for SignatureVerdict {
@@ -250,6 +257,9 @@ impl fmt::Display for SignatureVerdict {
                 "signature by {signer} made {}, when that key was not valid: {why}",
                 format_utc(*created)
             ),
+            SignatureVerdict::Unsupported { issuer, why } => {
+                write!(f, "signature by key {issuer}: {why}")
+            }
         }
     }
 }
@@ -283,6 +293,9 @@ pub enum OriginProblem {
          (or its signer's key was revoked or expired): do not restore it"
     )]
     BadSignature { found: String },
+    /// Every failed signature is of a kind sealpipe does not check.
+    #[error("the backup's signature is refused: {found}")]
+    UnsupportedSignature { found: String },
 }
 
 impl Origin {
@@ -290,20 +303,29 @@ impl Origin {
     /// an allowed-signers list, so does anything but a good signature by a
     /// listed signer.
     pub fn require(&self, check: &SignerCheck) -> std::result::Result<(), OriginProblem> {
-        let failed: Vec<String> = self
+        let failed: Vec<&SignatureVerdict> = self
             .signatures
             .iter()
             .filter(|v| {
                 matches!(
                     v,
-                    SignatureVerdict::Bad { .. } | SignatureVerdict::SignerRefused { .. }
+                    SignatureVerdict::Bad { .. }
+                        | SignatureVerdict::SignerRefused { .. }
+                        | SignatureVerdict::Unsupported { .. }
                 )
             })
-            .map(ToString::to_string)
             .collect();
         if !failed.is_empty() {
-            return Err(OriginProblem::BadSignature {
-                found: failed.join("; "),
+            let found = failed
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            let unsupported =
+                |v: &&SignatureVerdict| matches!(v, SignatureVerdict::Unsupported { .. });
+            return Err(match failed.iter().all(unsupported) {
+                true => OriginProblem::UnsupportedSignature { found },
+                false => OriginProblem::BadSignature { found },
             });
         }
         let Some(allowed) = &check.allowed else {
@@ -377,11 +399,22 @@ fn judge_one(
     let Some(cert) = check.cert_for(&issuers) else {
         return SignatureVerdict::Unknown { issuer };
     };
-    if sig.typ() != SignatureType::Binary {
-        return bad(format!(
-            "a {} signature; backups are signed as binary documents",
-            sig.typ()
-        ));
+    // A text signature hashes the body with its line ends made CRLF
+    // (RFC 4880 5.2.1): sequoia keeps that hashing to itself, and it would
+    // hold whatever a body's line ends were changed to. Not checked.
+    match sig.typ() {
+        SignatureType::Binary => {}
+        SignatureType::Text => {
+            return SignatureVerdict::Unsupported {
+                issuer,
+                why: "text-mode signature (gpg --textmode) is not supported; sign in binary mode",
+            }
+        }
+        other => {
+            return bad(format!(
+                "a {other} signature; backups are signed as binary documents"
+            ))
+        }
     }
     let Some(created) = sig.signature_creation_time() else {
         return bad("it has no creation time".into());
@@ -438,13 +471,20 @@ mod tests {
     #[test]
     fn allowed_signers_file_is_gpg_assert_signer_form() {
         let fpr = "0123456789ABCDEF0123456789ABCDEF01234567";
-        let text = format!("# hosts\n\n  {}  \n# end\n", fpr.to_lowercase());
+        // Blank and `#` lines ignored, ASCII blanks around a line trimmed,
+        // hex in either case, CRLF line ends: what gpg reads alike.
+        let text = format!("# hosts\r\n\n \t\n  {}  \r\n\t# end\n", fpr.to_lowercase());
         let parsed = AllowedSigners::parse(Path::new("/etc/a"), &text).unwrap();
         assert_eq!(parsed.fingerprints, vec![fpr.parse().unwrap()]);
+        // Lines gpg would never match: errors, not silently dead entries.
         for bad in [
-            "0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567",
-            "ABCD",
-            "zz",
+            "0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567".to_string(),
+            "ABCD".into(),
+            "zz".into(),
+            format!("{fpr} # host1"),
+            format!("0x{}", &fpr[2..]),
+            format!("\u{a0}{fpr}"),
+            format!("{fpr}\u{2003}"),
         ] {
             let text = format!("# hosts\n{fpr}\n{bad}\n");
             let err = AllowedSigners::parse(Path::new("/etc/a"), &text).unwrap_err();

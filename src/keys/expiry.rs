@@ -1,5 +1,5 @@
-//! Key expiry: when a pinned recipient stops being usable (`sealpipe
-//! check`), and new self-signatures that move the expiry (`sealpipe
+//! Key expiry: when a pinned recipient or a signing key stops being
+//! usable (`sealpipe check`), and new self-signatures that move the expiry (`sealpipe
 //! extend`). The fingerprint never changes, so the pins stay valid.
 
 use std::time::{Duration, SystemTime};
@@ -31,17 +31,30 @@ pub fn effective_expiry(cert: &Cert, keys: &[Fingerprint], now: SystemTime) -> O
 /// The subkeys of `cert` marked for encryption at `now`, alive or not
 /// (for reporting when an expired key stopped working).
 pub fn encryption_subkeys(cert: &Cert, now: SystemTime) -> Vec<Fingerprint> {
+    subkeys_flagged(
+        cert,
+        now,
+        KeyFlags::empty()
+            .set_storage_encryption()
+            .set_transport_encryption(),
+    )
+}
+
+/// The subkeys of `cert` marked for signing at `now`, alive or not: with
+/// [`effective_expiry`], when a signer's cert stops vouching for new
+/// signatures.
+pub fn signing_subkeys(cert: &Cert, now: SystemTime) -> Vec<Fingerprint> {
+    subkeys_flagged(cert, now, KeyFlags::empty().set_signing())
+}
+
+fn subkeys_flagged(cert: &Cert, now: SystemTime, flags: KeyFlags) -> Vec<Fingerprint> {
     let policy = crate::policy::standard_at(now);
     cert.with_policy(&policy, now)
         .map(|valid| {
             valid
                 .keys()
                 .subkeys()
-                .key_flags(
-                    KeyFlags::empty()
-                        .set_storage_encryption()
-                        .set_transport_encryption(),
-                )
+                .key_flags(flags)
                 .map(|ka| ka.key().fingerprint())
                 .collect()
         })

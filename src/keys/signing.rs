@@ -20,6 +20,9 @@ use crate::policy::{self, CertProblem, Refusal};
 pub struct SigningKey {
     /// The primary key's fingerprint: what an allowed-signers list names.
     pub cert_fingerprint: Fingerprint,
+    /// When signing with it stops working: the earliest expiry of the
+    /// primary key and of this signing key (None: never).
+    pub expires: Option<SystemTime>,
     keypair: KeyPair,
 }
 
@@ -28,6 +31,7 @@ impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")
             .field("cert_fingerprint", &self.cert_fingerprint)
+            .field("expires", &self.expires)
             .field("key", &self.keypair.public().fingerprint())
             .finish()
     }
@@ -73,6 +77,7 @@ pub fn load(path: &Path, passphrase: Option<&Password>, now: SystemTime) -> Resu
         .map(|ka| ka.key().clone())
         .find(|k| signing.contains(&k.fingerprint()))
         .ok_or_else(|| cannot_sign(CertProblem::NoSigningKey))?;
+    let expires = super::expiry::effective_expiry(&cert, &[key.fingerprint()], now);
     let key = match (key.secret().is_encrypted(), passphrase) {
         (false, _) => key,
         (true, None) => {
@@ -98,6 +103,7 @@ pub fn load(path: &Path, passphrase: Option<&Password>, now: SystemTime) -> Resu
         .map_err(|e| Error::Key(format!("signing key in {}: {e}", path.display())))?;
     Ok(SigningKey {
         cert_fingerprint: cert.fingerprint(),
+        expires,
         keypair,
     })
 }
