@@ -26,6 +26,10 @@ enum Piece {
 pub struct ThreadedReader {
     // Mutex only to make the reader Sync, as sequoia's parser requires.
     queue: Mutex<Receiver<Piece>>,
+    /// Read pieces go back to the producer to be filled again: a fresh
+    /// 256 KiB piece each time cost an allocation, its page faults and a
+    /// memset, about 3% of a restore's CPU (docs/performance.md).
+    spent: SyncSender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
     ended: bool,
@@ -60,15 +64,24 @@ impl Sticky {
 }
 
 /// The producing end, run on its own thread with `produce`.
-pub struct Producer(SyncSender<Piece>);
+pub struct Producer {
+    pieces: SyncSender<Piece>,
+    spent: Receiver<Vec<u8>>,
+}
 
 /// A connected pair.
 pub fn threaded_reader() -> (Producer, ThreadedReader) {
     let (tx, rx) = sync_channel(IN_FLIGHT);
+    // Room for every piece that can be out at once, so none is dropped.
+    let (spent_tx, spent_rx) = sync_channel(IN_FLIGHT + 2);
     (
-        Producer(tx),
+        Producer {
+            pieces: tx,
+            spent: spent_rx,
+        },
         ThreadedReader {
             queue: Mutex::new(rx),
+            spent: spent_tx,
             current: Vec::new(),
             pos: 0,
             ended: false,
@@ -82,7 +95,9 @@ impl Producer {
     /// the consumer has gone away.
     pub fn produce<R: Read>(self, mut source: R) {
         loop {
-            let mut piece = vec![0u8; PIECE];
+            // A returned piece is already PIECE long: no zeroing to redo.
+            let mut piece = self.spent.try_recv().unwrap_or_default();
+            piece.resize(PIECE, 0);
             let mut filled = 0;
             let outcome = loop {
                 match source.read(&mut piece[filled..]) {
@@ -98,7 +113,7 @@ impl Producer {
                 }
             };
             piece.truncate(filled);
-            if !piece.is_empty() && self.0.send(Piece::Data(piece)).is_err() {
+            if !piece.is_empty() && self.pieces.send(Piece::Data(piece)).is_err() {
                 return;
             }
             let last = match outcome {
@@ -106,7 +121,7 @@ impl Producer {
                 Ok(true) => Piece::End,
                 Err(e) => Piece::Fail(e),
             };
-            let _ = self.0.send(last);
+            let _ = self.pieces.send(last);
             return;
         }
     }
@@ -128,7 +143,9 @@ impl Read for ThreadedReader {
                 .recv();
             match next {
                 Ok(Piece::Data(data)) => {
-                    self.current = data;
+                    let read = std::mem::replace(&mut self.current, data);
+                    // The producer may have ended: then the piece is just freed.
+                    let _ = self.spent.try_send(read);
                     self.pos = 0;
                 }
                 Ok(Piece::End) => {
