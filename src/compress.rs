@@ -12,7 +12,7 @@
 //! again, in order. Both hold a bounded number of frames in memory.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -446,6 +446,21 @@ impl<R: Read> Read for ZstdFrames<R> {
         buf[..n].copy_from_slice(&self.output[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+/// The plaintext handed out from the decoded frame itself, so the output
+/// is written from it without a copy.
+impl<R: Read> BufRead for ZstdFrames<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.output.len() && !self.refill()? {
+            return Ok(&[]);
+        }
+        Ok(&self.output[self.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.output.len());
     }
 }
 

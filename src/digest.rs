@@ -2,7 +2,7 @@
 //! --digest-file` and `verify` can prove a restore gave back the same bytes.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -46,6 +46,32 @@ impl<R: Read> Read for HashingReader<R> {
             h.update(&buf[..n]);
         }
         Ok(n)
+    }
+}
+
+impl<R: BufRead> HashingReader<R> {
+    /// Copy everything to `writer` straight out of the inner reader's own
+    /// buffers, hashing on the way: for the zstd frames that saves copying
+    /// all of the plaintext once more (docs/performance.md).
+    pub fn copy_to<W: Write + ?Sized>(&mut self, writer: &mut W) -> io::Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let buf = match self.inner.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                return Ok(total);
+            }
+            if let Some(h) = self.hasher.as_mut() {
+                h.update(buf);
+            }
+            writer.write_all(buf)?;
+            let n = buf.len();
+            self.inner.consume(n);
+            total += n as u64;
+        }
     }
 }
 

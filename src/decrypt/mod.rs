@@ -618,10 +618,19 @@ fn decode_and_copy<R: Read, W: Write>(
         Ok(stage) => stage,
         Err(e) => return (Err(e), None),
     };
-    let mut hashing = HashingReader::new(stage, decoding.digest == PlaintextDigest::Sha256);
-    let copied = copy(&mut hashing, sink, IO_BUFFER_SIZE);
-    let (_, sha256) = hashing.finish();
-    (copied, sha256)
+    let digest = decoding.digest == PlaintextDigest::Sha256;
+    match stage {
+        StreamDecompressor::Zstd(frames) => {
+            let mut hashing = HashingReader::new(frames, digest);
+            let copied = hashing.copy_to(sink);
+            (copied, hashing.finish().1)
+        }
+        StreamDecompressor::Passthrough(plain) => {
+            let mut hashing = HashingReader::new(plain, digest);
+            let copied = copy(&mut hashing, sink, IO_BUFFER_SIZE);
+            (copied, hashing.finish().1)
+        }
+    }
 }
 
 /// sequoia 2.4 panics on some malformed inputs (e.g. a SEIPD packet cut
