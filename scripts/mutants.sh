@@ -26,6 +26,10 @@ declare -A FILE=(
   [envelope]=src/format/envelope.rs
   [decrypt]=src/decrypt/mod.rs
   [replay]=src/decrypt/replay.rs
+  [origin]=src/decrypt/origin.rs
+  [session]=src/decrypt/session.rs
+  [fast]=src/decrypt/fast.rs
+  [stock]=src/decrypt/stock.rs
 )
 declare -A TESTS=(
   # policy: trust has the key-algorithm and pin tests, sign the signing
@@ -43,13 +47,28 @@ declare -A TESTS=(
   [decrypt]="--lib --test core --test damage --test hostile --test lifecycle"
   # replay: its unit tests drive both passes over every chunk boundary.
   [replay]="--lib"
+  # origin: origin has every verdict through the binary (1 s), damage both
+  # readers' verdicts on signed backups, forged and damaged, in-process.
+  [origin]="--lib --test origin --test damage"
+  # session: its unit tests; damage the key packets of hostile inputs;
+  # agent the one unlock per key and the agent's keys; session_key the
+  # given session key and the key service.
+  [session]="--lib --test damage --test agent --test session_key"
+  # fast, stock: damage runs both readers over the same 400+ inputs and
+  # compares verdicts in-process; core the plain restores.
+  [fast]="--lib --test damage --test core"
+  [stock]="--lib --test damage --test core"
 )
 # Tests to leave out, per module (libtest --skip), when they are slow and
 # what they check is covered by a faster test in the same targets.
 declare -A SKIP=(
   [seipd]="every_damaged_backup_fails_with_a_reason"
+  [origin]="every_damaged_backup_fails_with_a_reason"
+  [session]="every_damaged_backup_fails_with_a_reason"
+  [fast]="every_damaged_backup_fails_with_a_reason"
+  [stock]="every_damaged_backup_fails_with_a_reason"
 )
-ORDER=(policy files config seipd envelope decrypt replay)
+ORDER=(policy files config seipd envelope decrypt replay origin session fast stock)
 
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")

@@ -16,12 +16,14 @@ use common::*;
 use sealpipe::openpgp;
 
 use openpgp::crypto::KeyPair;
-use openpgp::packet::{key, Key, Tag};
+use openpgp::packet::one_pass_sig::OnePassSig3;
+use openpgp::packet::signature::SignatureBuilder;
+use openpgp::packet::{key, Key, OnePassSig, Signature, Tag};
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Signer};
 use openpgp::serialize::SerializeInto;
-use openpgp::types::HashAlgorithm;
+use openpgp::types::{HashAlgorithm, SignatureType};
 use openpgp::{Cert, Packet};
 
 const ORIGIN: i32 = 10;
@@ -536,4 +538,37 @@ fn check_loads_the_allowed_signers() {
     s.env
         .run(&["check"], b"")
         .fails(3, "allowed-signers line 2: 'DEADBEEF' is not a fingerprint");
+}
+
+/// Two signatures by a listed key with different hash algorithms (as a
+/// signer moving from SHA-256 to SHA-512 makes): the literal is hashed
+/// with every algorithm a one-pass signature announces, and both verify.
+#[test]
+fn signatures_with_different_hashes_are_each_checked() {
+    let s = Setup::new();
+    let plain = sample_data(20_000);
+    let backup = s.env.run(&["encrypt", "-c", "none"], &plain).ok().stdout;
+    let literal = s.unwrap(&backup)[1].to_vec().unwrap();
+    let sign = |algo| {
+        SignatureBuilder::new(SignatureType::Binary)
+            .set_hash_algo(algo)
+            .set_signature_creation_time(UNIX_EPOCH + Duration::from_secs(NOW + 60))
+            .unwrap()
+            .sign_message(&mut signing_keypair(&s.signer), &plain)
+            .unwrap()
+    };
+    let (outer, inner) = (sign(HashAlgorithm::SHA512), sign(HashAlgorithm::SHA256));
+    let one_pass = |sig: &Signature, last: bool| {
+        let mut ops = OnePassSig3::try_from(sig).unwrap();
+        ops.set_last(last);
+        Packet::from(OnePassSig::from(ops)).to_vec().unwrap()
+    };
+    let packets = [
+        one_pass(&outer, false),
+        one_pass(&inner, true),
+        literal,
+        Packet::from(inner).to_vec().unwrap(),
+        Packet::from(outer).to_vec().unwrap(),
+    ];
+    s.accepted(&s.encrypt_raw(&packets.concat()), &plain);
 }
