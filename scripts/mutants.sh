@@ -50,10 +50,11 @@ declare -A TESTS=(
   # origin: origin has every verdict through the binary (1 s), damage both
   # readers' verdicts on signed backups, forged and damaged, in-process.
   [origin]="--lib --test origin --test damage"
-  # session: its unit tests; damage the key packets of hostile inputs;
-  # agent the one unlock per key and the agent's keys; session_key the
-  # given session key and the key service.
-  [session]="--lib --test damage --test agent --test session_key"
+  # session: its unit tests; core the one unlock per key file and the
+  # certification-only primary; damage the key packets of hostile inputs;
+  # agent the one request per agent key; session_key the given session
+  # key and the key service.
+  [session]="--lib --test core --test damage --test agent --test session_key"
   # fast, stock: damage runs both readers over the same 400+ inputs and
   # compares verdicts in-process; core the plain restores.
   [fast]="--lib --test damage --test core"

@@ -540,6 +540,34 @@ fn check_loads_the_allowed_signers() {
         .fails(3, "allowed-signers line 2: 'DEADBEEF' is not a fingerprint");
 }
 
+/// A signature over `plain` by `keypair`, made just after the test clock's
+/// now, as a forger with that key would make it.
+fn signature_by(keypair: &mut KeyPair, algo: HashAlgorithm, plain: &[u8]) -> Signature {
+    SignatureBuilder::new(SignatureType::Binary)
+        .set_hash_algo(algo)
+        .set_signature_creation_time(UNIX_EPOCH + Duration::from_secs(NOW + 60))
+        .unwrap()
+        .sign_message(keypair, plain)
+        .unwrap()
+}
+
+/// The packets of a message signed with `signatures` (outermost first):
+/// their one-pass signature packets, the literal, then the signatures in
+/// reverse.
+fn one_pass_signed(literal: &[u8], signatures: &[Signature]) -> Vec<u8> {
+    let mut packets = Vec::new();
+    for (i, sig) in signatures.iter().enumerate() {
+        let mut ops = OnePassSig3::try_from(sig).unwrap();
+        ops.set_last(i + 1 == signatures.len());
+        packets.extend(Packet::from(OnePassSig::from(ops)).to_vec().unwrap());
+    }
+    packets.extend_from_slice(literal);
+    for sig in signatures.iter().rev() {
+        packets.extend(Packet::from(sig.clone()).to_vec().unwrap());
+    }
+    packets
+}
+
 /// Two signatures by a listed key with different hash algorithms (as a
 /// signer moving from SHA-256 to SHA-512 makes): the literal is hashed
 /// with every algorithm a one-pass signature announces, and both verify.
@@ -549,26 +577,38 @@ fn signatures_with_different_hashes_are_each_checked() {
     let plain = sample_data(20_000);
     let backup = s.env.run(&["encrypt", "-c", "none"], &plain).ok().stdout;
     let literal = s.unwrap(&backup)[1].to_vec().unwrap();
-    let sign = |algo| {
-        SignatureBuilder::new(SignatureType::Binary)
-            .set_hash_algo(algo)
-            .set_signature_creation_time(UNIX_EPOCH + Duration::from_secs(NOW + 60))
-            .unwrap()
-            .sign_message(&mut signing_keypair(&s.signer), &plain)
-            .unwrap()
-    };
-    let (outer, inner) = (sign(HashAlgorithm::SHA512), sign(HashAlgorithm::SHA256));
-    let one_pass = |sig: &Signature, last: bool| {
-        let mut ops = OnePassSig3::try_from(sig).unwrap();
-        ops.set_last(last);
-        Packet::from(OnePassSig::from(ops)).to_vec().unwrap()
-    };
-    let packets = [
-        one_pass(&outer, false),
-        one_pass(&inner, true),
-        literal,
-        Packet::from(inner).to_vec().unwrap(),
-        Packet::from(outer).to_vec().unwrap(),
-    ];
-    s.accepted(&s.encrypt_raw(&packets.concat()), &plain);
+    let signatures = [HashAlgorithm::SHA512, HashAlgorithm::SHA256]
+        .map(|algo| signature_by(&mut signing_keypair(&s.signer), algo, &plain));
+    let message = one_pass_signed(&literal, &signatures);
+    s.accepted(&s.encrypt_raw(&message), &plain);
+}
+
+/// A listed signer's certification-only primary key is no signing key: a
+/// signature it makes verifies, and is still refused (whoever holds that
+/// key signs through the subkey the cert names for signing).
+#[test]
+fn a_signature_by_a_key_the_cert_does_not_sign_with_is_refused() {
+    let s = Setup::new();
+    let plain = sample_data(20_000);
+    let backup = s.env.run(&["encrypt", "-c", "none"], &plain).ok().stdout;
+    let literal = s.unwrap(&backup)[1].to_vec().unwrap();
+    let cert = Cert::from_file(&s.signer.key).unwrap();
+    let mut primary = cert
+        .primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()
+        .unwrap()
+        .role_into_unspecified()
+        .into_keypair()
+        .unwrap();
+    let signature = signature_by(&mut primary, HashAlgorithm::SHA256, &plain);
+    let message = one_pass_signed(&literal, &[signature]);
+    s.refused(
+        &s.encrypt_raw(&message),
+        &format!(
+            "key {} was not a valid signing key of that cert then",
+            s.signer.fingerprint
+        ),
+    );
 }
