@@ -867,6 +867,61 @@ fn only_a_key_packet_naming_the_key_is_damage_when_it_does_not_open() {
     }
 }
 
+/// Both readers report the same facts of a message they open: the key that
+/// opened it, the cipher and the container's version (`verify` and
+/// `inspect --key` print them).
+#[test]
+fn both_readers_report_the_key_cipher_and_container() {
+    use openpgp::cert::CertBuilder;
+    use openpgp::policy::StandardPolicy;
+    use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
+    use openpgp::serialize::MarshalInto;
+    use openpgp::types::SymmetricAlgorithm;
+    use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader};
+    use sealpipe::keys::SecretKeyring;
+    use std::io::Write;
+
+    let (cert, _) = CertBuilder::general_purpose(Some("backup@example.org"))
+        .set_features(openpgp::types::Features::empty().set_seipdv1())
+        .unwrap()
+        .generate()
+        .unwrap();
+    let policy = StandardPolicy::new();
+    let recipients: Vec<_> = cert
+        .keys()
+        .with_policy(&policy, None)
+        .for_transport_encryption()
+        .collect();
+    let subkey = recipients[0].key().fingerprint();
+    let mut msg = Vec::new();
+    let message = Encryptor::for_recipients(Message::new(&mut msg), recipients)
+        .symmetric_algo(SymmetricAlgorithm::AES128)
+        .build()
+        .unwrap();
+    let mut literal = LiteralWriter::new(message).build().unwrap();
+    literal.write_all(b"the backup").unwrap();
+    literal.finalize().unwrap();
+
+    let mut ring = SecretKeyring::default();
+    ring.add(
+        &cert.as_tsk().to_vec().unwrap(),
+        std::path::Path::new("key"),
+    )
+    .unwrap();
+    for reader in [Reader::Fast, Reader::Stock] {
+        let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
+        let mut out = Vec::new();
+        let summary = sealpipe::decrypt::decrypt(&plan, &msg[..], &mut out).unwrap();
+        assert_eq!(out, b"the backup");
+        let facts = summary.facts;
+        let opened_by = facts.opened_by.expect("the key that opened it");
+        assert_eq!(opened_by.key, subkey, "{reader:?}");
+        assert_eq!(opened_by.cert, cert.fingerprint(), "{reader:?}");
+        assert_eq!(facts.cipher, Some(SymmetricAlgorithm::AES128), "{reader:?}");
+        assert_eq!(facts.seipd_version, Some(1), "{reader:?}");
+    }
+}
+
 /// Issue 12.13: decrypt never tries a certification-only primary key,
 /// even when a key packet is addressed to it.
 #[test]
