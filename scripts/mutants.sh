@@ -26,6 +26,10 @@ declare -A FILE=(
   [envelope]=src/format/envelope.rs
   [decrypt]=src/decrypt/mod.rs
   [replay]=src/decrypt/replay.rs
+  [origin]=src/decrypt/origin.rs
+  [session]=src/decrypt/session.rs
+  [fast]=src/decrypt/fast.rs
+  [stock]=src/decrypt/stock.rs
 )
 declare -A TESTS=(
   # policy: trust has the key-algorithm and pin tests, sign the signing
@@ -39,17 +43,36 @@ declare -A TESTS=(
   # round trip at every boundary. Its one binary-spawning test is skipped
   # (SKIP below): 17 s per mutant, and it checks the same cases' messages.
   [seipd]="--test damage"
-  [envelope]="--lib --test core --test damage --test hostile --test lifecycle"
+  # envelope: envelope has the key-packet and armor bounds and the names
+  # of what is not a backup; damage the framing of 400+ damaged inputs.
+  [envelope]="--lib --test envelope --test core --test damage --test hostile --test lifecycle"
   [decrypt]="--lib --test core --test damage --test hostile --test lifecycle"
   # replay: its unit tests drive both passes over every chunk boundary.
   [replay]="--lib"
+  # origin: origin has every verdict through the binary (1 s), damage both
+  # readers' verdicts on signed backups, forged and damaged, in-process.
+  [origin]="--lib --test origin --test damage"
+  # session: its unit tests; core the one unlock per key file and the
+  # certification-only primary; damage the key packets of hostile inputs;
+  # agent the one request per agent key; session_key the given session
+  # key and the key service.
+  [session]="--lib --test core --test damage --test agent --test session_key"
+  # fast, stock: damage runs both readers over the same 400+ inputs and
+  # compares verdicts in-process; core the plain restores.
+  [fast]="--lib --test damage --test core"
+  [stock]="--lib --test damage --test core"
 )
 # Tests to leave out, per module (libtest --skip), when they are slow and
 # what they check is covered by a faster test in the same targets.
 declare -A SKIP=(
   [seipd]="every_damaged_backup_fails_with_a_reason"
+  [envelope]="every_damaged_backup_fails_with_a_reason"
+  [origin]="every_damaged_backup_fails_with_a_reason"
+  [session]="every_damaged_backup_fails_with_a_reason"
+  [fast]="every_damaged_backup_fails_with_a_reason"
+  [stock]="every_damaged_backup_fails_with_a_reason"
 )
-ORDER=(policy files config seipd envelope decrypt replay)
+ORDER=(policy files config seipd envelope decrypt replay origin session fast stock)
 
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")

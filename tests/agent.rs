@@ -415,6 +415,20 @@ fn junk_key_packets_cost_one_agent_request_per_key() {
     assert_eq!(run.stdout, b"the backup");
 }
 
+/// `--verify-first` reads the backup twice with one session: the second
+/// pass gets gpg-agent's first answer for the same key packet (one
+/// request) and restores.
+#[test]
+fn verify_first_with_the_agent_asks_once_and_restores() {
+    let (env, agent, _daily) = daily_key_in_agent(&[]);
+    let data = sample_data(100_000);
+    let backup = backup(&env, &data);
+    let args = ["decrypt", "--agent", "--verify-first"];
+    let run = run_with_stdin(with_agent(&env, &agent, &args), &backup).ok();
+    assert!(run.stdout == data, "both passes open the backup");
+    assert_eq!(agent.decryptions_asked(), 1, "one request for both passes");
+}
+
 /// `check` with `[decrypt] agent = true`: a cert listed under `keys` names
 /// a key in the agent; check asks the agent whether it holds it (HAVEKEY,
 /// never a decryption) and exits 5 when it does not.

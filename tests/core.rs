@@ -758,6 +758,11 @@ fn junk_key_packets_cost_one_unlock_per_key() {
     let keys = ring.keys.len();
     for reader in [Reader::Fast, Reader::Stock] {
         let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
+        assert_eq!(
+            plan.session.unlocks(),
+            0,
+            "nothing unlocked before a message"
+        );
         for pass in 0..2 {
             let mut out = Vec::new();
             sealpipe::decrypt::decrypt(&plan, &hostile[..], &mut out).unwrap();
@@ -768,6 +773,152 @@ fn junk_key_packets_cost_one_unlock_per_key() {
             "{reader:?}: {} unlocks for {keys} keys and 301 key packets",
             plan.session.unlocks()
         );
+    }
+}
+
+/// A key packet that a key does not open means damage only when the packet
+/// names that key: then the backup's key packets are damaged. An anonymous
+/// one (gpg --throw-keyids) may be for anyone, and the verdict stays "no
+/// given key opens this backup".
+#[test]
+fn only_a_key_packet_naming_the_key_is_damage_when_it_does_not_open() {
+    use openpgp::cert::CertBuilder;
+    use openpgp::packet::{Packet, PKESK};
+    use openpgp::policy::StandardPolicy;
+    use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
+    use openpgp::serialize::MarshalInto;
+    use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader};
+    use sealpipe::error::{Damage, Error};
+    use sealpipe::keys::SecretKeyring;
+    use std::io::Write;
+
+    // As sealpipe's keys: v4, SEIPDv1 (so v3 key packets).
+    let generate = |name: &str| {
+        CertBuilder::general_purpose(Some(name))
+            .set_features(openpgp::types::Features::empty().set_seipdv1())
+            .unwrap()
+            .generate()
+            .unwrap()
+            .0
+    };
+    let (ours, theirs) = (generate("ours"), generate("theirs"));
+    // A message to `cert`, split into its one key packet and the rest.
+    let encrypted_to = |cert: &openpgp::Cert| -> (PKESK, Vec<u8>) {
+        let policy = StandardPolicy::new();
+        let recipients: Vec<_> = cert
+            .keys()
+            .with_policy(&policy, None)
+            .for_transport_encryption()
+            .collect();
+        let mut msg = Vec::new();
+        let message = Encryptor::for_recipients(Message::new(&mut msg), recipients)
+            .build()
+            .unwrap();
+        let mut literal = LiteralWriter::new(message).build().unwrap();
+        literal.write_all(b"the backup").unwrap();
+        literal.finalize().unwrap();
+        let pile = openpgp::PacketPile::from_bytes(&msg).unwrap();
+        let Some(Packet::PKESK(pkesk)) = pile.path_ref(&[0]) else {
+            panic!("the message starts with its key packet");
+        };
+        let head = Packet::from(pkesk.clone()).to_vec().unwrap();
+        assert_eq!(&msg[..head.len()], &head[..]);
+        (pkesk.clone(), msg[head.len()..].to_vec())
+    };
+    let mut ring = SecretKeyring::default();
+    ring.add(
+        &ours.as_tsk().to_vec().unwrap(),
+        std::path::Path::new("key"),
+    )
+    .unwrap();
+
+    // Named: our own key packet, its wrapped session key garbled.
+    let (pkesk, rest) = encrypted_to(&ours);
+    let mut garbled = Packet::from(pkesk).to_vec().unwrap();
+    let last = garbled.len() - 1;
+    garbled[last] ^= 0x5A;
+    let named = [garbled, rest].concat();
+    // Anonymous: a key packet for another cert, its recipient wiped.
+    let (pkesk, rest) = encrypted_to(&theirs);
+    let PKESK::V3(mut anonymous) = pkesk else {
+        panic!("a v3 key packet");
+    };
+    anonymous.set_recipient(None);
+    let anonymous = [Packet::from(PKESK::V3(anonymous)).to_vec().unwrap(), rest].concat();
+
+    for reader in [Reader::Fast, Reader::Stock] {
+        let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
+        let verdict = |bytes: &[u8]| {
+            let mut out = Vec::new();
+            let err = sealpipe::decrypt::decrypt(&plan, bytes, &mut out).unwrap_err();
+            assert!(out.is_empty(), "{reader:?}: nothing released");
+            err
+        };
+        let err = verdict(&named);
+        assert!(
+            matches!(err, Error::BadInput(Damage::KeyPacket { .. })),
+            "{reader:?}, named: {err}"
+        );
+        let err = verdict(&anonymous);
+        assert!(
+            matches!(&err, Error::Key(why) if why.contains("no given secret key opens")),
+            "{reader:?}, anonymous: {err}"
+        );
+    }
+}
+
+/// Both readers report the same facts of a message they open: the key that
+/// opened it, the cipher and the container's version (`verify` and
+/// `inspect --key` print them).
+#[test]
+fn both_readers_report_the_key_cipher_and_container() {
+    use openpgp::cert::CertBuilder;
+    use openpgp::policy::StandardPolicy;
+    use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
+    use openpgp::serialize::MarshalInto;
+    use openpgp::types::SymmetricAlgorithm;
+    use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader};
+    use sealpipe::keys::SecretKeyring;
+    use std::io::Write;
+
+    let (cert, _) = CertBuilder::general_purpose(Some("backup@example.org"))
+        .set_features(openpgp::types::Features::empty().set_seipdv1())
+        .unwrap()
+        .generate()
+        .unwrap();
+    let policy = StandardPolicy::new();
+    let recipients: Vec<_> = cert
+        .keys()
+        .with_policy(&policy, None)
+        .for_transport_encryption()
+        .collect();
+    let subkey = recipients[0].key().fingerprint();
+    let mut msg = Vec::new();
+    let message = Encryptor::for_recipients(Message::new(&mut msg), recipients)
+        .symmetric_algo(SymmetricAlgorithm::AES128)
+        .build()
+        .unwrap();
+    let mut literal = LiteralWriter::new(message).build().unwrap();
+    literal.write_all(b"the backup").unwrap();
+    literal.finalize().unwrap();
+
+    let mut ring = SecretKeyring::default();
+    ring.add(
+        &cert.as_tsk().to_vec().unwrap(),
+        std::path::Path::new("key"),
+    )
+    .unwrap();
+    for reader in [Reader::Fast, Reader::Stock] {
+        let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
+        let mut out = Vec::new();
+        let summary = sealpipe::decrypt::decrypt(&plan, &msg[..], &mut out).unwrap();
+        assert_eq!(out, b"the backup");
+        let facts = summary.facts;
+        let opened_by = facts.opened_by.expect("the key that opened it");
+        assert_eq!(opened_by.key, subkey, "{reader:?}");
+        assert_eq!(opened_by.cert, cert.fingerprint(), "{reader:?}");
+        assert_eq!(facts.cipher, Some(SymmetricAlgorithm::AES128), "{reader:?}");
+        assert_eq!(facts.seipd_version, Some(1), "{reader:?}");
     }
 }
 

@@ -16,12 +16,14 @@ use common::*;
 use sealpipe::openpgp;
 
 use openpgp::crypto::KeyPair;
-use openpgp::packet::{key, Key, Tag};
+use openpgp::packet::one_pass_sig::OnePassSig3;
+use openpgp::packet::signature::SignatureBuilder;
+use openpgp::packet::{key, Key, OnePassSig, Signature, Tag};
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Signer};
 use openpgp::serialize::SerializeInto;
-use openpgp::types::HashAlgorithm;
+use openpgp::types::{HashAlgorithm, SignatureType};
 use openpgp::{Cert, Packet};
 
 const ORIGIN: i32 = 10;
@@ -676,4 +678,77 @@ fn a_text_mode_signature_is_refused_with_what_to_do() {
     // Not "altered or forged": nothing says the data was touched.
     let out = s.env.run(&["decrypt"], &signed).fails(ORIGIN, "");
     assert!(!out.stderr.contains("forged"), "{}", out.stderr);
+}
+
+/// A signature over `plain` by `keypair`, made just after the test clock's
+/// now, as a forger with that key would make it.
+fn signature_by(keypair: &mut KeyPair, algo: HashAlgorithm, plain: &[u8]) -> Signature {
+    SignatureBuilder::new(SignatureType::Binary)
+        .set_hash_algo(algo)
+        .set_signature_creation_time(UNIX_EPOCH + Duration::from_secs(NOW + 60))
+        .unwrap()
+        .sign_message(keypair, plain)
+        .unwrap()
+}
+
+/// The packets of a message signed with `signatures` (outermost first):
+/// their one-pass signature packets, the literal, then the signatures in
+/// reverse.
+fn one_pass_signed(literal: &[u8], signatures: &[Signature]) -> Vec<u8> {
+    let mut packets = Vec::new();
+    for (i, sig) in signatures.iter().enumerate() {
+        let mut ops = OnePassSig3::try_from(sig).unwrap();
+        ops.set_last(i + 1 == signatures.len());
+        packets.extend(Packet::from(OnePassSig::from(ops)).to_vec().unwrap());
+    }
+    packets.extend_from_slice(literal);
+    for sig in signatures.iter().rev() {
+        packets.extend(Packet::from(sig.clone()).to_vec().unwrap());
+    }
+    packets
+}
+
+/// Two signatures by a listed key with different hash algorithms (as a
+/// signer moving from SHA-256 to SHA-512 makes): the literal is hashed
+/// with every algorithm a one-pass signature announces, and both verify.
+#[test]
+fn signatures_with_different_hashes_are_each_checked() {
+    let s = Setup::new();
+    let plain = sample_data(20_000);
+    let backup = s.env.run(&["encrypt", "-c", "none"], &plain).ok().stdout;
+    let literal = s.unwrap(&backup)[1].to_vec().unwrap();
+    let signatures = [HashAlgorithm::SHA512, HashAlgorithm::SHA256]
+        .map(|algo| signature_by(&mut signing_keypair(&s.signer), algo, &plain));
+    let message = one_pass_signed(&literal, &signatures);
+    s.accepted(&s.encrypt_raw(&message), &plain);
+}
+
+/// A listed signer's certification-only primary key is no signing key: a
+/// signature it makes verifies, and is still refused (whoever holds that
+/// key signs through the subkey the cert names for signing).
+#[test]
+fn a_signature_by_a_key_the_cert_does_not_sign_with_is_refused() {
+    let s = Setup::new();
+    let plain = sample_data(20_000);
+    let backup = s.env.run(&["encrypt", "-c", "none"], &plain).ok().stdout;
+    let literal = s.unwrap(&backup)[1].to_vec().unwrap();
+    let cert = Cert::from_file(&s.signer.key).unwrap();
+    let mut primary = cert
+        .primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()
+        .unwrap()
+        .role_into_unspecified()
+        .into_keypair()
+        .unwrap();
+    let signature = signature_by(&mut primary, HashAlgorithm::SHA256, &plain);
+    let message = one_pass_signed(&literal, &[signature]);
+    s.refused(
+        &s.encrypt_raw(&message),
+        &format!(
+            "key {} was not a valid signing key of that cert then",
+            s.signer.fingerprint
+        ),
+    );
 }

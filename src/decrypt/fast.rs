@@ -152,3 +152,29 @@ fn not_packets(e: openpgp::anyhow::Error) -> Error {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorder keeps the head only, however much is read through it:
+    /// the rest of a backup streams past (memory stays bounded).
+    #[test]
+    fn the_head_recorder_keeps_only_the_head() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let mut recorder = HeadRecorder {
+            inner: &data[..],
+            recorded: Vec::new(),
+        };
+        let mut out = Vec::new();
+        // Small reads, as the head's parser makes them, then large ones.
+        let mut small = [0u8; 7];
+        for _ in 0..20 {
+            let n = recorder.read(&mut small).unwrap();
+            out.extend_from_slice(&small[..n]);
+        }
+        io::copy(&mut recorder, &mut out).unwrap();
+        assert!(out == data, "every byte passes through");
+        assert_eq!(recorder.recorded, data[..HEAD_RECORD_LIMIT]);
+    }
+}

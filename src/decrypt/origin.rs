@@ -70,22 +70,22 @@ impl AllowedSigners {
                 continue;
             }
             let compact = line.len() == 40 && line.chars().all(|c| c.is_ascii_hexdigit());
-            if !compact {
-                return Err(Error::Config {
-                    path: path.to_path_buf(),
-                    line: Some(i + 1),
-                    problem: ConfigProblem::Described(format!(
-                        "'{line}' is not a fingerprint: an allowed-signers line is the 40 hex \
-                         digits of a v4 key without spaces (gpg --assert-signer's form), \
-                         a # comment, or blank"
-                    )),
-                });
-            }
-            let fingerprint = line.parse::<Fingerprint>().map_err(|e| Error::Config {
-                path: path.to_path_buf(),
-                line: Some(i + 1),
-                problem: ConfigProblem::Described(format!("'{line}': {e}")),
-            })?;
+            // 40 hex digits always parse (as a v4 fingerprint): one refusal
+            // covers both checks.
+            let fingerprint = match line.parse::<Fingerprint>() {
+                Ok(fingerprint) if compact => fingerprint,
+                _ => {
+                    return Err(Error::Config {
+                        path: path.to_path_buf(),
+                        line: Some(i + 1),
+                        problem: ConfigProblem::Described(format!(
+                            "'{line}' is not a fingerprint: an allowed-signers line is the 40 hex \
+                             digits of a v4 key without spaces (gpg --assert-signer's form), \
+                             a # comment, or blank"
+                        )),
+                    })
+                }
+            };
             fingerprints.push(fingerprint);
         }
         Ok(AllowedSigners {

@@ -472,19 +472,28 @@ mod tests {
         }
         let aes128 = SopSessionKey::parse(format!("7:{}", "00".repeat(16)).as_bytes()).unwrap();
         assert_eq!(aes128.algo, SymmetricAlgorithm::AES128);
-        for bad in [
-            "",
-            "9",
-            ":ABCD",
-            "0:",
-            "256:00",
-            "9:ABC",
-            &format!("9:{}", "00".repeat(16)),
-            &format!("9:{}\n9:{}", "00".repeat(32), "00".repeat(32)),
-            &format!("+9:{}", "00".repeat(32)),
-            &format!("9:{}g", "0".repeat(63)),
+        // Each refusal says what is wrong (the user sees it).
+        for (bad, why) in [
+            ("", "no ':'"),
+            ("9", "no ':'"),
+            (":ABCD", "not a number"),
+            ("1000:00", "not a number"),
+            ("0:", "unencrypted"),
+            ("256:00", "out of range"),
+            ("9:ABC", "not as long"),
+            (&format!("9:{}", "00".repeat(16)), "not as long"),
+            (
+                &format!("9:{}\n9:{}", "00".repeat(32), "00".repeat(32)),
+                "not as long",
+            ),
+            (&format!("+9:{}", "00".repeat(32)), "not a number"),
+            (&format!("9:{}g", "0".repeat(63)), "not hexadecimal"),
         ] {
-            assert!(SopSessionKey::parse(bad.as_bytes()).is_err(), "{bad:?}");
+            let refused = SopSessionKey::parse(bad.as_bytes()).err();
+            assert!(
+                refused.is_some_and(|r| r.contains(why)),
+                "{bad:?}: {refused:?}"
+            );
         }
     }
 }
