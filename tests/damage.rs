@@ -1774,3 +1774,26 @@ fn a_broken_zstd_layer_gets_the_zstd_verdict() {
         "{err}"
     );
 }
+
+/// Issue 19: `peek` (`inspect --key`) names the key that opens a backup
+/// and its cipher without decrypting the rest, and a backup that fits its
+/// 64 KiB read-ahead is authenticated too: a damaged one is refused.
+#[test]
+fn peek_names_the_key_and_authenticates_a_small_backup() {
+    use sealpipe::openpgp::types::SymmetricAlgorithm;
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let mut message = crafted(SymmetricAlgorithm::AES128, |m| {
+        literal(m, &sample_data(10_000))
+    });
+    let facts = sealpipe::decrypt::peek(&ring, &message[..]).unwrap();
+    assert_eq!(facts.cipher, Some(SymmetricAlgorithm::AES128));
+    assert!(facts.opened_by.is_some(), "the key that opens it");
+
+    let middle = message.len() / 2;
+    message[middle] ^= 0x01;
+    assert!(
+        sealpipe::decrypt::peek(&ring, &message[..]).is_err(),
+        "a damaged backup within the read-ahead must fail its MDC check"
+    );
+}
