@@ -775,5 +775,13 @@ mod tests {
         held.write_all(b"0123").unwrap();
         held.write_all(b"45").unwrap();
         assert_eq!(out, b"012345", "past the limit it streams");
+
+        out.clear();
+        let mut held = HoldBack::new(&mut out, 4);
+        held.write_all(b"012345").unwrap();
+        assert_eq!(
+            out, b"012345",
+            "a first write past the limit streams at once"
+        );
     }
 }
