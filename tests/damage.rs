@@ -1797,3 +1797,66 @@ fn peek_names_the_key_and_authenticates_a_small_backup() {
         "a damaged backup within the read-ahead must fail its MDC check"
     );
 }
+
+/// Issue 19: what `MessageFacts::observe` refuses inside an intact MDC,
+/// named: a second encrypted container after the literal data (a nested
+/// message must never pass as the first one's trailer), a packet of the
+/// reserved tag 0 (the content is not packets), a second literal data
+/// packet and a private-tag packet.
+/// All are exit 6 however the guards go, so what each one is called is
+/// checked too, through our reader; sequoia's refuses them as well.
+#[test]
+fn unexpected_packets_inside_are_refused_by_name() {
+    use sealpipe::openpgp::packet::Tag;
+    use sealpipe::openpgp::serialize::stream::ArbitraryWriter;
+    use sealpipe::openpgp::types::SymmetricAlgorithm;
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let plain = sample_data(3000);
+    let after_literal = |tag: Tag, body: Vec<u8>| {
+        crafted(SymmetricAlgorithm::AES256, |m| {
+            let m = literal(m, &plain).finalize_one().unwrap().unwrap();
+            let mut w = ArbitraryWriter::new(m, tag).unwrap();
+            w.write_all(&body).unwrap();
+            w
+        })
+    };
+    let cases = [
+        (
+            "a second encrypted container",
+            after_literal(Tag::SEIP, [vec![1], noise(64, 7)].concat()),
+            "an unexpected",
+        ),
+        (
+            "a packet of the reserved tag 0",
+            after_literal(Tag::Reserved, noise(16, 8)),
+            "is not OpenPGP packets",
+        ),
+        (
+            "a second literal data packet",
+            after_literal(
+                Tag::Literal,
+                [vec![b'b', 0, 0, 0, 0, 0], noise(16, 10)].concat(),
+            ),
+            "more than one literal data packet",
+        ),
+        (
+            "a private-tag packet",
+            after_literal(Tag::Private(60), noise(16, 9)),
+            "an unexpected",
+        ),
+    ];
+    for (what, bytes, named) in cases {
+        for reader in [ReaderChoice::Fast, ReaderChoice::Stock] {
+            let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
+            let mut released = Vec::new();
+            let outcome = sealpipe::decrypt::decrypt(&plan, &bytes[..], &mut released);
+            let err = outcome.expect_err(what);
+            assert_eq!(err.exit_code(), 6, "{what}: {err}");
+            assert!(released.is_empty(), "{what}: released {}", released.len());
+            if matches!(reader, ReaderChoice::Fast) {
+                assert!(err.to_string().contains(named), "{what}: {err}");
+            }
+        }
+    }
+}
