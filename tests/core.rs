@@ -701,38 +701,19 @@ fn junk_key_packets_cost_one_unlock_per_key() {
     use openpgp::cert::CertBuilder;
     use openpgp::crypto::Password;
     use openpgp::packet::Packet;
-    use openpgp::policy::StandardPolicy;
-    use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
     use openpgp::serialize::MarshalInto;
     use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader};
     use sealpipe::keys::SecretKeyring;
-    use std::io::Write;
 
     let password = Password::from("correct horse");
     let (cert, _) = CertBuilder::general_purpose(Some("backup@example.org"))
         .set_password(Some(password.clone()))
         .generate()
         .unwrap();
-    let policy = StandardPolicy::new();
-    let recipients: Vec<_> = cert
-        .keys()
-        .with_policy(&policy, None)
-        .for_transport_encryption()
-        .collect();
-    let mut msg = Vec::new();
-    let message = Encryptor::for_recipients(Message::new(&mut msg), recipients)
-        .build()
-        .unwrap();
-    let mut literal = LiteralWriter::new(message).build().unwrap();
-    literal.write_all(b"the backup").unwrap();
-    literal.finalize().unwrap();
+    let (msg, genuine) = message_and_key_packet(&cert);
 
     // The genuine key packet, and 300 copies with their wrapped session
     // key garbled: still addressed to the key, useless to it.
-    let pile = openpgp::PacketPile::from_bytes(&msg).unwrap();
-    let Some(Packet::PKESK(genuine)) = pile.path_ref(&[0]) else {
-        panic!("the message starts with its key packet");
-    };
     let mut junk = Vec::new();
     for i in 0..300u32 {
         let mut bytes = Packet::from(genuine.clone()).to_vec().unwrap();
@@ -784,13 +765,10 @@ fn junk_key_packets_cost_one_unlock_per_key() {
 fn only_a_key_packet_naming_the_key_is_damage_when_it_does_not_open() {
     use openpgp::cert::CertBuilder;
     use openpgp::packet::{Packet, PKESK};
-    use openpgp::policy::StandardPolicy;
-    use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
     use openpgp::serialize::MarshalInto;
     use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader};
     use sealpipe::error::{Damage, Error};
     use sealpipe::keys::SecretKeyring;
-    use std::io::Write;
 
     // As sealpipe's keys: v4, SEIPDv1 (so v3 key packets).
     let generate = |name: &str| {
@@ -804,26 +782,10 @@ fn only_a_key_packet_naming_the_key_is_damage_when_it_does_not_open() {
     let (ours, theirs) = (generate("ours"), generate("theirs"));
     // A message to `cert`, split into its one key packet and the rest.
     let encrypted_to = |cert: &openpgp::Cert| -> (PKESK, Vec<u8>) {
-        let policy = StandardPolicy::new();
-        let recipients: Vec<_> = cert
-            .keys()
-            .with_policy(&policy, None)
-            .for_transport_encryption()
-            .collect();
-        let mut msg = Vec::new();
-        let message = Encryptor::for_recipients(Message::new(&mut msg), recipients)
-            .build()
-            .unwrap();
-        let mut literal = LiteralWriter::new(message).build().unwrap();
-        literal.write_all(b"the backup").unwrap();
-        literal.finalize().unwrap();
-        let pile = openpgp::PacketPile::from_bytes(&msg).unwrap();
-        let Some(Packet::PKESK(pkesk)) = pile.path_ref(&[0]) else {
-            panic!("the message starts with its key packet");
-        };
+        let (msg, pkesk) = message_and_key_packet(cert);
         let head = Packet::from(pkesk.clone()).to_vec().unwrap();
         assert_eq!(&msg[..head.len()], &head[..]);
-        (pkesk.clone(), msg[head.len()..].to_vec())
+        (pkesk, msg[head.len()..].to_vec())
     };
     let mut ring = SecretKeyring::default();
     ring.add(
@@ -973,4 +935,32 @@ fn a_passphrase_only_message_says_so() {
             .fails(6, "passphrase only");
         assert!(r.stdout.is_empty(), "{reader}");
     }
+}
+
+/// A small message ("the backup") to `cert`'s encryption keys, and its
+/// first key packet, for tests that garble or copy key packets.
+fn message_and_key_packet(cert: &openpgp::Cert) -> (Vec<u8>, openpgp::packet::PKESK) {
+    use openpgp::packet::Packet;
+    use openpgp::policy::StandardPolicy;
+    use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
+    use std::io::Write;
+    let policy = StandardPolicy::new();
+    let recipients: Vec<_> = cert
+        .keys()
+        .with_policy(&policy, None)
+        .for_transport_encryption()
+        .collect();
+    let mut msg = Vec::new();
+    let message = Encryptor::for_recipients(Message::new(&mut msg), recipients)
+        .build()
+        .unwrap();
+    let mut literal = LiteralWriter::new(message).build().unwrap();
+    literal.write_all(b"the backup").unwrap();
+    literal.finalize().unwrap();
+    let pile = openpgp::PacketPile::from_bytes(&msg).unwrap();
+    let Some(Packet::PKESK(pkesk)) = pile.path_ref(&[0]) else {
+        panic!("the message starts with its key packet");
+    };
+    let pkesk = pkesk.clone();
+    (msg, pkesk)
 }
