@@ -439,12 +439,10 @@ impl<R: Read> Read for ZstdFrames<R> {
         if buf.is_empty() {
             return Ok(0);
         }
-        if self.pos == self.output.len() && !self.refill()? {
-            return Ok(0);
-        }
-        let n = buf.len().min(self.output.len() - self.pos);
-        buf[..n].copy_from_slice(&self.output[self.pos..self.pos + n]);
-        self.pos += n;
+        let ready = self.fill_buf()?;
+        let n = buf.len().min(ready.len());
+        buf[..n].copy_from_slice(&ready[..n]);
+        self.consume(n);
         Ok(n)
     }
 }
