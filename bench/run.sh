@@ -7,13 +7,16 @@
 #   bench/run.sh                  # 1 GiB inputs, 3 runs, + RSS at 1 and 8 GiB
 #   bench/run.sh --size 256M --runs 5
 #   bench/run.sh --smoke          # tiny: every command runs and round-trips; asserts no speed
+#   bench/run.sh --size 256M --runs 15 --only 'sealpipe zstd|zstd -d'
+#                                 # only the commands whose names match (the
+#                                 # encrypt rows that make a decrypt row's input too)
 #
 # Env: SEALPIPE_BIN to bench a given binary instead of building target/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-SIZE=1G RUNS=3 SMOKE=0 BIG=1 INPUTS="sql tar"
+SIZE=1G RUNS=3 SMOKE=0 BIG=1 INPUTS="sql tar" ONLY=""
 while [ $# -gt 0 ]; do
   case $1 in
     --size) SIZE=$2; shift 2 ;;
@@ -21,7 +24,8 @@ while [ $# -gt 0 ]; do
     --smoke) SMOKE=1; SIZE=8M; RUNS=1; BIG=0; shift ;;
     --no-big) BIG=0; shift ;;
     --inputs) INPUTS=$2; shift 2 ;;
-    *) echo "usage: bench/run.sh [--size N[KMG]] [--runs N] [--inputs 'sql tar'] [--no-big] [--smoke]" >&2; exit 2 ;;
+    --only) ONLY=$2; BIG=0; shift 2 ;;
+    *) echo "usage: bench/run.sh [--size N[KMG]] [--runs N] [--inputs 'sql tar'] [--only REGEX] [--no-big] [--smoke]" >&2; exit 2 ;;
   esac
 done
 
@@ -100,19 +104,31 @@ done
 # busier or quieter during the run then slows every command alike, and the
 # ratios between them stay fair. Peak RSS: the largest process of a pipeline.
 RESULTS=$W/results.tsv
+# Every run's time, for the ratios: INPUT DIRECTION NAME RUN SECONDS.
+RUNTIMES=$W/runs.tsv
 : > "$RESULTS"
+: > "$RUNTIMES"
 JOBS=()
-# job INPUT DIRECTION NAME PLAIN_FILE IN OUT CMD
-job() { JOBS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"$6"$'\t'"$7"); }
+# job INPUT DIRECTION NAME PLAIN_FILE IN OUT CMD (left out if --only does not match NAME)
+job() {
+  [ -z "$ONLY" ] || [[ $3 =~ $ONLY ]] || return 0
+  JOBS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"$6"$'\t'"$7")
+}
 run_jobs() {
-  local r i input dir name plain in out cmd secs kib mbs size
+  local r i input dir name plain in out cmd secs kib mbs size start
   local -A times rss
   for r in $(seq "$RUNS"); do
     for i in "${!JOBS[@]}"; do
       IFS=$'\t' read -r input dir name plain in out cmd <<< "${JOBS[$i]}"
-      /usr/bin/time -f "%e %M" -o "$W/time.out" bash -o pipefail -c "$cmd" < "$in" > "$out" \
+      [ -f "$in" ] || { echo "FAILED: no $in for '$name' (does --only leave out the command that makes it?)" >&2; exit 1; }
+      # Wall time from the shell's clock (microseconds; time's %e has only
+      # 10 ms, 3% of a 256 MiB decrypt), peak RSS from /usr/bin/time.
+      start=$EPOCHREALTIME
+      /usr/bin/time -f "%M" -o "$W/time.out" bash -o pipefail -c "$cmd" < "$in" > "$out" \
         || { echo "FAILED: $cmd" >&2; exit 1; }
-      read -r secs kib < "$W/time.out"
+      secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.4f", b - a }')
+      read -r kib < "$W/time.out"
+      printf '%s\t%s\t%s\t%s\t%s\n' "$input" "$dir" "$name" "$r" "$secs" >> "$RUNTIMES"
       times[$i]+="$secs "
       [ "${rss[$i]:-0}" -ge "$kib" ] || rss[$i]=$kib
     done
@@ -130,11 +146,14 @@ run_jobs() {
 }
 
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-echo "# $("$SP" --version); $(gpg --version | head -1); zstd $(zstd -V | grep -o 'v[0-9.]*'); pigz $(pigz -V 2>&1 | awk '{print $2}')"
+echo "# $("$SP" --version | paste -sd ';' | sed 's/;/; /g'); $(gpg --version | head -1); zstd $(zstd -V | grep -o 'v[0-9.]*'); pigz $(pigz -V 2>&1 | awk '{print $2}')"
 echo "# inputs: $SIZE each, $RUNS runs of every command, round-robin, medians"
 for input in $INPUTS; do
   p=$W/$input.$SIZE
   o=$W/out.$input
+  # Outputs of an earlier run (another size, another binary) must not be
+  # decrypted or checked as this run's.
+  rm -f "$o".*
   for mode in zstd deflate none; do
     job "$input" encrypt "sealpipe $mode" "$p" "$p" "$o.sp-$mode" "$SP encrypt --config $CONF -c $mode"
   done
@@ -161,18 +180,33 @@ for input in $INPUTS; do
   job "$input" decrypt "zstd -d (alone)" "$p" "$o.zst" /dev/null "zstd -dq"
   job "$input" decrypt "pigz -d (alone)" "$p" "$o.gz" /dev/null "pigz -d"
   run_jobs
+  # Untimed: each output round-trips. Without --only every one was made.
+  made() {
+    [ -f "$1" ] && return 0
+    [ -n "$ONLY" ] && return 1
+    echo "FAILED: $1 was not made" >&2; exit 1
+  }
   for mode in zstd deflate none; do
+    made "$o.sp-$mode" || continue
     "$SP" decrypt --config "$CONF" < "$o.sp-$mode" | cmp -s - "$p" \
       || { echo "FAILED: sealpipe $mode did not round-trip" >&2; exit 1; }
   done
-  "$SP" decrypt --config "$CONF" $CHECK < "$o.sp-zstd-signed" | cmp -s - "$p" \
-    || { echo "FAILED: the signed backup did not round-trip verified" >&2; exit 1; }
-  "$SP" decrypt --config "$CONF" $CHECK < "$o.sp-zstd" > /dev/null 2>&1 \
-    && { echo "FAILED: an unsigned backup passed the signer check" >&2; exit 1; }
-  $GPG_D < "$o.zstd-gpg" 2>/dev/null | zstd -dq | cmp -s - "$p" || { echo "FAILED: gpg | zstd did not round-trip" >&2; exit 1; }
-  # sealpipe's output restores with plain gpg.
-  $GPG_D < "$o.sp-zstd" 2>/dev/null | zstd -dq | cmp -s - "$p" || { echo "FAILED: gpg could not restore sealpipe zstd" >&2; exit 1; }
-  $GPG_D < "$o.sp-deflate" 2>/dev/null | cmp -s - "$p" || { echo "FAILED: gpg could not restore sealpipe deflate" >&2; exit 1; }
+  if made "$o.sp-zstd-signed"; then
+    "$SP" decrypt --config "$CONF" $CHECK < "$o.sp-zstd-signed" | cmp -s - "$p" \
+      || { echo "FAILED: the signed backup did not round-trip verified" >&2; exit 1; }
+  fi
+  if made "$o.sp-zstd"; then
+    "$SP" decrypt --config "$CONF" $CHECK < "$o.sp-zstd" > /dev/null 2>&1 \
+      && { echo "FAILED: an unsigned backup passed the signer check" >&2; exit 1; }
+    # sealpipe's output restores with plain gpg.
+    $GPG_D < "$o.sp-zstd" 2>/dev/null | zstd -dq | cmp -s - "$p" || { echo "FAILED: gpg could not restore sealpipe zstd" >&2; exit 1; }
+  fi
+  if made "$o.zstd-gpg"; then
+    $GPG_D < "$o.zstd-gpg" 2>/dev/null | zstd -dq | cmp -s - "$p" || { echo "FAILED: gpg | zstd did not round-trip" >&2; exit 1; }
+  fi
+  if made "$o.sp-deflate"; then
+    $GPG_D < "$o.sp-deflate" 2>/dev/null | cmp -s - "$p" || { echo "FAILED: gpg could not restore sealpipe deflate" >&2; exit 1; }
+  fi
 done
 
 # ---- peak RSS does not grow with input size ---------------------------------
@@ -191,10 +225,18 @@ if [ "$BIG" = 1 ]; then
 fi
 
 # ---- the table ---------------------------------------------------------------
+# How much faster a is than b: the median over the rounds of b's time over
+# a's in the same round, so a round that ran slow for both cancels out.
 ratio() { # input dir name_a name_b
   awk -F'\t' -v i="$1" -v d="$2" -v a="$3" -v b="$4" '
-    $1 == i && $2 == d && $3 == a { x = $4 } $1 == i && $2 == d && $3 == b { y = $4 }
-    END { if (y > 0) printf "%.2fx", x / y; else print "-" }' "$RESULTS"
+    $1 == i && $2 == d && $3 == a { x[$4] = $5 } $1 == i && $2 == d && $3 == b { y[$4] = $5 }
+    END {
+      n = 0
+      for (r in x) if ((r in y) && x[r] > 0) v[++n] = y[r] / x[r]
+      if (n == 0) { print "-"; exit }
+      for (j = 2; j <= n; j++) { t = v[j]; k = j - 1; while (k > 0 && v[k] > t) { v[k + 1] = v[k]; k-- } v[k + 1] = t }
+      printf "%.2fx", (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2)
+    }' "$RUNTIMES"
 }
 size_ratio() { # input name_a name_b: how much larger a's output is, in percent
   awk -F'\t' -v i="$1" -v a="$2" -v b="$3" '
