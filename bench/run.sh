@@ -7,7 +7,7 @@
 #   bench/run.sh                  # 1 GiB inputs, 3 runs, + RSS at 1 and 8 GiB
 #   bench/run.sh --size 256M --runs 5
 #   bench/run.sh --smoke          # tiny: every command runs and round-trips; asserts no speed
-#   bench/run.sh --size 256M --runs 15 --only 'sealpipe zstd|zstd -d'
+#   bench/run.sh --size 256M --runs 15 --only 'sealpipe zstd|zstd -3 -T2 \(|zstd -d \('
 #                                 # only the commands whose names match (the
 #                                 # encrypt rows that make a decrypt row's input too)
 #
