@@ -115,19 +115,21 @@ job() {
   JOBS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"$6"$'\t'"$7")
 }
 run_jobs() {
-  local r i input dir name plain in out cmd secs kib mbs size start
-  local -A times rss
+  local r i input dir name plain in out cmd secs kib mbs size start user sys cpu
+  local -A times rss cpus
   for r in $(seq "$RUNS"); do
     for i in "${!JOBS[@]}"; do
       IFS=$'\t' read -r input dir name plain in out cmd <<< "${JOBS[$i]}"
       [ -f "$in" ] || { echo "FAILED: no $in for '$name' (does --only leave out the command that makes it?)" >&2; exit 1; }
       # Wall time from the shell's clock (microseconds; time's %e has only
-      # 10 ms, 3% of a 256 MiB decrypt), peak RSS from /usr/bin/time.
+      # 10 ms, 3% of a 256 MiB decrypt); peak RSS and CPU time (user +
+      # system, every process of the pipeline) from /usr/bin/time.
       start=$EPOCHREALTIME
-      /usr/bin/time -f "%M" -o "$W/time.out" bash -o pipefail -c "$cmd" < "$in" > "$out" \
+      /usr/bin/time -f "%M %U %S" -o "$W/time.out" bash -o pipefail -c "$cmd" < "$in" > "$out" \
         || { echo "FAILED: $cmd" >&2; exit 1; }
       secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.4f", b - a }')
-      read -r kib < "$W/time.out"
+      read -r kib user sys < "$W/time.out"
+      cpus[$i]+="$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }') "
       printf '%s\t%s\t%s\t%s\t%s\n' "$input" "$dir" "$name" "$r" "$secs" >> "$RUNTIMES"
       times[$i]+="$secs "
       [ "${rss[$i]:-0}" -ge "$kib" ] || rss[$i]=$kib
@@ -139,8 +141,12 @@ run_jobs() {
     mbs=$(awk -v b="$(stat -c %s "$plain")" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? b / s / 1e6 : 0) }')
     size=$([ "$dir" = encrypt ] && stat -c %s "$out" || echo -)
     kib=${rss[$i]}
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))" "$size" >> "$RESULTS"
-    printf '  %-8s %-8s %-34s %6s MB/s %5s MiB RSS\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))"
+    # CPU seconds per GiB of plaintext, median: with the wall time, how many
+    # cores a command kept busy, and what two cores could at best do.
+    cpu=$(printf '%s\n' ${cpus[$i]} | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p" \
+      | awk -v b="$(stat -c %s "$plain")" '{ printf "%.2f", $1 * 1073741824 / b }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))" "$size" "$cpu" >> "$RESULTS"
+    printf '  %-8s %-8s %-34s %6s MB/s %5s MiB RSS %6s CPU s/GiB\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))" "$cpu"
   done
   JOBS=()
 }
@@ -244,9 +250,9 @@ size_ratio() { # input name_a name_b: how much larger a's output is, in percent
     END { if (y > 0) printf "%+.2f%%", (x / y - 1) * 100; else print "-" }' "$RESULTS"
 }
 echo
-echo "| input | direction | command | MB/s | peak RSS MiB | output bytes |"
-echo "|---|---|---|---:|---:|---:|"
-awk -F'\t' '{ gsub(/\|/, "\\|", $3); printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$RESULTS"
+echo "| input | direction | command | MB/s | peak RSS MiB | output bytes | CPU s/GiB |"
+echo "|---|---|---|---:|---:|---:|---:|"
+awk -F'\t' '{ gsub(/\|/, "\\|", $3); printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$RESULTS"
 echo
 for input in $INPUTS; do
   echo "ratios ($input):"
