@@ -46,7 +46,10 @@ declare -A TESTS=(
   # envelope: envelope has the key-packet and armor bounds and the names
   # of what is not a backup; damage the framing of 400+ damaged inputs.
   [envelope]="--lib --test envelope --test core --test damage --test hostile --test lifecycle"
-  [decrypt]="--lib --test core --test damage --test hostile --test lifecycle"
+  # decrypt: damage has both readers in-process over the damaged, hostile
+  # and signed cases; origin the bound on signatures (16 accepted, 17
+  # refused); lifecycle what verify reports (the compression, the SHA-256).
+  [decrypt]="--lib --test core --test damage --test hostile --test lifecycle --test origin"
   # replay: its unit tests drive both passes over every chunk boundary.
   [replay]="--lib"
   # origin: origin has every verdict through the binary (1 s), damage both

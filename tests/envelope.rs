@@ -243,6 +243,34 @@ fn armor_headers_are_bounded() {
     let total_over = with_headers(&armored, &headers_totalling(MAX_ARMOR_HEADERS + 1));
     env.run(&["decrypt"], &total_over)
         .fails(6, "armor headers exceed 65536 bytes");
+
+    // Blank lines before the BEGIN line count, and do not end the bounds.
+    let blank_first = [&b"\n\n"[..], &line_over].concat();
+    env.run(&["decrypt"], &blank_first)
+        .fails(6, "armor has a header line longer than 4096 bytes");
+}
+
+/// A writer that leaves out the blank line after the BEGIN line: the first
+/// data line ends the headers, so a backup whose armored data is larger
+/// than the bound on the headers restores.
+#[test]
+fn armor_without_the_blank_line_is_read() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let plain = sample_data(100_000);
+    let armored = env
+        .run(&["encrypt", "-a", "-c", "none"], &plain)
+        .ok()
+        .stdout;
+    let text = String::from_utf8(armored).unwrap();
+    assert!(
+        text.len() > 2 * MAX_ARMOR_HEADERS,
+        "precondition: larger than the bound"
+    );
+    let tight = text.replacen("-----\n\n", "-----\n", 1);
+    assert_ne!(tight, text, "precondition: the blank line was there");
+    let out = env.run(&["decrypt"], tight.as_bytes()).ok();
+    assert!(out.stdout == plain);
 }
 
 /// `count` key packets: marker packets in front of a genuine backup's one.
@@ -299,6 +327,16 @@ fn not_a_backup_is_named() {
     sign(&["-u", "s@example.org", "--clearsign", "text"]);
     sign(&["-u", "s@example.org", "-b", "text"]);
     sign(&["-u", "s@example.org", "-s", "-o", "text.signed", "text"]);
+    sign(&[
+        "-u",
+        "s@example.org",
+        "-z",
+        "0",
+        "-s",
+        "-o",
+        "text.plain-signed",
+        "text",
+    ]);
     let symmetric = env.gpg(&["--passphrase", "x", "-c"], b"secret");
     assert_eq!(symmetric.status, 0, "{}", symmetric.stderr);
 
@@ -310,15 +348,29 @@ fn not_a_backup_is_named() {
             .unwrap();
         out
     };
+    let binary_key = {
+        let mut out = Vec::new();
+        Cert::from_file(&daily.key)
+            .unwrap()
+            .as_tsk()
+            .serialize(&mut out)
+            .unwrap();
+        out
+    };
     // Random bytes whose first byte reads as a packet header (tag 41).
     let random: Vec<u8> = [0xE9, 0x20].into_iter().chain(sample_data(40)).collect();
-    let cases: [(&str, Vec<u8>, &str); 9] = [
+    let cases: [(&str, Vec<u8>, &str); 11] = [
         (
             "armored cert",
             fs::read(&daily.cert).unwrap(),
             "this is an OpenPGP public key",
         ),
         ("binary cert", binary_cert, "this is an OpenPGP public key"),
+        (
+            "binary secret key",
+            binary_key,
+            "this is an OpenPGP secret key",
+        ),
         (
             "secret key",
             fs::read(&daily.key).unwrap(),
@@ -339,8 +391,21 @@ fn not_a_backup_is_named() {
             fs::read(env.path("text.signed")).unwrap(),
             "not encrypted",
         ),
-        ("random", random, "not OpenPGP data"),
-        ("text", b"hello, not OpenPGP\n".to_vec(), "not OpenPGP data"),
+        (
+            "signed, not compressed",
+            fs::read(env.path("text.plain-signed")).unwrap(),
+            "this is a signed OpenPGP message that is not encrypted",
+        ),
+        (
+            "random",
+            random,
+            "(it does not start with an OpenPGP packet)",
+        ),
+        (
+            "text",
+            b"hello, not OpenPGP\n".to_vec(),
+            "(its first byte is not an OpenPGP packet header)",
+        ),
         (
             "gpg -c",
             symmetric.stdout,

@@ -164,6 +164,19 @@ fn unprotected_sed_messages_are_refused() {
     assert!(r.stdout.is_empty(), "released {} bytes", r.stdout.len());
     assert!(r.stderr.contains("no integrity protection"), "{}", r.stderr);
     env.run(&["inspect"], &ct).fails(8, "conform");
+    // SED has no version octet: inspect shows none, not its first byte.
+    let report = env.run(&["inspect", "--json"], &ct);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(
+        report[0]["seipd_version"],
+        serde_json::Value::Null,
+        "{report}"
+    );
+    let container = report[0]["container"].as_str().unwrap();
+    assert!(
+        container.starts_with("SED without integrity"),
+        "{container}"
+    );
 }
 
 /// Armored input with junk, or a second message, after the armor's end is

@@ -271,12 +271,11 @@ impl<R: Read> ArmorTail<R> {
 
     /// The current line has ended: move on to the next part if it says so.
     fn end_line(&mut self) {
-        let blank = self.line.iter().all(u8::is_ascii_whitespace);
         self.part = match self.part {
             ArmorPart::Begin if self.line.starts_with(ARMOR_BEGIN) => ArmorPart::Headers,
-            // A blank line ends the headers; so does a data line, for
-            // writers that leave out the blank line.
-            ArmorPart::Headers if blank || !self.line_has_colon => ArmorPart::Data,
+            // A line without a colon ends the headers: the blank line, or
+            // the first data line, for writers that leave out the blank line.
+            ArmorPart::Headers if !self.line_has_colon => ArmorPart::Data,
             ArmorPart::Data if self.line.starts_with(ARMOR_END) => ArmorPart::Ended,
             part => part,
         };
