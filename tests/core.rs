@@ -703,7 +703,6 @@ fn junk_key_packets_cost_one_unlock_per_key() {
     use openpgp::packet::Packet;
     use openpgp::serialize::MarshalInto;
     use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader};
-    use sealpipe::keys::SecretKeyring;
 
     let password = Password::from("correct horse");
     let (cert, _) = CertBuilder::general_purpose(Some("backup@example.org"))
@@ -729,12 +728,7 @@ fn junk_key_packets_cost_one_unlock_per_key() {
         .count();
     assert_eq!(pkesks, 301, "all junk packets parse as key packets");
 
-    let mut ring = SecretKeyring::default();
-    ring.add(
-        &cert.as_tsk().to_vec().unwrap(),
-        std::path::Path::new("key"),
-    )
-    .unwrap();
+    let mut ring = keyring_of(&cert);
     ring.passphrase = Some(password);
     let keys = ring.keys.len();
     for reader in [Reader::Fast, Reader::Stock] {
@@ -768,7 +762,6 @@ fn only_a_key_packet_naming_the_key_is_damage_when_it_does_not_open() {
     use openpgp::serialize::MarshalInto;
     use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader};
     use sealpipe::error::{Damage, Error};
-    use sealpipe::keys::SecretKeyring;
 
     // As sealpipe's keys: v4, SEIPDv1 (so v3 key packets).
     let generate = |name: &str| {
@@ -787,12 +780,7 @@ fn only_a_key_packet_naming_the_key_is_damage_when_it_does_not_open() {
         assert_eq!(&msg[..head.len()], &head[..]);
         (pkesk, msg[head.len()..].to_vec())
     };
-    let mut ring = SecretKeyring::default();
-    ring.add(
-        &ours.as_tsk().to_vec().unwrap(),
-        std::path::Path::new("key"),
-    )
-    .unwrap();
+    let ring = keyring_of(&ours);
 
     // Named: our own key packet, its wrapped session key garbled.
     let (pkesk, rest) = encrypted_to(&ours);
@@ -836,40 +824,25 @@ fn only_a_key_packet_naming_the_key_is_damage_when_it_does_not_open() {
 fn both_readers_report_the_key_cipher_and_container() {
     use openpgp::cert::CertBuilder;
     use openpgp::policy::StandardPolicy;
-    use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
-    use openpgp::serialize::MarshalInto;
     use openpgp::types::SymmetricAlgorithm;
     use sealpipe::decrypt::{DecryptPlan, PlaintextDigest, Reader};
-    use sealpipe::keys::SecretKeyring;
-    use std::io::Write;
 
     let (cert, _) = CertBuilder::general_purpose(Some("backup@example.org"))
         .set_features(openpgp::types::Features::empty().set_seipdv1())
         .unwrap()
         .generate()
         .unwrap();
-    let policy = StandardPolicy::new();
-    let recipients: Vec<_> = cert
+    let subkey = cert
         .keys()
-        .with_policy(&policy, None)
+        .with_policy(&StandardPolicy::new(), None)
         .for_transport_encryption()
-        .collect();
-    let subkey = recipients[0].key().fingerprint();
-    let mut msg = Vec::new();
-    let message = Encryptor::for_recipients(Message::new(&mut msg), recipients)
-        .symmetric_algo(SymmetricAlgorithm::AES128)
-        .build()
-        .unwrap();
-    let mut literal = LiteralWriter::new(message).build().unwrap();
-    literal.write_all(b"the backup").unwrap();
-    literal.finalize().unwrap();
+        .next()
+        .unwrap()
+        .key()
+        .fingerprint();
+    let msg = small_message(&cert, Some(SymmetricAlgorithm::AES128));
 
-    let mut ring = SecretKeyring::default();
-    ring.add(
-        &cert.as_tsk().to_vec().unwrap(),
-        std::path::Path::new("key"),
-    )
-    .unwrap();
+    let ring = keyring_of(&cert);
     for reader in [Reader::Fast, Reader::Stock] {
         let plan = DecryptPlan::new(&ring, reader, PlaintextDigest::Skip);
         let mut out = Vec::new();
@@ -889,18 +862,12 @@ fn both_readers_report_the_key_cipher_and_container() {
 #[test]
 fn certification_only_primaries_are_never_tried() {
     use openpgp::cert::{CertBuilder, CipherSuite};
-    use sealpipe::keys::SecretKeyring;
 
     let (cert, _) = CertBuilder::general_purpose(Some("backup@example.org"))
         .set_cipher_suite(CipherSuite::RSA3k)
         .generate()
         .unwrap();
-    let mut ring = SecretKeyring::default();
-    ring.add(
-        &openpgp::serialize::MarshalInto::to_vec(&cert.as_tsk()).unwrap(),
-        std::path::Path::new("key"),
-    )
-    .unwrap();
+    let ring = keyring_of(&cert);
     let primary = cert.fingerprint();
     let usable: Vec<_> = ring
         .keys
@@ -937,10 +904,12 @@ fn a_passphrase_only_message_says_so() {
     }
 }
 
-/// A small message ("the backup") to `cert`'s encryption keys, and its
-/// first key packet, for tests that garble or copy key packets.
-fn message_and_key_packet(cert: &openpgp::Cert) -> (Vec<u8>, openpgp::packet::PKESK) {
-    use openpgp::packet::Packet;
+/// A small message ("the backup") to `cert`'s encryption keys, in `cipher`
+/// (sequoia's default if none).
+fn small_message(
+    cert: &openpgp::Cert,
+    cipher: Option<openpgp::types::SymmetricAlgorithm>,
+) -> Vec<u8> {
     use openpgp::policy::StandardPolicy;
     use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
     use std::io::Write;
@@ -951,12 +920,35 @@ fn message_and_key_packet(cert: &openpgp::Cert) -> (Vec<u8>, openpgp::packet::PK
         .for_transport_encryption()
         .collect();
     let mut msg = Vec::new();
-    let message = Encryptor::for_recipients(Message::new(&mut msg), recipients)
+    let mut encryptor = Encryptor::for_recipients(Message::new(&mut msg), recipients);
+    if let Some(cipher) = cipher {
+        encryptor = encryptor.symmetric_algo(cipher);
+    }
+    let mut literal = LiteralWriter::new(encryptor.build().unwrap())
         .build()
         .unwrap();
-    let mut literal = LiteralWriter::new(message).build().unwrap();
     literal.write_all(b"the backup").unwrap();
     literal.finalize().unwrap();
+    msg
+}
+
+/// The secret keyring of one generated key, as decrypt's tests load it.
+fn keyring_of(cert: &openpgp::Cert) -> sealpipe::keys::SecretKeyring {
+    use openpgp::serialize::MarshalInto;
+    let mut ring = sealpipe::keys::SecretKeyring::default();
+    ring.add(
+        &cert.as_tsk().to_vec().unwrap(),
+        std::path::Path::new("key"),
+    )
+    .unwrap();
+    ring
+}
+
+/// `small_message` to `cert`, and its first key packet, for tests that
+/// garble or copy key packets.
+fn message_and_key_packet(cert: &openpgp::Cert) -> (Vec<u8>, openpgp::packet::PKESK) {
+    use openpgp::packet::Packet;
+    let msg = small_message(cert, None);
     let pile = openpgp::PacketPile::from_bytes(&msg).unwrap();
     let Some(Packet::PKESK(pkesk)) = pile.path_ref(&[0]) else {
         panic!("the message starts with its key packet");

@@ -342,6 +342,14 @@ struct Report<'a> {
     status: &'static str,
 }
 
+/// A key's line ends in "ok" or in why it is refused.
+fn verdict(refusal: &Option<String>) -> String {
+    match refusal {
+        Some(reason) => format!("REFUSED: {reason}"),
+        None => "ok".into(),
+    }
+}
+
 impl Report<'_> {
     fn text(&self) -> String {
         let mut out = format!(
@@ -352,10 +360,7 @@ impl Report<'_> {
         );
         for r in self.recipients {
             let expiry = self.expiry(r.expires, r.refusal.is_some());
-            let verdict = match &r.refusal {
-                Some(reason) => format!("REFUSED: {reason}"),
-                None => "ok".into(),
-            };
+            let verdict = verdict(&r.refusal);
             out += &format!(
                 "recipient {} {}: {expiry}: {verdict}\n",
                 r.name, r.fingerprint
@@ -367,10 +372,7 @@ impl Report<'_> {
                 .as_ref()
                 .map_or_else(String::new, |f| format!(" {f}"));
             let expiry = self.expiry(s.expires, s.refusal.is_some());
-            let verdict = match &s.refusal {
-                Some(reason) => format!("REFUSED: {reason}"),
-                None => "ok".into(),
-            };
+            let verdict = verdict(&s.refusal);
             out += &format!(
                 "signing key {}{fingerprint}: {expiry}: {verdict}\n",
                 s.file.display()
