@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::fs;
 use std::process::Command;
 
 use common::*;
@@ -38,19 +37,6 @@ fn zstd_cli(args: &str, input: &[u8]) -> Vec<u8> {
     let run = shell(&format!("zstd -q -c {args}"), input);
     assert_eq!(run.status, 0, "zstd {args}: {}", run.stderr);
     run.stdout
-}
-
-/// Pseudo-random bytes zstd cannot shrink: the most memory per frame.
-fn incompressible(len: usize) -> Vec<u8> {
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Issue 12.15: a small backup whose zstd frame declares a 128 MiB window
@@ -173,29 +159,6 @@ fn bytes_after_the_last_frame_or_a_cut_frame_are_damage() {
         .fails(6, "cut off");
 }
 
-/// Peak RSS in MiB of one run of the real binary (`/usr/bin/time`, not a
-/// timing), reading `input` from a file on stdin.
-fn peak_rss_mib(env: &TestEnv, args: &[&str], input: &[u8]) -> u64 {
-    let file = env.write("rss-input", input);
-    let rss = env.path("rss");
-    let mut measured = Command::new("/usr/bin/time");
-    measured
-        .args(["-f", "%M", "-o", rss.to_str().unwrap(), BIN])
-        .args(args)
-        .stdin(fs::File::open(&file).unwrap())
-        .stdout(std::process::Stdio::null())
-        .current_dir(env.path(""))
-        .env("SEALPIPE_CONFIG", env.path("sealpipe.toml"))
-        .env("SEALPIPE_NOW", NOW.to_string());
-    let status = measured.status().unwrap();
-    assert!(
-        status.success(),
-        "sealpipe {args:?} failed under /usr/bin/time"
-    );
-    let kib: u64 = fs::read_to_string(&rss).unwrap().trim().parse().unwrap();
-    kib / 1024
-}
-
 /// Decrypt memory stays bounded at the default settings: a backup sealpipe
 /// wrote of data zstd cannot shrink (the most memory per frame), and a
 /// single-frame stream with the largest window accepted by default, each
@@ -205,7 +168,7 @@ fn decrypt_peak_memory_stays_under_64_mib() {
     let env = TestEnv::new();
     let (daily, _) = env.daily_and_escrow();
     env.gpg_import(&daily.cert);
-    let plain = incompressible(48 * 1024 * 1024);
+    let plain = noise(48 * 1024 * 1024, 0x2545_F491_4F6C_DD1D);
     let written = env.run(&["encrypt", "-c", "zstd"], &plain).ok().stdout;
     let mut wide = sample_data(40 * 1024 * 1024);
     wide.extend_from_slice(&plain[..8 * 1024 * 1024]);
@@ -229,10 +192,10 @@ fn peak_memory_stays_under_64_mib_at_any_thread_count() {
     let env = TestEnv::new();
     env.daily_and_escrow();
     let text = sample_data(32 * 1024 * 1024);
-    let noise = incompressible(32 * 1024 * 1024);
+    let random = noise(32 * 1024 * 1024, 0x2545_F491_4F6C_DD1D);
     let plain: Vec<u8> = text
         .chunks(64 * 1024)
-        .zip(noise.chunks(64 * 1024))
+        .zip(random.chunks(64 * 1024))
         .flat_map(|(t, n)| t.iter().chain(n).copied())
         .collect();
     for threads in ["4", "16"] {

@@ -128,19 +128,6 @@ fn read_len(msg: &[u8], p: &mut usize) -> (usize, bool) {
     (len, partial)
 }
 
-/// Pseudo-random bytes (not text, unlike `sample_data`).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 fn cases_for(mode: &'static str, msg: &[u8], daily_keyid: &str) -> Vec<Case> {
     let l = layout(msg);
     let n = l.len;

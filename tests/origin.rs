@@ -544,6 +544,21 @@ fn large_backups_follow_the_release_rules() {
     assert!(first.fails(ORIGIN, "not signed").stdout.is_empty());
 }
 
+/// The signatures' hash runs on a thread of its own, up to 8 MiB of the
+/// zstd stream behind the restore (src/pipeline.rs): a signed backup three
+/// times that long, of data zstd cannot shrink, verifies with both readers
+/// (the hash saw every piece once, in order, the last one too), and the
+/// verified restore stays inside the 64 MiB memory bound.
+#[test]
+fn long_signed_backups_verify_within_the_memory_bound() {
+    let s = Setup::new();
+    let plain = noise(24 << 20, 15);
+    let signed = s.env.run(&["encrypt"], &plain).ok().stdout;
+    s.accepted(&signed, &plain);
+    let mib = peak_rss_mib(&s.env, &["decrypt"], &signed);
+    assert!(mib <= 64, "a verified restore peaked at {mib} MiB");
+}
+
 /// `check` loads the signer settings as decrypt will: a broken list is a
 /// config error before any restore needs it.
 #[test]

@@ -575,20 +575,28 @@ fn copy_plaintext<R: Read + Send, W: Write>(
     let (copied, sha256) = if zstd {
         // The OpenPGP layer (MDC, packet parsing) reads on its own thread,
         // so zstd decoding and the output get a core to themselves.
-        let (producer, queued) = threaded_reader();
+        let (producer, mut queued) = threaded_reader();
         std::thread::scope(|scope| {
             let source = &mut plaintext;
             scope.spawn(move || producer.produce(source));
-            // The signatures' hash is taken here, beside the frame walker,
-            // not on the OpenPGP layer's thread, which carries the MDC's
-            // SHA-1 (docs/performance.md: verified vs unverified restores).
-            let signed = SignedBody {
-                inner: queued,
-                digests: &mut digests,
-            };
-            // `queued` is dropped when this returns, before the scope joins
-            // the producer, so an early stop cannot leave it blocked.
-            decode_and_copy(signed, true, &mut sink, decoding)
+            if digests.is_empty() {
+                // `queued` is dropped when this returns, before the scope
+                // joins the producer, so an early stop cannot leave it blocked.
+                return decode_and_copy(queued, true, &mut sink, decoding);
+            }
+            // The signatures' hash runs on a thread of its own, a few
+            // pieces behind the frame walker: out of the restore's critical
+            // path, it takes the time a core would otherwise idle
+            // (docs/performance.md: verified vs unverified restores).
+            let tap = queued.tap();
+            let digests = &mut digests;
+            scope.spawn(move || tap.for_each(|piece| digests.update(piece)));
+            let copied = decode_and_copy(&mut queued, true, &mut sink, decoding);
+            // The hash thread ends when the tap closes; the scope joins it
+            // before `digests` is read.
+            queued.close_tap();
+            drop(queued);
+            copied
         })
     } else {
         let signed = SignedBody {

@@ -346,6 +346,43 @@ pub fn sample_data(len: usize) -> Vec<u8> {
     out
 }
 
+/// Pseudo-random bytes (not text, unlike `sample_data`): what zstd cannot
+/// shrink, so the compressed stream is as long as the input.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Peak RSS in MiB of one run of the real binary (`/usr/bin/time`, not a
+/// timing), reading `input` from a file on stdin.
+pub fn peak_rss_mib(env: &TestEnv, args: &[&str], input: &[u8]) -> u64 {
+    let file = env.write("rss-input", input);
+    let rss = env.path("rss");
+    let mut measured = Command::new("/usr/bin/time");
+    measured
+        .args(["-f", "%M", "-o", rss.to_str().unwrap(), BIN])
+        .args(args)
+        .stdin(fs::File::open(&file).unwrap())
+        .stdout(Stdio::null())
+        .current_dir(env.path(""))
+        .env("SEALPIPE_CONFIG", env.path("sealpipe.toml"))
+        .env("SEALPIPE_NOW", NOW.to_string());
+    let status = measured.status().unwrap();
+    assert!(
+        status.success(),
+        "sealpipe {args:?} failed under /usr/bin/time"
+    );
+    let kib: u64 = fs::read_to_string(&rss).unwrap().trim().parse().unwrap();
+    kib / 1024
+}
+
 /// The recipients (key IDs, upper-case hex) of the PKESK packets, and the
 /// tags of the top-level packets, parsed with sequoia.
 pub fn message_shape(ciphertext: &[u8]) -> (Vec<String>, Vec<openpgp::packet::Tag>, Option<u8>) {
