@@ -1,6 +1,7 @@
 //! Command-line definitions only (clap derive), so the man page and shell
 //! completions can be generated from them. Parsing results are turned into a
-//! validated plan in commands.rs; nothing here touches files.
+//! validated plan in commands.rs; nothing here touches files. The value
+//! enums (`...Arg`) stand for library enums, so the library needs no clap.
 
 use std::path::PathBuf;
 
@@ -77,7 +78,7 @@ pub struct EncryptArgs {
 
     /// Compression [default: from config, else zstd].
     #[arg(short, long, value_enum)]
-    pub compression: Option<Compression>,
+    pub compression: Option<CompressionArg>,
 
     /// Compression level (zstd 1-22, deflate 1-9; none has no levels) [default: 3 for zstd, 6 for deflate].
     #[arg(short, long)]
@@ -111,6 +112,27 @@ pub struct EncryptArgs {
     pub input: Option<PathBuf>,
 }
 
+/// `--compression`: [`Compression`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressionArg {
+    /// zstd inside the literal data: fast, multi-threaded. Restore with `gpg -d | zstd -d`.
+    Zstd,
+    /// An OpenPGP compressed-data packet (deflate). Restore with plain `gpg -d`.
+    Deflate,
+    /// No compression, for data that is already compressed.
+    None,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(arg: CompressionArg) -> Self {
+        match arg {
+            CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::Deflate => Compression::Deflate,
+            CompressionArg::None => Compression::None,
+        }
+    }
+}
+
 #[derive(Debug, Args, Default)]
 pub struct ProgressArgs {
     /// Show one progress line on stderr (bytes in and out, rate, elapsed):
@@ -124,7 +146,29 @@ pub struct ProgressArgs {
         require_equals = true,
         default_missing_value = "always"
     )]
-    pub progress: ProgressMode,
+    pub progress: ProgressArg,
+}
+
+/// `--progress`: [`ProgressMode`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    /// Only when stderr is a terminal (never under cron, Amanda, Bacula).
+    #[default]
+    Auto,
+    /// Always, even to a pipe or file.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl From<ProgressArg> for ProgressMode {
+    fn from(arg: ProgressArg) -> Self {
+        match arg {
+            ProgressArg::Auto => ProgressMode::Auto,
+            ProgressArg::Always => ProgressMode::Always,
+            ProgressArg::Never => ProgressMode::Never,
+        }
+    }
 }
 
 #[derive(Debug, Args, Default)]
@@ -299,7 +343,7 @@ pub struct InspectArgs {
     /// every required one (escrow) can open the backup; `exact`, it is also
     /// written for exactly today's recipients (no retired key, no passphrase).
     #[arg(long, value_enum, default_value = "openable", value_name = "QUESTION")]
-    pub require: Requirement,
+    pub require: RequirementArg,
 
     /// Print a JSON array, one object per backup.
     #[arg(long)]
@@ -307,6 +351,26 @@ pub struct InspectArgs {
 
     /// The backups to inspect [default: stdin].
     pub files: Vec<PathBuf>,
+}
+
+/// `--require`: [`Requirement`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RequirementArg {
+    /// A current key of the config, and every required one (the escrow),
+    /// can open the backup. Backups made before a rotation pass.
+    Openable,
+    /// Also written for exactly today's recipients: no key that is no
+    /// longer pinned and no passphrase can open it.
+    Exact,
+}
+
+impl From<RequirementArg> for Requirement {
+    fn from(arg: RequirementArg) -> Self {
+        match arg {
+            RequirementArg::Openable => Requirement::Openable,
+            RequirementArg::Exact => Requirement::Exact,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -346,7 +410,7 @@ pub struct KeygenArgs {
 
     /// Key algorithm.
     #[arg(long, value_enum, default_value = "cv25519")]
-    pub algorithm: KeyAlgorithm,
+    pub algorithm: KeyAlgorithmArg,
 
     /// How long the key is valid: e.g. 2y, 18m, 90d, or "never".
     #[arg(long, default_value = "2y", value_name = "DURATION")]
@@ -375,6 +439,26 @@ pub struct KeygenArgs {
     /// backups and can never decrypt them.
     #[arg(long, conflicts_with = "required")]
     pub sign: bool,
+}
+
+/// `--algorithm`: [`KeyAlgorithm`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyAlgorithmArg {
+    /// Ed25519 primary key, Cv25519 encryption subkey (small and fast);
+    /// with --sign an Ed25519 signing subkey.
+    Cv25519,
+    /// RSA-4096 primary key and encryption (or, with --sign, signing)
+    /// subkey (for old or strict environments).
+    Rsa4096,
+}
+
+impl From<KeyAlgorithmArg> for KeyAlgorithm {
+    fn from(arg: KeyAlgorithmArg) -> Self {
+        match arg {
+            KeyAlgorithmArg::Cv25519 => KeyAlgorithm::Cv25519,
+            KeyAlgorithmArg::Rsa4096 => KeyAlgorithm::Rsa4096,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -51,7 +51,7 @@ pub const DEFAULT_DEFLATE_LEVEL: i32 = 6;
 
 const MIB: u64 = 1024 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// zstd inside the literal data: fast, multi-threaded. Restore with `gpg -d | zstd -d`.

@@ -112,7 +112,7 @@ impl KnownCerts {
 }
 
 /// Which question decides inspect's exit code.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Requirement {
     /// A current key of the config, and every required one (the escrow),

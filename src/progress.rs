@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const REDRAW_EVERY: Duration = Duration::from_millis(250);
 
 /// When to draw the progress line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ProgressMode {
     /// Only when stderr is a terminal (never under cron, Amanda, Bacula).
     #[default]

@@ -1,12 +1,17 @@
 //! The command-line definitions themselves (src/cli.rs, compiled in here as
-//! it is in the binary): clap's own consistency checks, and no option, not
-//! even a hidden one, that takes a secret as its value.
+//! it is in the binary): clap's own consistency checks, no option, not
+//! even a hidden one, that takes a secret as its value, and each value enum
+//! mapping to the library's variant of the same name.
 
 #[allow(dead_code)]
 #[path = "../src/cli.rs"]
 mod cli;
 
-use clap::CommandFactory;
+use clap::{CommandFactory, ValueEnum};
+use sealpipe::compress::Compression;
+use sealpipe::inspect::Requirement;
+use sealpipe::keys::generate::KeyAlgorithm;
+use sealpipe::progress::ProgressMode;
 
 #[test]
 fn clap_definitions_are_consistent() {
@@ -60,4 +65,22 @@ fn no_option_takes_a_secret_value() {
         secret_sources >= 4,
         "found {secret_sources} passphrase options"
     );
+}
+
+/// Every value a user can type maps to the library variant of that name: a
+/// swapped arm (`-c none` writing deflate) would pass every round trip.
+fn maps_by_name<Arg: ValueEnum + Copy, Lib: From<Arg> + std::fmt::Debug>() {
+    for arg in Arg::value_variants() {
+        let typed = arg.to_possible_value().unwrap();
+        let chosen = format!("{:?}", Lib::from(*arg)).to_lowercase();
+        assert_eq!(chosen, typed.get_name());
+    }
+}
+
+#[test]
+fn value_enums_map_to_the_library_variant_of_the_same_name() {
+    maps_by_name::<cli::CompressionArg, Compression>();
+    maps_by_name::<cli::ProgressArg, ProgressMode>();
+    maps_by_name::<cli::RequirementArg, Requirement>();
+    maps_by_name::<cli::KeyAlgorithmArg, KeyAlgorithm>();
 }

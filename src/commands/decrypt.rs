@@ -15,7 +15,7 @@ pub fn run(config: &ConfigFile, args: DecryptArgs) -> Result<()> {
     let keys = SessionKeys::load(config, &args.keys, &args.session_key)?;
     let signers = load_signers(config, &args.signers)?;
     let mut output = open_output(&args.output, OutputKind::Text)?;
-    let progress = Progress::new(args.progress.progress);
+    let progress = Progress::new(args.progress.progress.into());
     let reader = match args.reader {
         ReaderArg::Fast => Reader::Fast,
         ReaderArg::Stock => Reader::Stock,

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use sealpipe::compress::Compression;
 use sealpipe::config::Config;
 use sealpipe::digest;
 use sealpipe::encrypt::{self, EncryptPlan};
@@ -21,7 +22,7 @@ pub fn run(config: &ConfigFile, args: EncryptArgs) -> Result<()> {
     let settings_file = config.load()?;
     let now = time::now()?;
     let cli = EncryptChoices {
-        compression: args.compression,
+        compression: args.compression.map(Compression::from),
         level: args.level,
         threads: args.threads,
         armor: args.armor.then_some(true),
@@ -57,7 +58,7 @@ pub fn run(config: &ConfigFile, args: EncryptArgs) -> Result<()> {
         )?),
         None => None,
     };
-    let progress = Progress::new(args.progress.progress);
+    let progress = Progress::new(args.progress.progress.into());
     let mut sink = progress.writer(&mut output);
     let summary = encrypt::encrypt(&plan, progress.reader(input), &mut sink)?;
     output.finish()?;

@@ -46,7 +46,7 @@ pub fn run(config: &ConfigFile, args: InspectArgs) -> Result<()> {
     let plan = InspectPlan {
         known,
         keyring,
-        require: args.require,
+        require: args.require.into(),
         now: time::now()?,
     };
     let files = match args.files.is_empty() {

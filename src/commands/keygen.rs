@@ -28,7 +28,7 @@ pub fn run(config: &ConfigFile, args: KeygenArgs) -> Result<()> {
             .user_id
             .clone()
             .unwrap_or_else(|| format!("sealpipe backup key {}", args.name)),
-        algorithm: args.algorithm,
+        algorithm: args.algorithm.into(),
         validity,
         passphrase,
         now: key_created,

@@ -21,7 +21,7 @@ pub fn run(config: &ConfigFile, args: RekeyArgs) -> Result<()> {
     let keyring = load_keyring(config, &args.keys)?;
     let input = Input::open(args.input.as_deref())?;
     let mut output = open_output(&args.output, OutputKind::for_armor(plan.armor))?;
-    let progress = Progress::new(args.progress.progress);
+    let progress = Progress::new(args.progress.progress.into());
     let mut sink = progress.writer(&mut output);
     rekey::rekey(&plan, &keyring, progress.reader(input), &mut sink)?;
     output.finish()?;

@@ -25,7 +25,7 @@ pub fn run(config: &ConfigFile, args: VerifyArgs) -> Result<()> {
     let keys = SessionKeys::load(config, &args.keys, &args.session_key)?;
     let signers = load_signers(config, &args.signers)?;
     let input = Input::open_backup(args.input.as_deref())?;
-    let progress = Progress::new(args.progress.progress);
+    let progress = Progress::new(args.progress.progress.into());
     let mut sink = progress.writer(Output::null());
     let plan = keys
         .plan(Reader::Fast, PlaintextDigest::Sha256)

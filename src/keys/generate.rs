@@ -8,7 +8,7 @@ use sequoia_openpgp as openpgp;
 use crate::error::{Error, Result};
 
 /// Key algorithms `keygen` offers; both are read by GnuPG 2.2.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyAlgorithm {
     /// Ed25519 primary key, Cv25519 encryption subkey (small and fast);
     /// with --sign an Ed25519 signing subkey.
