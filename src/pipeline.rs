@@ -4,7 +4,7 @@
 //! decompression layer), and a `Write` whose bytes another thread writes
 //! out (the cipher and the output).
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -190,14 +190,14 @@ impl ThreadedReader {
     }
 }
 
-impl Read for ThreadedReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl BufRead for ThreadedReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.current.len() {
             if let Some(sticky) = &self.failed {
                 return Err(sticky.repeat());
             }
             if self.ended {
-                return Ok(0);
+                return Ok(&[]);
             }
             let next = self
                 .queue
@@ -212,7 +212,7 @@ impl Read for ThreadedReader {
                 }
                 Ok(Piece::End) => {
                     self.ended = true;
-                    return Ok(0);
+                    return Ok(&[]);
                 }
                 Ok(Piece::Fail(e)) => {
                     self.failed = Some(Sticky::of(&e));
@@ -227,9 +227,20 @@ impl Read for ThreadedReader {
                 }
             }
         }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.current.len());
+    }
+}
+
+impl Read for ThreadedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
         Ok(n)
     }
 }

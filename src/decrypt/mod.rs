@@ -25,7 +25,7 @@ pub mod replay;
 pub mod session;
 mod stock;
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use openpgp::packet::{Packet, Tag};
@@ -33,7 +33,7 @@ use openpgp::types::{CompressionAlgorithm, HashAlgorithm, SymmetricAlgorithm};
 use openpgp::Fingerprint;
 use sequoia_openpgp as openpgp;
 
-use crate::compress::{StreamDecompressor, ZstdReading, ZSTD_LITERAL_FILENAME};
+use crate::compress::{ZstdFrames, ZstdReading, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::encrypt::copy;
 use crate::error::{Damage, Error, Result};
@@ -582,7 +582,7 @@ fn copy_plaintext<R: Read + Send, W: Write>(
             if digests.is_empty() {
                 // `queued` is dropped when this returns, before the scope
                 // joins the producer, so an early stop cannot leave it blocked.
-                return decode_and_copy(queued, true, &mut sink, decoding);
+                return decode_and_copy(queued, &mut sink, decoding);
             }
             // The signatures' hash runs on a thread of its own, a few
             // pieces behind the frame walker: out of the restore's critical
@@ -591,7 +591,7 @@ fn copy_plaintext<R: Read + Send, W: Write>(
             let tap = queued.tap();
             let digests = &mut digests;
             scope.spawn(move || tap.for_each(|piece| digests.update(piece)));
-            let copied = decode_and_copy(&mut queued, true, &mut sink, decoding);
+            let copied = decode_and_copy(&mut queued, &mut sink, decoding);
             // The hash thread ends when the tap closes; the scope joins it
             // before `digests` is read.
             queued.close_tap();
@@ -603,7 +603,7 @@ fn copy_plaintext<R: Read + Send, W: Write>(
             inner: &mut plaintext,
             digests: &mut digests,
         };
-        decode_and_copy(signed, false, &mut sink, decoding)
+        copy_as_is(signed, &mut sink, decoding)
     };
     if let Err(e) = copied {
         return Err(match (sink.failure(), plaintext.failure()) {
@@ -626,30 +626,31 @@ fn copy_plaintext<R: Read + Send, W: Write>(
     Ok(sha256)
 }
 
-/// The plaintext through [zstd] and the optional SHA-256 to `sink`.
-fn decode_and_copy<R: Read, W: Write>(
+/// The zstd stream through [`ZstdFrames`] and the optional SHA-256 of the
+/// plaintext to `sink`.
+fn decode_and_copy<R: BufRead, W: Write>(
     source: R,
-    zstd: bool,
     sink: &mut W,
     decoding: Decoding,
 ) -> (io::Result<u64>, Option<String>) {
-    let stage = match StreamDecompressor::new(source, zstd.then_some(decoding.zstd)) {
-        Ok(stage) => stage,
+    let frames = match ZstdFrames::new(source, decoding.zstd) {
+        Ok(frames) => frames,
         Err(e) => return (Err(e), None),
     };
-    let digest = decoding.digest == PlaintextDigest::Sha256;
-    match stage {
-        StreamDecompressor::Zstd(frames) => {
-            let mut hashing = HashingReader::new(frames, digest);
-            let copied = hashing.copy_to(sink);
-            (copied, hashing.finish().1)
-        }
-        StreamDecompressor::Passthrough(plain) => {
-            let mut hashing = HashingReader::new(plain, digest);
-            let copied = copy(&mut hashing, sink, IO_BUFFER_SIZE);
-            (copied, hashing.finish().1)
-        }
-    }
+    let mut hashing = HashingReader::new(frames, decoding.digest == PlaintextDigest::Sha256);
+    let copied = hashing.copy_to(sink);
+    (copied, hashing.finish().1)
+}
+
+/// The plaintext as it is and the optional SHA-256 to `sink`.
+fn copy_as_is<R: Read, W: Write>(
+    source: R,
+    sink: &mut W,
+    decoding: Decoding,
+) -> (io::Result<u64>, Option<String>) {
+    let mut hashing = HashingReader::new(source, decoding.digest == PlaintextDigest::Sha256);
+    let copied = copy(&mut hashing, sink, IO_BUFFER_SIZE);
+    (copied, hashing.finish().1)
 }
 
 /// sequoia 2.4 panics on some malformed inputs (e.g. a SEIPD packet cut

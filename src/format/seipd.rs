@@ -20,7 +20,7 @@
 //! repeated, the inner packets, and the MDC packet `D3 14` + SHA-1 of
 //! everything before it including `D3 14`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{sync_channel, SyncSender};
 
 use nettle::cipher::{Aes128, Aes192, Aes256};
@@ -426,29 +426,51 @@ pub struct CfbReader<R: Read> {
 
 impl<R: Read> Read for CfbReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.out.len() {
+            return Ok(self.release(buf));
+        }
         // Loop: a short read (a pipe, a chunk boundary) can leave less than
         // a block, which decrypts to nothing yet; Ok(0) would mean the end.
-        while self.pos == self.out.len() {
+        loop {
             let carried = self.carry.len();
             self.cipher_buf[..carried].copy_from_slice(&self.carry);
-            let n = self.deframer.read(&mut self.cipher_buf[carried..])?;
+            // No more ciphertext than `buf` takes decrypted (a block at
+            // least), so that it decrypts straight into `buf`, not via a copy.
+            let room = buf.len().clamp(BLOCK, self.cipher_buf.len());
+            let n = self.deframer.read(&mut self.cipher_buf[carried..room])?;
             let have = carried + n;
             // Whole blocks only, except for the very last piece.
             let whole = if n == 0 { have } else { have / BLOCK * BLOCK };
-            self.out.resize(whole, 0);
-            self.cipher
-                .decrypt(&mut self.iv, &mut self.out, &self.cipher_buf[..whole]);
+            let ciphertext = &self.cipher_buf[..whole];
+            let direct = whole <= buf.len();
+            if direct {
+                self.cipher
+                    .decrypt(&mut self.iv, &mut buf[..whole], ciphertext);
+            } else {
+                // `buf` is shorter than a block: decrypt to `out`, release from there.
+                self.out.resize(whole, 0);
+                self.cipher.decrypt(&mut self.iv, &mut self.out, ciphertext);
+                self.pos = 0;
+            }
             self.carry.clear();
             self.carry.extend_from_slice(&self.cipher_buf[whole..have]);
-            self.pos = 0;
-            if whole == 0 && n == 0 {
-                return Ok(0);
+            match (whole, direct) {
+                (0, _) if n == 0 => return Ok(0),
+                (0, _) => continue,
+                (_, true) => return Ok(whole),
+                (_, false) => return Ok(self.release(buf)),
             }
         }
+    }
+}
+
+impl<R: Read> CfbReader<R> {
+    /// Decrypted bytes left over from a read shorter than a block.
+    fn release(&mut self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.out.len() - self.pos);
         buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
         self.pos += n;
-        Ok(n)
+        n
     }
 }
 
@@ -460,103 +482,108 @@ pub struct MdcSeed(Sha1);
 /// bytes (the MDC packet) held back; at the end the MDC must match, or
 /// reading fails with an integrity error. Like every streaming OpenPGP
 /// reader, it releases plaintext before the MDC has been checked.
-pub struct MdcReader<R: Read> {
+///
+/// It copies straight out of its source's buffer: only the last bytes of
+/// each piece the source hands over, which may be the MDC, wait in `held`.
+pub struct MdcReader<R: BufRead> {
     inner: R,
     mdc: Sha1,
-    /// Decrypted bytes not yet released; the last MDC bytes stay here.
-    plain: Vec<u8>,
-    released: usize,
+    /// Bytes taken from `inner`, not yet released: the stream's last bytes
+    /// so far, at most MDC of them whenever more is read from `inner`.
+    held: Vec<u8>,
     /// Prefix bytes still to hash without releasing.
     skip: usize,
     verified: bool,
 }
 
-impl<R: Read> MdcReader<R> {
+impl<R: BufRead> MdcReader<R> {
     pub fn new(inner: R, seed: MdcSeed) -> Self {
         MdcReader {
             inner,
             mdc: seed.0,
-            plain: Vec::with_capacity(PARTIAL_CHUNK + MDC),
-            released: 0,
+            held: Vec::with_capacity(2 * MDC),
             skip: PREFIX - BLOCK,
             verified: false,
         }
     }
 
-    /// Read more; false at the end of the container.
-    fn fill(&mut self) -> io::Result<bool> {
-        self.plain.drain(..self.released);
-        self.released = 0;
-        let start = self.plain.len();
-        self.plain.resize(start + PARTIAL_CHUNK, 0);
-        let n = loop {
-            match self.inner.read(&mut self.plain[start..]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        self.plain.truncate(start + *n.as_ref().unwrap_or(&0));
-        Ok(n? > 0)
-    }
-
-    /// The container has ended: what is left must be exactly the MDC packet.
+    /// The container has ended: what is held must be exactly the MDC packet.
     fn verify(&mut self) -> io::Result<()> {
-        let tail = &self.plain[self.released..];
-        // Too short for the prefix and the MDC: the guard against an
-        // underflow below (a correctly framed but too short packet).
-        if tail.len() < MDC + self.skip {
+        // Too short for the prefix and the MDC: a correctly framed but too
+        // short packet. (Nothing past MDC bytes is held at the end.)
+        if self.held.len() < MDC + self.skip {
             return Err(bad(Damage::Truncated));
         }
-        let (data, mdc) = tail.split_at(tail.len() - MDC);
-        self.mdc.update(data);
-        self.mdc.update(&mdc[..2]);
+        self.mdc.update(&self.held[..2]);
         let mut digest = [0u8; 20];
         self.mdc.digest(&mut digest);
         // Constant time: how much of the MDC matched must not show.
         let mut expected = [0u8; MDC];
         expected[..2].copy_from_slice(&MDC_HEADER);
         expected[2..].copy_from_slice(&digest);
-        if secure_cmp(mdc, &expected) != std::cmp::Ordering::Equal {
+        if secure_cmp(&self.held, &expected) != std::cmp::Ordering::Equal {
             return Err(bad(Damage::Integrity));
         }
-        self.released = self.plain.len();
         self.verified = true;
         Ok(())
     }
 }
 
-impl<R: Read> Read for MdcReader<R> {
+/// Release `bytes`, all known not to be the MDC, into `buf`: the prefix's
+/// repeated bytes (`skip` of them still) are hashed and dropped, the rest
+/// hashed and copied as far as `buf` takes them. How many of `bytes` were
+/// taken, and how many written.
+fn release(mdc: &mut Sha1, skip: &mut usize, bytes: &[u8], buf: &mut [u8]) -> (usize, usize) {
+    let dropped = bytes.len().min(*skip);
+    *skip -= dropped;
+    let written = (bytes.len() - dropped).min(buf.len());
+    let taken = &bytes[..dropped + written];
+    mdc.update(taken);
+    buf[..written].copy_from_slice(&taken[dropped..]);
+    (taken.len(), written)
+}
+
+impl<R: BufRead> Read for MdcReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         loop {
             if self.verified {
                 return Ok(0);
             }
-            // Everything but the last MDC bytes may go out.
-            let releasable = self
-                .plain
-                .len()
-                .saturating_sub(MDC)
-                .saturating_sub(self.released);
-            if releasable > 0 && self.skip > 0 {
-                // The prefix's two repeated bytes: hashed, never released.
-                let n = releasable.min(self.skip);
-                self.mdc
-                    .update(&self.plain[self.released..self.released + n]);
-                self.released += n;
-                self.skip -= n;
+            if self.held.len() > MDC {
+                // Small pieces piled up: all but the last MDC bytes may go.
+                let releasable = self.held.len() - MDC;
+                let (taken, written) =
+                    release(&mut self.mdc, &mut self.skip, &self.held[..releasable], buf);
+                self.held.drain(..taken);
+                if written > 0 {
+                    return Ok(written);
+                }
                 continue;
             }
-            if releasable > 0 {
-                let n = releasable.min(buf.len());
-                let out = &self.plain[self.released..self.released + n];
-                buf[..n].copy_from_slice(out);
-                self.mdc.update(out);
-                self.released += n;
-                return Ok(n);
-            }
-            if !self.fill()? {
+            let available = self.inner.fill_buf()?;
+            if available.is_empty() {
                 self.verify()?;
                 return Ok(0);
+            }
+            let (taken, written) = if available.len() <= MDC {
+                // Too few to tell whether the container ends with them.
+                self.held.extend_from_slice(available);
+                (available.len(), 0)
+            } else if !self.held.is_empty() {
+                // More than the MDC follows what is held: all of it may go.
+                let (taken, written) = release(&mut self.mdc, &mut self.skip, &self.held, buf);
+                self.held.drain(..taken);
+                (0, written)
+            } else {
+                let releasable = available.len() - MDC;
+                release(&mut self.mdc, &mut self.skip, &available[..releasable], buf)
+            };
+            self.inner.consume(taken);
+            if written > 0 {
+                return Ok(written);
             }
         }
     }
