@@ -588,3 +588,54 @@ impl<R: BufRead> Read for MdcReader<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SEIPD packet of `plain` (2-octet length: under 8384 bytes of body),
+    /// its body after the version octet, and its length.
+    fn sealed(plain: &[u8], key: &SessionKey) -> (Vec<u8>, BodyLength) {
+        let (_, packet) = write_seipd(Vec::new(), SymmetricAlgorithm::AES256, key, |front| {
+            front.write_all(plain).map_err(|e| Error::io("test", e))
+        })
+        .unwrap();
+        let len = 192 + (usize::from(packet[1] - 192) << 8) + usize::from(packet[2]);
+        assert_eq!(packet.len(), 3 + len, "a two-octet length");
+        (packet[4..].to_vec(), BodyLength::Full(len as u64))
+    }
+
+    /// What `CfbReader` decrypts, read `size` bytes at a time.
+    fn decrypted(body: &[u8], length: BodyLength, key: &SessionKey, size: usize) -> Vec<u8> {
+        let head = SeipdHead::read(body, length).unwrap();
+        let (mut reader, _) = head.into_readers(SymmetricAlgorithm::AES256, key).unwrap();
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; size];
+        loop {
+            match reader.read(&mut buf).unwrap() {
+                0 => return out,
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// Reads shorter than a block go through the leftover buffer, longer
+    /// ones decrypt in place: every size yields the same bytes, the
+    /// prefix's repeated two, the plaintext and the MDC packet.
+    #[test]
+    fn the_cipher_layer_yields_the_same_bytes_at_any_read_size() {
+        let key = SessionKey::from(&[7u8; 32][..]);
+        let plain: Vec<u8> = (0..3000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let (body, length) = sealed(&plain, &key);
+        let whole = decrypted(&body, length, &key, 1 << 20);
+        assert_eq!(whole.len(), 2 + plain.len() + MDC);
+        assert_eq!(whole[2..2 + plain.len()], plain[..]);
+        assert_eq!(whole[2 + plain.len()..][..2], MDC_HEADER);
+        for size in [1, 5, 15, 16, 17, 100, 4096] {
+            assert!(
+                decrypted(&body, length, &key, size) == whole,
+                "reads of {size}"
+            );
+        }
+    }
+}
