@@ -609,11 +609,9 @@ impl<R: BufRead> FrameWalker<R> {
     fn read_up_to(&mut self, into: &mut Vec<u8>, n: usize) -> io::Result<usize> {
         let mut got = 0;
         while got < n {
-            let available = match self.source.fill_buf() {
-                Ok(available) => available,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
+            // The decrypting thread's queue retries Interrupted at its
+            // source; from another source it is the caller's to retry.
+            let available = self.source.fill_buf()?;
             if available.is_empty() {
                 break;
             }
