@@ -5,7 +5,7 @@
 //! pipe, a full disk) rather than as a crypto error.
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -46,14 +46,19 @@ impl<T> Tracked<T> {
     }
     fn record<X>(&mut self, r: io::Result<X>) -> io::Result<X> {
         if let Err(e) = &r {
-            // sealpipe's own verdict from a reader below (e.g. a replayed
-            // chunk that changed) is no I/O failure; it travels on as is.
-            let ours = e.get_ref().is_some_and(|i| i.is::<Error>());
-            if self.failure.is_none() && e.kind() != io::ErrorKind::Interrupted && !ours {
-                self.failure = Some((e.kind(), e.to_string()));
-            }
+            note_failure(&mut self.failure, e);
         }
         r
+    }
+}
+
+/// Keep the first I/O failure. sealpipe's own verdict from a reader below
+/// (e.g. a replayed chunk that changed) is no I/O failure; it travels on as
+/// is.
+fn note_failure(failure: &mut Option<(io::ErrorKind, String)>, e: &io::Error) {
+    let ours = e.get_ref().is_some_and(|i| i.is::<Error>());
+    if failure.is_none() && e.kind() != io::ErrorKind::Interrupted && !ours {
+        *failure = Some((e.kind(), e.to_string()));
     }
 }
 
@@ -63,6 +68,25 @@ impl<R: Read> Read for Tracked<R> {
         let n = self.record(r)?;
         self.bytes += n as u64;
         Ok(n)
+    }
+}
+
+/// The same tracking for a buffered reader: errors as they happen, bytes as
+/// they are consumed.
+impl<R: BufRead> BufRead for Tracked<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self.inner.fill_buf() {
+            Ok(data) => Ok(data),
+            Err(e) => {
+                note_failure(&mut self.failure, &e);
+                Err(e)
+            }
+        }
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.inner.consume(amount);
+        self.bytes += amount as u64;
     }
 }
 
@@ -504,4 +528,53 @@ pub fn print_stdout(text: &str) -> Result<()> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(write_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A buffered source that fails once its data is used up.
+    struct FailsAfter<'a>(&'a [u8]);
+
+    impl Read for FailsAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.fill_buf()?.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl BufRead for FailsAfter<'_> {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            match self.0.is_empty() {
+                true => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cut short")),
+                false => Ok(self.0),
+            }
+        }
+
+        fn consume(&mut self, amount: usize) {
+            self.0 = &self.0[amount..];
+        }
+    }
+
+    /// Read through `BufRead`, a tracked source counts what was consumed
+    /// (not what was looked at) and keeps its first failure, as through
+    /// `Read`.
+    #[test]
+    fn a_tracked_buffered_reader_counts_consumed_bytes_and_keeps_its_failure() {
+        let mut tracked = Tracked::new(FailsAfter(b"0123456789"));
+        assert_eq!(tracked.fill_buf().unwrap(), b"0123456789");
+        tracked.consume(4);
+        assert_eq!(tracked.fill_buf().unwrap(), b"456789");
+        assert_eq!(tracked.count(), 4);
+        assert!(tracked.failure().is_none());
+        tracked.consume(6);
+        assert_eq!(tracked.count(), 10);
+        let e = tracked.fill_buf().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        let kept = tracked.failure().expect("the failure is kept");
+        assert_eq!((kept.kind(), kept.to_string()), (e.kind(), e.to_string()));
+    }
 }

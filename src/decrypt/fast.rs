@@ -1,10 +1,12 @@
 //! The fast reader: SEIPDv1 with AES (what sealpipe and gpg write) through
-//! sealpipe's own container reader (`format::seipd`), with the OpenPGP layer
-//! and the decompression on two threads. Anything it does not handle goes
-//! to the stock reader over the very same bytes.
+//! sealpipe's own container reader (`format::seipd`): AES on a thread of its
+//! own, then the MDC, the inner packets and the zstd frame walker on this
+//! one, the frames decoded by workers. Anything it does not handle goes to
+//! the stock reader over the very same bytes.
 
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, BufRead, Cursor, Read, Write};
 
+use openpgp::parse::buffered_reader::BufferedReader;
 use openpgp::parse::{PacketParserBuilder, PacketParserResult, Parse};
 use sequoia_openpgp as openpgp;
 
@@ -59,7 +61,7 @@ pub(super) fn read<W: Write>(reading: Reading<'_, '_, '_, W>) -> ReadOutcome {
         ..MessageFacts::default()
     };
     // Thread 1: deframe and AES-CFB. This thread: MDC (SHA-1), the inner
-    // packets, decompression, output.
+    // packets, the zstd frame walker (workers decode), output.
     let (container, seed) = head.into_readers(algo, &chosen.session_key)?;
     let (producer, decrypted) = threaded_reader();
     let sha256 = std::thread::scope(|scope| {
@@ -136,12 +138,34 @@ where
     while let PacketParserResult::Some(mut pp) = ppr {
         facts.observe(&pp.packet)?;
         if let openpgp::Packet::Literal(_) = pp.packet {
-            sha256 = copy_plaintext(&mut pp, facts, sink, decoding)?;
+            sha256 = copy_plaintext(LiteralBody(&mut pp), facts, sink, decoding)?;
         }
         ppr = pp.recurse().map_err(classify)?.1;
     }
     facts.check_complete()?;
     Ok(sha256)
+}
+
+/// The literal packet's body as a `BufRead`, read from the parser's own
+/// buffer: no copy between it and the zstd frame walker.
+struct LiteralBody<'a, 'p>(&'a mut openpgp::parse::PacketParser<'p>);
+
+impl Read for LiteralBody<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl BufRead for LiteralBody<'_, '_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        // Whatever is buffered (at least a byte before the end): asking for
+        // more would make the parser join partial-body chunks by copying.
+        self.0.data(1)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.0.consume(amount);
+    }
 }
 
 /// The container's content does not start with a packet. If the MDC fails

@@ -559,7 +559,7 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 /// classified: the OpenPGP layer (truncation, MDC), the zstd layer, or the
 /// sink. Shared by both readers; the body is hashed for the one-pass
 /// signatures seen, into `facts`.
-fn copy_plaintext<R: Read + Send, W: Write>(
+fn copy_plaintext<R: BufRead + Send, W: Write>(
     body: R,
     facts: &mut MessageFacts,
     sink: &mut W,
@@ -572,18 +572,18 @@ fn copy_plaintext<R: Read + Send, W: Write>(
     };
     let mut plaintext = Tracked::new(body);
     let mut sink = Tracked::new(sink);
-    let (copied, sha256) = if zstd {
-        // The OpenPGP layer (MDC, packet parsing) reads on its own thread,
-        // so zstd decoding and the output get a core to themselves.
+    let (copied, sha256) = if zstd && digests.is_empty() {
+        // Straight from the OpenPGP layer's buffer to the frame walker, on
+        // this thread: the frames are decoded on worker threads, and a
+        // hand-over to another thread here cost a copy of every byte.
+        decode_and_copy(&mut plaintext, &mut sink, decoding)
+    } else if zstd {
+        // The OpenPGP layer (MDC, packet parsing) reads on its own thread
+        // and the walker here shares its pieces with the hash thread.
         let (producer, mut queued) = threaded_reader();
         std::thread::scope(|scope| {
             let source = &mut plaintext;
             scope.spawn(move || producer.produce(source));
-            if digests.is_empty() {
-                // `queued` is dropped when this returns, before the scope
-                // joins the producer, so an early stop cannot leave it blocked.
-                return decode_and_copy(queued, &mut sink, decoding);
-            }
             // The signatures' hash runs on a thread of its own, a few
             // pieces behind the frame walker: out of the restore's critical
             // path, it takes the time a core would otherwise idle

@@ -25,6 +25,7 @@ use super::{
 };
 use crate::error::{Damage, Error, Result};
 use crate::format::envelope::FrameChecked;
+use crate::io::IO_BUFFER_SIZE;
 use crate::keys::SecretKeyring;
 
 /// Read the message whose envelope is read and whose data packet body
@@ -91,7 +92,8 @@ where
 
     // By now the parser has seen the literal packet's header.
     let mut seen = decryptor.helper_ref().facts.clone();
-    let sha256 = copy_plaintext(&mut decryptor, &mut seen, sink, decoding)?;
+    let body = io::BufReader::with_capacity(IO_BUFFER_SIZE, &mut decryptor);
+    let sha256 = copy_plaintext(body, &mut seen, sink, decoding)?;
     if !decryptor.message_processed() {
         return Err(Damage::Truncated.into());
     }

@@ -1,5 +1,5 @@
 //! The SEIPDv1 container (RFC 4880 5.13), written and read here from
-//! nettle's AES-CFB and a standard SHA-1, instead of through sequoia's
+//! RustCrypto's AES-CFB and a standard SHA-1, instead of through sequoia's
 //! streaming stack.
 //!
 //! Why: sequoia routes every SHA-1, the MDC included, through its
@@ -8,6 +8,9 @@
 //! signatures, where an attacker chooses colliding inputs; the MDC is a hash
 //! of plaintext under encryption that an attacker cannot choose to collide,
 //! so a plain (SHA-NI accelerated) SHA-1 is exactly as strong there.
+//! RustCrypto's CFB decrypts 8 blocks at a time (CFB decryption is parallel,
+//! encryption is not): 3-5 GB/s against nettle's 1.3-1.8 GB/s here, and
+//! 0.9 GB/s against 0.5 GB/s encrypting.
 //! Everything else still comes from sequoia: key packets (PKESK), session
 //! keys, the packets inside (literal, compressed), and the whole stock path
 //! for anything that is not SEIPDv1 with AES. The tests prove that stock
@@ -23,14 +26,16 @@
 use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{sync_channel, SyncSender};
 
-use nettle::cipher::{Aes128, Aes192, Aes256};
-use nettle::hash::insecure_do_not_use::Sha1;
-use nettle::hash::Hash;
-use nettle::mode::{Cfb, Mode};
+use aes::{Aes128, Aes192, Aes256};
+use cfb_mode::cipher::inout::InOutBuf;
+use cfb_mode::cipher::{
+    AsyncStreamCipher, BlockCipher, BlockDecryptMut, BlockEncryptMut, KeyInit, KeyIvInit,
+};
 use openpgp::crypto::mem::secure_cmp;
 use openpgp::crypto::SessionKey;
 use openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp as openpgp;
+use sha1::{Digest, Sha1};
 
 use crate::error::{Damage, Error};
 use crate::format::envelope::{read_failure, BodyLength, FrameCheck};
@@ -45,29 +50,112 @@ const MDC_HEADER: [u8; 2] = [0xD3, 0x14];
 // Pieces are whole blocks (see `CfbWriter::put`).
 const _: () = assert!(PIECE % BLOCK == 0);
 
-/// AES in CFB mode, as nettle provides it. nettle's CFB wants whole blocks
-/// except in the very last call; the callers keep partial blocks back.
-struct CfbCipher(Box<dyn Mode + Send + Sync>);
+/// One direction of AES-CFB with a zero IV (OpenPGP's CFB: the IV is the
+/// random prefix). The stream is whole blocks, except that its very last
+/// call may end in a partial block.
+trait CfbStream: Send + Sync {
+    /// `src` into `dst` (the same length, whole blocks).
+    fn blocks(&mut self, src: &[u8], dst: &mut [u8]);
+    /// The stream's last bytes, any length: no call can follow.
+    fn last(self: Box<Self>, src: &[u8], dst: &mut [u8]);
+}
+
+/// Split equal-length `src` and `dst` into their whole blocks.
+fn whole_blocks<'a, C: BlockCipher>(
+    src: &'a [u8],
+    dst: &'a mut [u8],
+) -> InOutBuf<'a, 'a, cfb_mode::cipher::Block<C>> {
+    let (blocks, tail) = InOutBuf::new(src, dst)
+        .expect("source and destination of the same length")
+        .into_chunks();
+    debug_assert!(tail.is_empty(), "whole blocks only");
+    blocks
+}
+
+impl<C: BlockEncryptMut + BlockCipher + Send + Sync> CfbStream for cfb_mode::Decryptor<C> {
+    fn blocks(&mut self, src: &[u8], dst: &mut [u8]) {
+        self.decrypt_blocks_inout_mut(whole_blocks::<C>(src, dst));
+    }
+
+    fn last(self: Box<Self>, src: &[u8], dst: &mut [u8]) {
+        let data = InOutBuf::new(src, dst).expect("source and destination of the same length");
+        (*self).decrypt_inout(data);
+    }
+}
+
+impl<C: BlockEncryptMut + BlockCipher + Send + Sync> CfbStream for cfb_mode::Encryptor<C> {
+    fn blocks(&mut self, src: &[u8], dst: &mut [u8]) {
+        self.encrypt_blocks_inout_mut(whole_blocks::<C>(src, dst));
+    }
+
+    fn last(self: Box<Self>, src: &[u8], dst: &mut [u8]) {
+        let data = InOutBuf::new(src, dst).expect("source and destination of the same length");
+        (*self).encrypt_inout(data);
+    }
+}
+
+/// AES in CFB mode, one direction. Takes whole blocks; a partial block
+/// ends the stream, and any data after it is refused.
+struct CfbCipher(Option<Box<dyn CfbStream>>);
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Encrypt,
+    Decrypt,
+}
+
+/// One direction of CFB over the block cipher `C`, with a zero IV.
+fn cfb_stream<C>(key: &[u8], direction: Direction) -> Option<Box<dyn CfbStream>>
+where
+    C: BlockEncryptMut + BlockCipher + KeyInit + Send + Sync + 'static,
+{
+    let zero_iv = [0u8; BLOCK];
+    Some(match direction {
+        Direction::Encrypt => {
+            Box::new(cfb_mode::Encryptor::<C>::new_from_slices(key, &zero_iv).ok()?)
+        }
+        Direction::Decrypt => {
+            Box::new(cfb_mode::Decryptor::<C>::new_from_slices(key, &zero_iv).ok()?)
+        }
+    })
+}
 
 impl CfbCipher {
-    /// The ciphers the fast path handles; others go the stock way.
-    fn new(algo: SymmetricAlgorithm, key: &[u8]) -> Option<CfbCipher> {
-        let mode: Box<dyn Mode + Send + Sync> = match algo {
-            SymmetricAlgorithm::AES128 => Box::new(Cfb::<Aes128>::with_encrypt_key(key).ok()?),
-            SymmetricAlgorithm::AES192 => Box::new(Cfb::<Aes192>::with_encrypt_key(key).ok()?),
-            SymmetricAlgorithm::AES256 => Box::new(Cfb::<Aes256>::with_encrypt_key(key).ok()?),
-            _ => return None,
+    /// The ciphers the fast path handles (others go the stock way).
+    fn new(algo: SymmetricAlgorithm, key: &[u8], direction: Direction) -> Option<CfbCipher> {
+        let stream = match algo {
+            SymmetricAlgorithm::AES128 => cfb_stream::<Aes128>(key, direction),
+            SymmetricAlgorithm::AES192 => cfb_stream::<Aes192>(key, direction),
+            SymmetricAlgorithm::AES256 => cfb_stream::<Aes256>(key, direction),
+            _ => None,
         };
-        Some(CfbCipher(mode))
+        Some(CfbCipher(Some(stream?)))
     }
 
-    fn encrypt(&mut self, iv: &mut [u8; BLOCK], dst: &mut [u8], src: &[u8]) {
-        // Cannot fail: the IV has the block size.
-        let _ = self.0.encrypt(iv, dst, src);
+    fn encryptor(algo: SymmetricAlgorithm, key: &[u8]) -> Option<CfbCipher> {
+        CfbCipher::new(algo, key, Direction::Encrypt)
     }
 
-    fn decrypt(&mut self, iv: &mut [u8; BLOCK], dst: &mut [u8], src: &[u8]) {
-        let _ = self.0.decrypt(iv, dst, src);
+    fn decryptor(algo: SymmetricAlgorithm, key: &[u8]) -> Option<CfbCipher> {
+        CfbCipher::new(algo, key, Direction::Decrypt)
+    }
+
+    /// `src` into `dst`, of the same length: whole blocks, or the stream's
+    /// last bytes. Nothing can follow a partial block.
+    fn apply(&mut self, src: &[u8], dst: &mut [u8]) -> io::Result<()> {
+        if src.is_empty() {
+            return Ok(());
+        }
+        if src.len() % BLOCK == 0 {
+            if let Some(stream) = &mut self.0 {
+                stream.blocks(src, dst);
+                return Ok(());
+            }
+        } else if let Some(stream) = self.0.take() {
+            stream.last(src, dst);
+            return Ok(());
+        }
+        Err(io::Error::other("CFB data after the last partial block"))
     }
 }
 
@@ -167,8 +255,7 @@ impl SeipdWriter {
     /// the encrypting thread to finish.
     fn close(&mut self) -> io::Result<()> {
         self.write_all(&MDC_HEADER)?;
-        let mut digest = [0u8; 20];
-        self.mdc.digest(&mut digest);
+        let digest = self.mdc.finalize_reset();
         self.piece.extend_from_slice(&digest);
         self.send()?;
         self.queue
@@ -201,7 +288,6 @@ impl Write for SeipdWriter {
 struct CfbWriter<W: Write> {
     sink: W,
     cipher: CfbCipher,
-    iv: [u8; BLOCK],
     /// Plaintext short of a whole block.
     pending: Vec<u8>,
     /// The current partial-body chunk (version octet, then ciphertext).
@@ -211,7 +297,7 @@ struct CfbWriter<W: Write> {
 impl<W: Write> CfbWriter<W> {
     /// Start the packet: header and version octet.
     fn new(mut sink: W, algo: SymmetricAlgorithm, key: &SessionKey) -> Result<Self, Error> {
-        let cipher = CfbCipher::new(algo, key)
+        let cipher = CfbCipher::encryptor(algo, key)
             .ok_or_else(|| Error::Internal(format!("no CFB cipher for {algo}")))?;
         packet::write_header(&mut sink, packet::SEIPD)
             .map_err(|e| Error::io("writing the encrypted data header", e))?;
@@ -220,7 +306,6 @@ impl<W: Write> CfbWriter<W> {
         Ok(CfbWriter {
             sink,
             cipher,
-            iv: [0; BLOCK],
             pending: Vec::with_capacity(BLOCK),
             body,
         })
@@ -245,8 +330,7 @@ impl<W: Write> CfbWriter<W> {
     fn encrypt_blocks(&mut self, plain: &[u8]) -> io::Result<()> {
         let start = self.body.len();
         self.body.resize(start + plain.len(), 0);
-        self.cipher
-            .encrypt(&mut self.iv, &mut self.body[start..], plain);
+        self.cipher.apply(plain, &mut self.body[start..])?;
         let sent = packet::write_partial_chunks(&mut self.sink, &self.body)?;
         self.body.drain(..sent);
         Ok(())
@@ -359,13 +443,14 @@ impl<R: Read> SeipdHead<R> {
 
     /// Whether `key` decrypts the prefix to its quick-check pattern.
     pub fn fits(&self, algo: SymmetricAlgorithm, key: &SessionKey) -> bool {
-        let Some(mut cipher) = CfbCipher::new(algo, key) else {
+        let Some(mut cipher) = CfbCipher::decryptor(algo, key) else {
             return false;
         };
-        let mut iv = [0u8; BLOCK];
         let mut plain = [0u8; PREFIX];
-        cipher.decrypt(&mut iv, &mut plain[..BLOCK], &self.head[..BLOCK]);
-        cipher.decrypt(&mut iv, &mut plain[BLOCK..], &self.head[BLOCK..]);
+        // The two bytes after the first block end this trial stream.
+        if cipher.apply(&self.head, &mut plain).is_err() {
+            return false;
+        }
         plain[BLOCK - 2] == plain[BLOCK] && plain[BLOCK - 1] == plain[BLOCK + 1]
     }
 
@@ -376,19 +461,19 @@ impl<R: Read> SeipdHead<R> {
         algo: SymmetricAlgorithm,
         key: &SessionKey,
     ) -> Result<(CfbReader<R>, MdcSeed), Error> {
-        let mut cipher = CfbCipher::new(algo, key)
+        let mut cipher = CfbCipher::decryptor(algo, key)
             .ok_or_else(|| Error::Internal(format!("no CFB cipher for {algo}")))?;
-        let mut iv = [0u8; BLOCK];
         let mut prefix = [0u8; BLOCK];
-        // nettle's CFB continues correctly only after whole blocks, so
-        // decrypt the first block here and carry the two extra bytes over.
-        cipher.decrypt(&mut iv, &mut prefix, &self.head[..BLOCK]);
+        // CFB continues only after whole blocks, so decrypt the first block
+        // here and carry the two extra bytes over.
+        cipher
+            .apply(&self.head[..BLOCK], &mut prefix)
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let mut mdc = Sha1::default();
-        mdc.update(&prefix);
+        mdc.update(prefix);
         let reader = CfbReader {
             deframer: self.deframer,
             cipher,
-            iv,
             carry: self.head[BLOCK..].to_vec(),
             cipher_buf: vec![0u8; PARTIAL_CHUNK],
             out: Vec::with_capacity(PARTIAL_CHUNK),
@@ -416,7 +501,6 @@ fn unwrap_io(e: io::Error) -> Error {
 pub struct CfbReader<R: Read> {
     deframer: Deframer<R>,
     cipher: CfbCipher,
-    iv: [u8; BLOCK],
     /// Ciphertext short of a whole block.
     carry: Vec<u8>,
     cipher_buf: Vec<u8>,
@@ -444,12 +528,11 @@ impl<R: Read> Read for CfbReader<R> {
             let ciphertext = &self.cipher_buf[..whole];
             let direct = whole <= buf.len();
             if direct {
-                self.cipher
-                    .decrypt(&mut self.iv, &mut buf[..whole], ciphertext);
+                self.cipher.apply(ciphertext, &mut buf[..whole])?;
             } else {
                 // `buf` is shorter than a block: decrypt to `out`, release from there.
                 self.out.resize(whole, 0);
-                self.cipher.decrypt(&mut self.iv, &mut self.out, ciphertext);
+                self.cipher.apply(ciphertext, &mut self.out)?;
                 self.pos = 0;
             }
             self.carry.clear();
@@ -515,8 +598,7 @@ impl<R: BufRead> MdcReader<R> {
             return Err(bad(Damage::Truncated));
         }
         self.mdc.update(&self.held[..2]);
-        let mut digest = [0u8; 20];
-        self.mdc.digest(&mut digest);
+        let digest = self.mdc.finalize_reset();
         // Constant time: how much of the MDC matched must not show.
         let mut expected = [0u8; MDC];
         expected[..2].copy_from_slice(&MDC_HEADER);
@@ -603,6 +685,61 @@ mod tests {
         let len = 192 + (usize::from(packet[1] - 192) << 8) + usize::from(packet[2]);
         assert_eq!(packet.len(), 3 + len, "a two-octet length");
         (packet[4..].to_vec(), BodyLength::Full(len as u64))
+    }
+
+    /// Our AES-CFB (RustCrypto) against nettle's (sequoia's backend), both
+    /// directions, every key size, in whole-block calls of several sizes
+    /// and a last call of any length: the two must agree byte for byte.
+    #[test]
+    fn cfb_agrees_with_nettle_in_both_directions() {
+        use nettle::cipher::{Aes128, Aes192, Aes256};
+        use nettle::mode::{Cfb, Mode};
+        let algos = [
+            (SymmetricAlgorithm::AES128, 16),
+            (SymmetricAlgorithm::AES192, 24),
+            (SymmetricAlgorithm::AES256, 32),
+        ];
+        for (algo, key_len) in algos {
+            let key: Vec<u8> = (0..key_len).map(|i| (i * 37 + key_len) as u8).collect();
+            let nettle = |encrypt: bool, data: &[u8]| -> Vec<u8> {
+                let mut mode: Box<dyn Mode> = match key_len {
+                    16 => Box::new(Cfb::<Aes128>::with_encrypt_key(&key).unwrap()),
+                    24 => Box::new(Cfb::<Aes192>::with_encrypt_key(&key).unwrap()),
+                    _ => Box::new(Cfb::<Aes256>::with_encrypt_key(&key).unwrap()),
+                };
+                let mut out = vec![0u8; data.len()];
+                let iv = &mut [0u8; BLOCK];
+                match encrypt {
+                    true => mode.encrypt(iv, &mut out, data).unwrap(),
+                    false => mode.decrypt(iv, &mut out, data).unwrap(),
+                }
+                out
+            };
+            for len in [0, 1, 15, 16, 17, 18, 31, 32, 33, 1000, 4096, 4101] {
+                let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+                for encrypt in [true, false] {
+                    let mut ours = match encrypt {
+                        true => CfbCipher::encryptor(algo, &key).unwrap(),
+                        false => CfbCipher::decryptor(algo, &key).unwrap(),
+                    };
+                    let mut out = vec![0u8; len];
+                    // Whole blocks in calls of 1, 2, 3, ... blocks, then the rest.
+                    let (mut at, mut blocks) = (0, 1);
+                    while len - at >= blocks * BLOCK {
+                        let end = at + blocks * BLOCK;
+                        ours.apply(&data[at..end], &mut out[at..end]).unwrap();
+                        (at, blocks) = (end, blocks + 1);
+                    }
+                    ours.apply(&data[at..], &mut out[at..]).unwrap();
+                    let what = if encrypt { "encrypt" } else { "decrypt" };
+                    assert!(out == nettle(encrypt, &data), "{algo} {what} {len}");
+                    // A partial block ended the stream: nothing may follow.
+                    if len % BLOCK != 0 {
+                        assert!(ours.apply(&[0; BLOCK], &mut [0; BLOCK]).is_err());
+                    }
+                }
+            }
+        }
     }
 
     /// What `CfbReader` decrypts, read `size` bytes at a time.
