@@ -30,6 +30,7 @@ declare -A FILE=(
   [session]=src/decrypt/session.rs
   [fast]=src/decrypt/fast.rs
   [stock]=src/decrypt/stock.rs
+  [io]=src/io.rs
 )
 declare -A TESTS=(
   # policy: trust has the key-algorithm and pin tests, sign the signing
@@ -65,6 +66,9 @@ declare -A TESTS=(
   # compares verdicts in-process; core the plain restores.
   [fast]="--lib --test damage --test core"
   [stock]="--lib --test damage --test core"
+  # io: its unit tests count and keep failures through Read and BufRead;
+  # damage reads every damaged input through `Tracked`.
+  [io]="--lib --test damage"
 )
 # Tests to leave out, per module (libtest --skip), when they are slow and
 # what they check is covered by a faster test in the same targets.
@@ -76,8 +80,9 @@ declare -A SKIP=(
   [session]="every_damaged_backup_fails_with_a_reason"
   [fast]="every_damaged_backup_fails_with_a_reason"
   [stock]="every_damaged_backup_fails_with_a_reason"
+  [io]="every_damaged_backup_fails_with_a_reason"
 )
-ORDER=(policy files config seipd envelope decrypt replay origin session fast stock)
+ORDER=(policy files config seipd envelope decrypt replay origin session fast stock io)
 
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")

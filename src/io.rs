@@ -577,4 +577,16 @@ mod tests {
         let kept = tracked.failure().expect("the failure is kept");
         assert_eq!((kept.kind(), kept.to_string()), (e.kind(), e.to_string()));
     }
+
+    /// Through `Read`, the count is of bytes read, in reads of any size.
+    #[test]
+    fn a_tracked_reader_counts_what_was_read() {
+        let mut tracked = Tracked::new(&b"0123456789"[..]);
+        let mut buf = [0u8; 3];
+        assert_eq!(tracked.read(&mut buf).unwrap(), 3);
+        assert_eq!(tracked.count(), 3);
+        let mut rest = Vec::new();
+        tracked.read_to_end(&mut rest).unwrap();
+        assert_eq!((rest.len(), tracked.count()), (7, 10));
+    }
 }
