@@ -75,13 +75,10 @@ impl<R: Read> Read for Tracked<R> {
 /// they are consumed.
 impl<R: BufRead> BufRead for Tracked<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        match self.inner.fill_buf() {
-            Ok(data) => Ok(data),
-            Err(e) => {
-                note_failure(&mut self.failure, &e);
-                Err(e)
-            }
-        }
+        let failure = &mut self.failure;
+        self.inner
+            .fill_buf()
+            .inspect_err(|e| note_failure(failure, e))
     }
 
     fn consume(&mut self, amount: usize) {

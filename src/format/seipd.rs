@@ -8,9 +8,9 @@
 //! signatures, where an attacker chooses colliding inputs; the MDC is a hash
 //! of plaintext under encryption that an attacker cannot choose to collide,
 //! so a plain (SHA-NI accelerated) SHA-1 is exactly as strong there.
-//! RustCrypto's CFB decrypts 8 blocks at a time (CFB decryption is parallel,
-//! encryption is not): 3-5 GB/s against nettle's 1.3-1.8 GB/s here, and
-//! 0.9 GB/s against 0.5 GB/s encrypting.
+//! RustCrypto's CFB and SHA-1 replaced nettle's here: encryption 0.87
+//! against 0.73 GB/s, SHA-1 1.78 against 1.64 GB/s, decryption the same
+//! (4.5-5 GB/s), and its round keys are zeroized on drop.
 //! Everything else still comes from sequoia: key packets (PKESK), session
 //! keys, the packets inside (literal, compressed), and the whole stock path
 //! for anything that is not SEIPDv1 with AES. The tests prove that stock
@@ -60,14 +60,17 @@ trait CfbStream: Send + Sync {
     fn last(self: Box<Self>, src: &[u8], dst: &mut [u8]);
 }
 
+/// `src` read, `dst` written: callers pass slices of the same length.
+fn paired<'a>(src: &'a [u8], dst: &'a mut [u8]) -> InOutBuf<'a, 'a, u8> {
+    InOutBuf::new(src, dst).expect("source and destination of the same length")
+}
+
 /// Split equal-length `src` and `dst` into their whole blocks.
 fn whole_blocks<'a, C: BlockCipher>(
     src: &'a [u8],
     dst: &'a mut [u8],
 ) -> InOutBuf<'a, 'a, cfb_mode::cipher::Block<C>> {
-    let (blocks, tail) = InOutBuf::new(src, dst)
-        .expect("source and destination of the same length")
-        .into_chunks();
+    let (blocks, tail) = paired(src, dst).into_chunks();
     debug_assert!(tail.is_empty(), "whole blocks only");
     blocks
 }
@@ -78,8 +81,7 @@ impl<C: BlockEncryptMut + BlockCipher + Send + Sync> CfbStream for cfb_mode::Dec
     }
 
     fn last(self: Box<Self>, src: &[u8], dst: &mut [u8]) {
-        let data = InOutBuf::new(src, dst).expect("source and destination of the same length");
-        (*self).decrypt_inout(data);
+        (*self).decrypt_inout(paired(src, dst));
     }
 }
 
@@ -89,8 +91,7 @@ impl<C: BlockEncryptMut + BlockCipher + Send + Sync> CfbStream for cfb_mode::Enc
     }
 
     fn last(self: Box<Self>, src: &[u8], dst: &mut [u8]) {
-        let data = InOutBuf::new(src, dst).expect("source and destination of the same length");
-        (*self).encrypt_inout(data);
+        (*self).encrypt_inout(paired(src, dst));
     }
 }
 
