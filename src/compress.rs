@@ -160,9 +160,10 @@ pub struct ParallelZstd<W: Write> {
 /// directions. Freeing and reallocating multi-MiB buffers across threads
 /// let glibc's allocator keep 15-20 MiB more than the frames in flight
 /// need (docs/performance.md); reused, memory is what those frames hold.
+/// Decryption shares a frame's input with the [`InputTap`].
 #[derive(Default)]
-struct FrameBuffers {
-    input: Vec<u8>,
+struct FrameBuffers<I = Vec<u8>> {
+    input: I,
     output: Vec<u8>,
 }
 
@@ -287,12 +288,13 @@ const ZSTD_BLOCK_MAX: usize = 128 * 1024;
 ///
 /// Memory: at most [`MAX_FRAMES_IN_FLIGHT`] frames in flight (compressed
 /// and decompressed, 8 MiB each at most), the frame being read, and for a
-/// streamed frame one decoder window.
+/// streamed frame one decoder window; with an [`InputTap`], at most
+/// [`TAPPED_IN_FLIGHT`] more frames' input waiting for the tap's consumer.
 pub struct ZstdFrames<R: BufRead> {
     walker: FrameWalker<R>,
-    pool: OrderedPool<FrameJob, io::Result<FrameBuffers>>,
+    pool: OrderedPool<FrameJob, io::Result<DecodeBuffers>>,
     max_in_flight: usize,
-    spare: Vec<FrameBuffers>,
+    spare: Vec<DecodeBuffers>,
     /// A frame too large for a worker, decoded here after those in flight.
     streaming: Option<StreamingFrame>,
     /// Plaintext not yet read, from `pos`.
@@ -300,12 +302,48 @@ pub struct ZstdFrames<R: BufRead> {
     pos: usize,
 }
 
+/// A frame's buffers for decoding: its input may be shared with the tap.
+type DecodeBuffers = FrameBuffers<Arc<Vec<u8>>>;
+
 /// A whole frame for a worker: its bytes in `buffers.input`, its
 /// plaintext to go to `buffers.output`.
 struct FrameJob {
-    buffers: FrameBuffers,
+    buffers: DecodeBuffers,
     content_size: usize,
     offset: u64,
+}
+
+/// Pieces an [`InputTap`]'s consumer may lag behind the frame walker: a
+/// whole frame each (sealpipe's are 4 MiB of plaintext, ~1 MiB compressed),
+/// or a block of a frame decoded here.
+pub const TAPPED_IN_FLIGHT: usize = 2;
+
+/// Every byte of the zstd stream that [`ZstdFrames`] reads, in order, for a
+/// second consumer on a thread of its own (the signatures' hash), so that
+/// it works beside the frame walker instead of in its path. A whole frame
+/// is shared with the worker that decodes it, not copied; the rest (the
+/// blocks of a frame decoded here, skippable frames) is copied.
+pub struct InputTap(SyncSender<Arc<Vec<u8>>>);
+
+impl InputTap {
+    /// A tap and its consumer's end: iterate it until it ends (when the
+    /// [`ZstdFrames`] holding the tap is dropped).
+    pub fn new() -> (InputTap, Receiver<Arc<Vec<u8>>>) {
+        let (tx, rx) = sync_channel(TAPPED_IN_FLIGHT);
+        (InputTap(tx), rx)
+    }
+
+    // A consumer that is gone panicked, and the scope that ran it says so:
+    // it never gives a verdict. So a failed send is not an error here.
+    fn share(&self, bytes: &Arc<Vec<u8>>) {
+        let _ = self.0.send(Arc::clone(bytes));
+    }
+
+    fn copy(&self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            let _ = self.0.send(Arc::new(bytes.to_vec()));
+        }
+    }
 }
 
 impl<R: BufRead> ZstdFrames<R> {
@@ -313,7 +351,7 @@ impl<R: BufRead> ZstdFrames<R> {
         let (workers, max_in_flight) = frame_workers(settings.threads);
         let pool = OrderedPool::new(workers, || {
             let mut decompressor = zstd::bulk::Decompressor::new();
-            move |mut job: FrameJob| -> io::Result<FrameBuffers> {
+            move |mut job: FrameJob| -> io::Result<DecodeBuffers> {
                 let corrupt = |e: io::Error| {
                     zstd_damage(Damage::ZstdCorrupt {
                         offset: job.offset,
@@ -339,6 +377,7 @@ impl<R: BufRead> ZstdFrames<R> {
                 offset: 0,
                 ended: false,
                 max_window: settings.max_window,
+                tap: None,
             },
             pool,
             max_in_flight,
@@ -347,6 +386,12 @@ impl<R: BufRead> ZstdFrames<R> {
             output: Vec::new(),
             pos: 0,
         })
+    }
+
+    /// Hand every byte read from the stream, in order, to `tap`.
+    pub fn tapped(mut self, tap: InputTap) -> Self {
+        self.walker.tap = Some(tap);
+        self
     }
 
     pub fn into_inner(self) -> R {
@@ -364,16 +409,29 @@ impl<R: BufRead> ZstdFrames<R> {
                 && self.pool.in_flight() < self.max_in_flight
             {
                 let mut buffers = self.spare.pop().unwrap_or_default();
-                match self.walker.next_frame(&mut buffers.input)? {
+                if Arc::get_mut(&mut buffers.input).is_none() {
+                    // The tap's consumer still holds it: a new one.
+                    buffers.input = Arc::default();
+                }
+                let input = Arc::make_mut(&mut buffers.input);
+                match self.walker.next_frame(input)? {
                     Some(Frame::Whole {
                         content_size,
                         offset,
-                    }) => self.pool.submit(FrameJob {
-                        buffers,
-                        content_size,
-                        offset,
-                    })?,
+                    }) => {
+                        if let Some(tap) = &self.walker.tap {
+                            tap.share(&buffers.input);
+                        }
+                        self.pool.submit(FrameJob {
+                            buffers,
+                            content_size,
+                            offset,
+                        })?
+                    }
                     Some(Frame::Streamed(frame)) => {
+                        if let Some(tap) = &self.walker.tap {
+                            tap.copy(&frame.pending);
+                        }
                         self.streaming = Some(frame);
                         self.spare.push(buffers);
                     }
@@ -455,6 +513,10 @@ struct FrameWalker<R> {
     offset: u64,
     ended: bool,
     max_window: u64,
+    /// Where the bytes read go too. The walker hands over what it reads
+    /// past (skippable frames); whole frames and the blocks of a streamed
+    /// one are handed over by their readers, in stream order.
+    tap: Option<InputTap>,
 }
 
 impl<R: BufRead> FrameWalker<R> {
@@ -475,6 +537,9 @@ impl<R: BufRead> FrameWalker<R> {
             let magic = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
             if magic & 0xFFFF_FFF0 == SKIPPABLE_MAGIC {
                 self.fill(bytes, 4, offset)?;
+                if let Some(tap) = &self.tap {
+                    tap.copy(bytes);
+                }
                 let size = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
                 self.skip(u64::from(size), offset)?;
                 continue;
@@ -626,11 +691,23 @@ impl<R: BufRead> FrameWalker<R> {
         Ok(got)
     }
 
+    /// Read past `n` bytes of the frame at `frame` (to the tap, if any).
     fn skip(&mut self, n: u64, frame: u64) -> io::Result<()> {
-        let skipped = io::copy(&mut (&mut self.source).take(n), &mut io::sink())?;
-        self.offset += skipped;
-        if skipped < n {
-            return Err(zstd_damage(Damage::ZstdTruncated { offset: frame }));
+        let mut left = n;
+        while left > 0 {
+            let available = self.source.fill_buf()?;
+            if available.is_empty() {
+                return Err(zstd_damage(Damage::ZstdTruncated { offset: frame }));
+            }
+            let take = available
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            if let Some(tap) = &self.tap {
+                tap.copy(&available[..take]);
+            }
+            self.source.consume(take);
+            self.offset += take as u64;
+            left -= take as u64;
         }
         Ok(())
     }
@@ -693,6 +770,9 @@ impl StreamingFrame {
             self.pending.clear();
             self.used = 0;
             self.read_whole = walker.block(&self.header, &mut self.pending)?;
+            if let Some(tap) = &walker.tap {
+                tap.copy(&self.pending);
+            }
         }
         out.resize(STREAM_OUTPUT, 0);
         let status = self
@@ -1083,6 +1163,54 @@ mod tests {
         let mut expected = data.clone();
         expected.extend_from_slice(b"and more");
         assert_eq!(read_frames(&stream, 2, 1 << 16).unwrap(), expected);
+    }
+
+    /// The signatures' hash sees the stream through the tap: every byte,
+    /// once, in order, whatever kind of frame holds it and however the
+    /// source hands it over.
+    #[test]
+    fn the_input_tap_sees_every_byte_of_the_stream_in_order() {
+        let data = sample(2 * ZSTD_FRAME_INPUT + 999);
+        // sealpipe's frames (whole, decoded by workers), a skippable frame
+        // larger than the source's buffer, 0.1.0's kind of frame (no
+        // content size: decoded here, block by block), sealpipe's again.
+        let mut stream = parallel_zstd(&data, 2);
+        stream.extend_from_slice(&[0x5F, 0x2A, 0x4D, 0x18]);
+        stream.extend_from_slice(&300_000u32.to_le_bytes());
+        stream.extend_from_slice(&sample(300_000));
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.write_all(&data).unwrap();
+        stream.extend_from_slice(&encoder.finish().unwrap());
+        stream.extend_from_slice(&parallel_zstd(b"the end", 1));
+        let expected = [&data[..], &data[..], b"the end"].concat();
+        let settings = ZstdReading {
+            threads: 2,
+            max_window: DEFAULT_MAX_ZSTD_WINDOW,
+        };
+        for capacity in [1 << 16, 4099] {
+            let (tap, tapped) = InputTap::new();
+            let seen = std::thread::scope(|scope| {
+                let seen = scope.spawn(move || {
+                    tapped.iter().fold(Vec::new(), |mut all, piece| {
+                        all.extend_from_slice(&piece);
+                        all
+                    })
+                });
+                let source = io::BufReader::with_capacity(capacity, &stream[..]);
+                let mut reader = ZstdFrames::new(source, settings).unwrap().tapped(tap);
+                let mut out = Vec::new();
+                reader.read_to_end(&mut out).unwrap();
+                assert!(out == expected, "the plaintext, buffer {capacity}");
+                drop(reader);
+                seen.join().unwrap()
+            });
+            assert!(
+                seen == stream,
+                "the tap saw {} bytes of {}, buffer {capacity}",
+                seen.len(),
+                stream.len()
+            );
+        }
     }
 
     #[test]

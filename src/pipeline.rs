@@ -14,8 +14,6 @@ use crate::error::Damage;
 /// Bytes per message and messages in flight: 4 x 256 KiB.
 const PIECE: usize = crate::format::packet::PIECE;
 const IN_FLIGHT: usize = 4;
-/// Pieces a [`Tap`] may lag behind its reader: 8 x 256 KiB.
-const TAP_IN_FLIGHT: usize = 32;
 
 enum Piece {
     Data(Vec<u8>),
@@ -32,32 +30,11 @@ pub struct ThreadedReader {
     /// 256 KiB piece each time cost an allocation, its page faults and a
     /// memset, about 3% of a restore's CPU (docs/performance.md).
     spent: SyncSender<Vec<u8>>,
-    /// Where read pieces go first when the reader is tapped.
-    tap: Option<SyncSender<Vec<u8>>>,
     current: Vec<u8>,
     pos: usize,
     ended: bool,
     /// A failure is sticky: every later read repeats it.
     failed: Option<Sticky>,
-}
-
-/// Every byte a [`ThreadedReader`] has read, in order, in the pieces it
-/// came in, for a second consumer on a thread of its own (the signatures'
-/// hash): it works a few pieces behind the reader instead of in its path.
-pub struct Tap {
-    pieces: Receiver<Vec<u8>>,
-    spent: SyncSender<Vec<u8>>,
-}
-
-impl Tap {
-    /// Give every piece to `consume` until the reader closes the tap; each
-    /// piece then goes back to the producer.
-    pub fn for_each(self, mut consume: impl FnMut(&[u8])) {
-        for piece in self.pieces {
-            consume(&piece);
-            let _ = self.spent.try_send(piece);
-        }
-    }
 }
 
 /// A failure to repeat (io::Error is not Clone): sealpipe's own verdict
@@ -96,7 +73,7 @@ pub struct Producer {
 pub fn threaded_reader() -> (Producer, ThreadedReader) {
     let (tx, rx) = sync_channel(IN_FLIGHT);
     // Room for every piece that can be out at once, so none is dropped.
-    let (spent_tx, spent_rx) = sync_channel(IN_FLIGHT + TAP_IN_FLIGHT + 3);
+    let (spent_tx, spent_rx) = sync_channel(IN_FLIGHT + 3);
     (
         Producer {
             pieces: tx,
@@ -105,7 +82,6 @@ pub fn threaded_reader() -> (Producer, ThreadedReader) {
         ThreadedReader {
             queue: Mutex::new(rx),
             spent: spent_tx,
-            tap: None,
             current: Vec::new(),
             pos: 0,
             ended: false,
@@ -151,45 +127,6 @@ impl Producer {
     }
 }
 
-impl ThreadedReader {
-    /// From now on, hand every piece read to the returned [`Tap`] (run it
-    /// on its own thread). The reader waits when the tap is
-    /// [`TAP_IN_FLIGHT`] pieces behind, so memory stays bounded.
-    pub fn tap(&mut self) -> Tap {
-        let (tx, rx) = sync_channel(TAP_IN_FLIGHT);
-        self.tap = Some(tx);
-        Tap {
-            pieces: rx,
-            spent: self.spent.clone(),
-        }
-    }
-
-    /// Hand the tap what was read of the current piece and close it, so
-    /// its `for_each` returns once it has consumed everything read.
-    pub fn close_tap(&mut self) {
-        let mut last = std::mem::take(&mut self.current);
-        last.truncate(self.pos);
-        self.pos = 0;
-        self.retire(last);
-        self.tap = None;
-    }
-
-    /// A piece read to its end: to the tap, else back to the producer (if
-    /// the producer has ended, the piece is just freed).
-    fn retire(&mut self, piece: Vec<u8>) {
-        match &self.tap {
-            // A tap that is gone panicked, and the scope that ran it will
-            // say so: its consumer never gives a verdict.
-            Some(tap) => {
-                let _ = tap.send(piece);
-            }
-            None => {
-                let _ = self.spent.try_send(piece);
-            }
-        }
-    }
-}
-
 impl BufRead for ThreadedReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.current.len() {
@@ -207,7 +144,9 @@ impl BufRead for ThreadedReader {
             match next {
                 Ok(Piece::Data(data)) => {
                     let read = std::mem::replace(&mut self.current, data);
-                    self.retire(read);
+                    // Back to the producer to be filled again (if it has
+                    // ended, the piece is just freed).
+                    let _ = self.spent.try_send(read);
                     self.pos = 0;
                 }
                 Ok(Piece::End) => {
@@ -374,52 +313,33 @@ mod tests {
         (0..len).map(|i| (i * 7 % 256) as u8).collect()
     }
 
-    /// Read `input` through a tapped reader, `stop_at` bytes of it in
-    /// reads of `chunk`; what the tap saw, and what was read.
-    fn tapped(input: &[u8], stop_at: usize, chunk: usize) -> (Vec<u8>, Vec<u8>) {
+    /// Read `input` through a threaded reader in reads of `chunk`.
+    fn read_through(input: &[u8], chunk: usize) -> Vec<u8> {
         let (producer, mut reader) = threaded_reader();
-        let mut seen = Vec::new();
         let mut read = Vec::new();
         std::thread::scope(|scope| {
             scope.spawn(move || producer.produce(input));
-            let tap = reader.tap();
-            let seen = &mut seen;
-            scope.spawn(move || tap.for_each(|piece| seen.extend_from_slice(piece)));
             let mut buf = vec![0; chunk];
-            while read.len() < stop_at {
-                let want = chunk.min(stop_at - read.len());
-                let n = reader.read(&mut buf[..want]).unwrap();
+            loop {
+                let n = reader.read(&mut buf).unwrap();
                 if n == 0 {
                     break;
                 }
                 read.extend_from_slice(&buf[..n]);
             }
-            reader.close_tap();
-            drop(reader);
         });
-        (seen, read)
+        read
     }
 
     #[test]
-    fn a_tap_sees_exactly_what_was_read_in_order() {
-        // Many more pieces than the tap may lag behind, so the reader waits
-        // on it; read to the end, and stopped in the middle of a piece.
-        let input = data((TAP_IN_FLIGHT + IN_FLIGHT + 3) * PIECE + 4321);
-        let (seen, read) = tapped(&input, usize::MAX, 100_000);
-        assert_eq!(read, input);
-        assert!(
-            seen == input,
-            "the tap saw {} bytes, not the input",
-            seen.len()
-        );
-        let stop = 5 * PIECE + 777;
-        let (seen, read) = tapped(&input, stop, 65_536);
-        assert_eq!(read, input[..stop]);
-        assert!(
-            seen == input[..stop],
-            "the tap saw {} bytes, not {stop}",
-            seen.len()
-        );
+    fn a_threaded_reader_reads_exactly_what_was_produced() {
+        // Many more pieces than are in flight, so the producer waits and
+        // pieces are reused; reads smaller and larger than a piece.
+        let input = data((IN_FLIGHT + 3) * PIECE + 4321);
+        for chunk in [100_000, PIECE + 1, 7] {
+            let read = read_through(&input, chunk);
+            assert!(read == input, "read {} bytes, not the input", read.len());
+        }
     }
 
     #[test]

@@ -33,14 +33,13 @@ use openpgp::types::{CompressionAlgorithm, HashAlgorithm, SymmetricAlgorithm};
 use openpgp::Fingerprint;
 use sequoia_openpgp as openpgp;
 
-use crate::compress::{ZstdFrames, ZstdReading, ZSTD_LITERAL_FILENAME};
+use crate::compress::{InputTap, ZstdFrames, ZstdReading, ZSTD_LITERAL_FILENAME};
 use crate::digest::HashingReader;
 use crate::encrypt::copy;
 use crate::error::{Damage, Error, Result};
 use crate::format::envelope::{BodyLength, Envelope};
 use crate::io::{read_error, write_error, Input, Tracked, IO_BUFFER_SIZE};
 use crate::keys::SecretKeyring;
-use crate::pipeline::threaded_reader;
 
 use origin::{Found, LiteralDigests, Origin, SignedBody, SignerCheck};
 pub use session::{GivenSessionKey, Session, SopSessionKey};
@@ -559,7 +558,7 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 /// classified: the OpenPGP layer (truncation, MDC), the zstd layer, or the
 /// sink. Shared by both readers; the body is hashed for the one-pass
 /// signatures seen, into `facts`.
-fn copy_plaintext<R: BufRead + Send, W: Write>(
+fn copy_plaintext<R: BufRead, W: Write>(
     body: R,
     facts: &mut MessageFacts,
     sink: &mut W,
@@ -576,27 +575,20 @@ fn copy_plaintext<R: BufRead + Send, W: Write>(
         // Straight from the OpenPGP layer's buffer to the frame walker, on
         // this thread: the frames are decoded on worker threads, and a
         // hand-over to another thread here cost a copy of every byte.
-        decode_and_copy(&mut plaintext, &mut sink, decoding)
+        decode_and_copy(&mut plaintext, &mut sink, decoding, None)
     } else if zstd {
-        // The OpenPGP layer (MDC, packet parsing) reads on its own thread
-        // and the walker here shares its pieces with the hash thread.
-        let (producer, mut queued) = threaded_reader();
+        // The same, and the signatures' hash on a thread of its own, over
+        // the frames the walker shares with the workers: beside the
+        // restore's critical path, it takes time a core would otherwise
+        // idle (docs/performance.md: verified vs unverified restores).
+        let (tap, tapped) = InputTap::new();
         std::thread::scope(|scope| {
-            let source = &mut plaintext;
-            scope.spawn(move || producer.produce(source));
-            // The signatures' hash runs on a thread of its own, a few
-            // pieces behind the frame walker: out of the restore's critical
-            // path, it takes the time a core would otherwise idle
-            // (docs/performance.md: verified vs unverified restores).
-            let tap = queued.tap();
             let digests = &mut digests;
-            scope.spawn(move || tap.for_each(|piece| digests.update(piece)));
-            let copied = decode_and_copy(&mut queued, &mut sink, decoding);
-            // The hash thread ends when the tap closes; the scope joins it
-            // before `digests` is read.
-            queued.close_tap();
-            drop(queued);
-            copied
+            scope.spawn(move || tapped.iter().for_each(|bytes| digests.update(&bytes)));
+            // Returns once the walker, and with it the tap, is dropped: the
+            // hash thread ends, and the scope joins it before `digests` is
+            // read.
+            decode_and_copy(&mut plaintext, &mut sink, decoding, Some(tap))
         })
     } else {
         let signed = SignedBody {
@@ -626,16 +618,18 @@ fn copy_plaintext<R: BufRead + Send, W: Write>(
     Ok(sha256)
 }
 
-/// The zstd stream through [`ZstdFrames`] and the optional SHA-256 of the
-/// plaintext to `sink`.
+/// The zstd stream through [`ZstdFrames`] (its bytes to `tap` too) and
+/// the optional SHA-256 of the plaintext to `sink`.
 fn decode_and_copy<R: BufRead, W: Write>(
     source: R,
     sink: &mut W,
     decoding: Decoding,
+    tap: Option<InputTap>,
 ) -> (io::Result<u64>, Option<String>) {
-    let frames = match ZstdFrames::new(source, decoding.zstd) {
-        Ok(frames) => frames,
-        Err(e) => return (Err(e), None),
+    let frames = match (ZstdFrames::new(source, decoding.zstd), tap) {
+        (Ok(frames), Some(tap)) => frames.tapped(tap),
+        (Ok(frames), None) => frames,
+        (Err(e), _) => return (Err(e), None),
     };
     let mut hashing = HashingReader::new(frames, decoding.digest == PlaintextDigest::Sha256);
     let copied = hashing.copy_to(sink);
