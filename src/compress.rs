@@ -1165,6 +1165,31 @@ mod tests {
         assert_eq!(read_frames(&stream, 2, 1 << 16).unwrap(), expected);
     }
 
+    /// The memory bound: before the first plaintext is handed out, the
+    /// walker has read exactly the frames it may have in flight (one more
+    /// than the workers) and not a byte more.
+    #[test]
+    fn the_walker_reads_ahead_exactly_the_frames_in_flight() {
+        let stream = parallel_zstd(&sample(8 * ZSTD_FRAME_INPUT), 2);
+        let mut ends = Vec::new();
+        let mut at = 0;
+        while at < stream.len() {
+            at += zstd::zstd_safe::find_frame_compressed_size(&stream[at..]).unwrap();
+            ends.push(at);
+        }
+        for threads in [1, 2, 3, 4] {
+            let settings = ZstdReading {
+                threads,
+                max_window: DEFAULT_MAX_ZSTD_WINDOW,
+            };
+            let mut reader = ZstdFrames::new(&stream[..], settings).unwrap();
+            assert!(!reader.fill_buf().unwrap().is_empty());
+            let read = stream.len() - reader.into_inner().len();
+            let (_, in_flight) = frame_workers(threads);
+            assert_eq!(read, ends[in_flight - 1], "{threads} threads");
+        }
+    }
+
     /// The signatures' hash sees the stream through the tap: every byte,
     /// once, in order, whatever kind of frame holds it and however the
     /// source hands it over.
@@ -1261,6 +1286,18 @@ mod tests {
             damage_of(&read_frames(&one, 2, 1 << 16).unwrap_err()),
             Damage::ZstdNotAFrame {
                 offset: stream.len() as u64
+            }
+        );
+
+        // Past a skippable frame, the offset still counts every byte.
+        let mut skipped = stream.clone();
+        skipped.extend_from_slice(&[0x50, 0x2A, 0x4D, 0x18, 0xE8, 0x03, 0, 0]);
+        skipped.extend_from_slice(&[7; 1000]);
+        skipped.extend_from_slice(b"junk");
+        assert_eq!(
+            damage_of(&read_frames(&skipped, 2, 1 << 16).unwrap_err()),
+            Damage::ZstdNotAFrame {
+                offset: stream.len() as u64 + 1008
             }
         );
 
