@@ -323,25 +323,32 @@ pub const TAPPED_IN_FLIGHT: usize = 2;
 /// it works beside the frame walker instead of in its path. A whole frame
 /// is shared with the worker that decodes it, not copied; the rest (the
 /// blocks of a frame decoded here, skippable frames) is copied.
-pub struct InputTap(SyncSender<Arc<Vec<u8>>>);
+pub struct InputTap(Option<SyncSender<Arc<Vec<u8>>>>);
 
 impl InputTap {
     /// A tap and its consumer's end: iterate it until it ends (when the
     /// [`ZstdFrames`] holding the tap is dropped).
     pub fn new() -> (InputTap, Receiver<Arc<Vec<u8>>>) {
         let (tx, rx) = sync_channel(TAPPED_IN_FLIGHT);
-        (InputTap(tx), rx)
+        (InputTap(Some(tx)), rx)
+    }
+
+    /// No tap: the bytes go nowhere.
+    pub fn none() -> InputTap {
+        InputTap(None)
     }
 
     // A consumer that is gone panicked, and the scope that ran it says so:
     // it never gives a verdict. So a failed send is not an error here.
     fn share(&self, bytes: &Arc<Vec<u8>>) {
-        let _ = self.0.send(Arc::clone(bytes));
+        if let Some(consumer) = &self.0 {
+            let _ = consumer.send(Arc::clone(bytes));
+        }
     }
 
     fn copy(&self, bytes: &[u8]) {
-        if !bytes.is_empty() {
-            let _ = self.0.send(Arc::new(bytes.to_vec()));
+        if let (Some(consumer), false) = (&self.0, bytes.is_empty()) {
+            let _ = consumer.send(Arc::new(bytes.to_vec()));
         }
     }
 }
@@ -377,7 +384,7 @@ impl<R: BufRead> ZstdFrames<R> {
                 offset: 0,
                 ended: false,
                 max_window: settings.max_window,
-                tap: None,
+                tap: InputTap::none(),
             },
             pool,
             max_in_flight,
@@ -390,7 +397,7 @@ impl<R: BufRead> ZstdFrames<R> {
 
     /// Hand every byte read from the stream, in order, to `tap`.
     pub fn tapped(mut self, tap: InputTap) -> Self {
-        self.walker.tap = Some(tap);
+        self.walker.tap = tap;
         self
     }
 
@@ -419,9 +426,7 @@ impl<R: BufRead> ZstdFrames<R> {
                         content_size,
                         offset,
                     }) => {
-                        if let Some(tap) = &self.walker.tap {
-                            tap.share(&buffers.input);
-                        }
+                        self.walker.tap.share(&buffers.input);
                         self.pool.submit(FrameJob {
                             buffers,
                             content_size,
@@ -429,9 +434,7 @@ impl<R: BufRead> ZstdFrames<R> {
                         })?
                     }
                     Some(Frame::Streamed(frame)) => {
-                        if let Some(tap) = &self.walker.tap {
-                            tap.copy(&frame.pending);
-                        }
+                        self.walker.tap.copy(&frame.pending);
                         self.streaming = Some(frame);
                         self.spare.push(buffers);
                     }
@@ -516,7 +519,7 @@ struct FrameWalker<R> {
     /// Where the bytes read go too. The walker hands over what it reads
     /// past (skippable frames); whole frames and the blocks of a streamed
     /// one are handed over by their readers, in stream order.
-    tap: Option<InputTap>,
+    tap: InputTap,
 }
 
 impl<R: BufRead> FrameWalker<R> {
@@ -537,9 +540,7 @@ impl<R: BufRead> FrameWalker<R> {
             let magic = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
             if magic & 0xFFFF_FFF0 == SKIPPABLE_MAGIC {
                 self.fill(bytes, 4, offset)?;
-                if let Some(tap) = &self.tap {
-                    tap.copy(bytes);
-                }
+                self.tap.copy(bytes);
                 let size = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
                 self.skip(u64::from(size), offset)?;
                 continue;
@@ -702,9 +703,7 @@ impl<R: BufRead> FrameWalker<R> {
             let take = available
                 .len()
                 .min(usize::try_from(left).unwrap_or(usize::MAX));
-            if let Some(tap) = &self.tap {
-                tap.copy(&available[..take]);
-            }
+            self.tap.copy(&available[..take]);
             self.source.consume(take);
             self.offset += take as u64;
             left -= take as u64;
@@ -770,9 +769,7 @@ impl StreamingFrame {
             self.pending.clear();
             self.used = 0;
             self.read_whole = walker.block(&self.header, &mut self.pending)?;
-            if let Some(tap) = &walker.tap {
-                tap.copy(&self.pending);
-            }
+            walker.tap.copy(&self.pending);
         }
         out.resize(STREAM_OUTPUT, 0);
         let status = self

@@ -544,9 +544,9 @@ fn large_backups_follow_the_release_rules() {
     assert!(first.fails(ORIGIN, "not signed").stdout.is_empty());
 }
 
-/// The signatures' hash runs on a thread of its own, up to 8 MiB of the
-/// zstd stream behind the restore (src/pipeline.rs): a signed backup three
-/// times that long, of data zstd cannot shrink, verifies with both readers
+/// The signatures' hash runs on a thread of its own, up to two zstd frames
+/// behind the restore (`TAPPED_IN_FLIGHT`, src/compress.rs): a signed backup
+/// of six frames, of data zstd cannot shrink, verifies with both readers
 /// (the hash saw every piece once, in order, the last one too), and the
 /// verified restore stays inside the 64 MiB memory bound.
 #[test]

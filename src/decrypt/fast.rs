@@ -1,7 +1,7 @@
 //! The fast reader: SEIPDv1 with AES (what sealpipe and gpg write) through
-//! sealpipe's own container reader (`format::seipd`): AES on a thread of its
-//! own, then the MDC, the inner packets and the zstd frame walker on this
-//! one, the frames decoded by workers. Anything it does not handle goes to
+//! sealpipe's own container reader (`format::seipd`): AES and the MDC on a
+//! thread of their own, then the inner packets and the zstd frame walker on
+//! this one, the frames decoded by workers. Anything it does not handle goes to
 //! the stock reader over the very same bytes.
 
 use std::io::{self, BufRead, Cursor, Read, Write};
@@ -68,7 +68,7 @@ pub(super) fn read<W: Write>(reading: Reading<'_, '_, '_, W>) -> ReadOutcome {
     // thread: the inner packets, the zstd frame walker (workers decode),
     // output.
     let (container, seed) = head.into_readers(algo, &chosen.session_key)?;
-    let (producer, plaintext) = threaded_reader();
+    let (producer, checked) = threaded_reader();
     let sha256 = std::thread::scope(|scope| {
         scope.spawn(move || {
             let decrypted = io::BufReader::with_capacity(IO_BUFFER_SIZE, container);
@@ -77,7 +77,7 @@ pub(super) fn read<W: Write>(reading: Reading<'_, '_, '_, W>) -> ReadOutcome {
         // Owned by this closure, so that on any early return it is dropped
         // before the scope joins the producer, which then stops sending.
         // The MDC's verdict arrives as the last read's error.
-        let mut plaintext = plaintext;
+        let mut plaintext = checked;
         let inner = read_inner(&mut plaintext, sink, decoding, &mut facts);
         // The MDC is checked when the container ends: read to the end,
         // whether the inner packets ended first or failed to parse. A

@@ -575,7 +575,7 @@ fn copy_plaintext<R: BufRead, W: Write>(
         // Straight from the OpenPGP layer's buffer to the frame walker, on
         // this thread: the frames are decoded on worker threads, and a
         // hand-over to another thread here cost a copy of every byte.
-        decode_and_copy(&mut plaintext, &mut sink, decoding, None)
+        decode_and_copy(&mut plaintext, &mut sink, decoding, InputTap::none())
     } else if zstd {
         // The same, and the signatures' hash on a thread of its own, over
         // the frames the walker shares with the workers: beside the
@@ -588,7 +588,7 @@ fn copy_plaintext<R: BufRead, W: Write>(
             // Returns once the walker, and with it the tap, is dropped: the
             // hash thread ends, and the scope joins it before `digests` is
             // read.
-            decode_and_copy(&mut plaintext, &mut sink, decoding, Some(tap))
+            decode_and_copy(&mut plaintext, &mut sink, decoding, tap)
         })
     } else {
         let signed = SignedBody {
@@ -624,12 +624,11 @@ fn decode_and_copy<R: BufRead, W: Write>(
     source: R,
     sink: &mut W,
     decoding: Decoding,
-    tap: Option<InputTap>,
+    tap: InputTap,
 ) -> (io::Result<u64>, Option<String>) {
-    let frames = match (ZstdFrames::new(source, decoding.zstd), tap) {
-        (Ok(frames), Some(tap)) => frames.tapped(tap),
-        (Ok(frames), None) => frames,
-        (Err(e), _) => return (Err(e), None),
+    let frames = match ZstdFrames::new(source, decoding.zstd) {
+        Ok(frames) => frames.tapped(tap),
+        Err(e) => return (Err(e), None),
     };
     let mut hashing = HashingReader::new(frames, decoding.digest == PlaintextDigest::Sha256);
     let copied = hashing.copy_to(sink);
