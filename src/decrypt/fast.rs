@@ -1,6 +1,6 @@
 //! The fast reader: SEIPDv1 with AES (what sealpipe and gpg write) through
-//! sealpipe's own container reader (`format::seipd`): AES and the MDC on a
-//! thread of their own, then the inner packets and the zstd frame walker on
+//! sealpipe's own container reader (`format::seipd`): AES on one thread,
+//! the MDC on a second, then the inner packets and the zstd frame walker on
 //! this one, the frames decoded by workers. Anything it does not handle goes to
 //! the stock reader over the very same bytes.
 
@@ -14,9 +14,8 @@ use super::{
     classify, classify_io, copy_plaintext, stock, Decoding, MessageFacts, ReadOutcome, Reading,
 };
 use crate::error::{Damage, Error, Result};
-use crate::format::seipd::{self, MdcReader, SeipdHead};
-use crate::io::IO_BUFFER_SIZE;
-use crate::pipeline::threaded_reader;
+use crate::format::seipd::{self, MdcStage, SeipdHead};
+use crate::pipeline::threaded_relay;
 
 /// Read a SEIPDv1 message whose envelope is read and whose packet body
 /// follows in `rest`.
@@ -61,21 +60,21 @@ pub(super) fn read<W: Write>(reading: Reading<'_, '_, '_, W>) -> ReadOutcome {
         seipd_version: Some(1),
         ..MessageFacts::default()
     };
-    // Thread 1: deframe, AES-CFB and the MDC (SHA-1), which hashes each
-    // piece while it is still in this core's cache: from memory, SHA-1 and
-    // SHA-256 run at 60% of their speed here, and restores were 5-7% faster
-    // than with the MDC on the parsing thread (docs/performance.md). This
-    // thread: the inner packets, the zstd frame walker (workers decode),
-    // output.
+    // Thread 1: deframe and AES-CFB, straight into the relay's pieces.
+    // Thread 2: the MDC (SHA-1) over each piece as it arrives, passing the
+    // same buffers on. Where a backup does not compress, AES and SHA-1 are
+    // the restore's serial work, and on one thread they kept a core busy
+    // while the workers waited; split, tar restores ran 5% faster
+    // (docs/performance.md). This thread: the inner packets, the zstd frame
+    // walker (workers decode), output.
     let (container, seed) = head.into_readers(algo, &chosen.session_key)?;
-    let (producer, checked) = threaded_reader();
+    let (producer, mdc, checked) = threaded_relay();
     let sha256 = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let decrypted = io::BufReader::with_capacity(IO_BUFFER_SIZE, container);
-            producer.produce(MdcReader::new(decrypted, seed))
-        });
+        scope.spawn(move || producer.produce(container));
+        scope.spawn(move || mdc.run(MdcStage::new(seed)));
         // Owned by this closure, so that on any early return it is dropped
-        // before the scope joins the producer, which then stops sending.
+        // before the scope joins the relay and the producer, which then
+        // stop sending.
         // The MDC's verdict arrives as the last read's error.
         let mut plaintext = checked;
         let inner = read_inner(&mut plaintext, sink, decoding, &mut facts);

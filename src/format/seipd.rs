@@ -23,7 +23,8 @@
 //! repeated, the inner packets, and the MDC packet `D3 14` + SHA-1 of
 //! everything before it including `D3 14`.
 
-use std::io::{self, BufRead, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
 use std::sync::mpsc::{sync_channel, SyncSender};
 
 use aes::{Aes128, Aes192, Aes256};
@@ -40,6 +41,7 @@ use sha1::{Digest, Sha1};
 use crate::error::{Damage, Error};
 use crate::format::envelope::{read_failure, BodyLength, FrameCheck};
 use crate::format::packet::{self, PARTIAL_CHUNK, PIECE};
+use crate::pipeline::PieceStage;
 
 const BLOCK: usize = 16;
 /// Random prefix: one block plus the repetition of its last two bytes.
@@ -561,113 +563,115 @@ impl<R: Read> CfbReader<R> {
 /// The MDC state after the random prefix's first block.
 pub struct MdcSeed(Sha1);
 
-/// Checks the MDC over the decrypted container and yields only the inner
-/// packets: the prefix's repeated bytes are hashed and dropped, the last 22
-/// bytes (the MDC packet) held back; at the end the MDC must match, or
-/// reading fails with an integrity error. Like every streaming OpenPGP
-/// reader, it releases plaintext before the MDC has been checked.
-///
-/// It copies straight out of its source's buffer: only the last bytes of
-/// each piece the source hands over, which may be the MDC, wait in `held`.
-pub struct MdcReader<R: BufRead> {
-    inner: R,
+/// The MDC check as a stage between the decrypting thread and the reader
+/// (`pipeline::threaded_relay`), on a thread of its own: it hashes each
+/// piece as it arrives and passes the very same buffers on, holding back
+/// only what may be the MDC packet (the stream's last 22 bytes) and
+/// dropping the prefix's two repeated bytes. After the last piece, the MDC
+/// must match, or the stream ends in an integrity error. Like every
+/// streaming OpenPGP reader, it passes plaintext on before the MDC has
+/// been checked.
+pub struct MdcStage {
     mdc: Sha1,
-    /// Bytes taken from `inner`, not yet released: the stream's last bytes
-    /// so far, at most MDC of them whenever more is read from `inner`.
-    held: Vec<u8>,
-    /// Prefix bytes still to hash without releasing.
+    /// Pieces received and not passed on, in order.
+    pending: VecDeque<Vec<u8>>,
+    /// Bytes in `pending`, and how many of them (from the front) are hashed.
+    pending_len: usize,
+    hashed: usize,
+    /// Prefix bytes still to drop from the front of the next piece passed.
     skip: usize,
-    verified: bool,
 }
 
-impl<R: BufRead> MdcReader<R> {
-    pub fn new(inner: R, seed: MdcSeed) -> Self {
-        MdcReader {
-            inner,
+impl MdcStage {
+    pub fn new(seed: MdcSeed) -> Self {
+        MdcStage {
             mdc: seed.0,
-            held: Vec::with_capacity(2 * MDC),
+            pending: VecDeque::new(),
+            pending_len: 0,
+            hashed: 0,
             skip: PREFIX - BLOCK,
-            verified: false,
         }
     }
 
-    /// The container has ended: what is held must be exactly the MDC packet.
-    fn verify(&mut self) -> io::Result<()> {
-        // Too short for the prefix and the MDC: a correctly framed but too
-        // short packet. (Nothing past MDC bytes is held at the end.)
-        if self.held.len() < MDC + self.skip {
+    /// Hash the pending bytes up to `upto` (from the front of `pending`).
+    fn hash_upto(&mut self, upto: usize) {
+        let mut start = 0;
+        for piece in &self.pending {
+            let end = start + piece.len();
+            if self.hashed < end && start < upto {
+                let from = self.hashed.max(start) - start;
+                let to = upto.min(end) - start;
+                self.mdc.update(&piece[from..to]);
+            }
+            start = end;
+        }
+        self.hashed = self.hashed.max(upto);
+    }
+
+    /// Pass on the front piece, less the prefix bytes still to drop.
+    fn pass_front(&mut self, pass: &mut Vec<Vec<u8>>) {
+        let Some(mut piece) = self.pending.pop_front() else {
+            return;
+        };
+        self.pending_len -= piece.len();
+        self.hashed = self.hashed.saturating_sub(piece.len());
+        let dropped = piece.len().min(self.skip);
+        self.skip -= dropped;
+        piece.drain(..dropped);
+        if !piece.is_empty() {
+            pass.push(piece);
+        }
+    }
+}
+
+impl PieceStage for MdcStage {
+    fn piece(&mut self, piece: Vec<u8>, pass: &mut Vec<Vec<u8>>) {
+        self.pending_len += piece.len();
+        self.pending.push_back(piece);
+        // Everything but the last MDC bytes so far is hashed now, while
+        // it is fresh in this core's cache.
+        self.hash_upto(self.pending_len.saturating_sub(MDC));
+        // A piece goes on once at least the MDC's worth follows it.
+        while self
+            .pending
+            .front()
+            .is_some_and(|front| self.pending_len - front.len() >= MDC)
+        {
+            self.pass_front(pass);
+        }
+    }
+
+    fn end(&mut self, pass: &mut Vec<Vec<u8>>) -> io::Result<()> {
+        // Too short for the prefix and the MDC: a correctly framed but
+        // too short packet.
+        if self.pending_len < MDC + self.skip {
             return Err(bad(Damage::Truncated));
         }
-        self.mdc.update(&self.held[..2]);
+        // The last MDC bytes, out of the pieces that hold them.
+        let mut found = [0u8; MDC];
+        let mut wanted = MDC;
+        for piece in self.pending.iter_mut().rev() {
+            let n = wanted.min(piece.len());
+            found[wanted - n..wanted].copy_from_slice(&piece[piece.len() - n..]);
+            piece.truncate(piece.len() - n);
+            wanted -= n;
+            if wanted == 0 {
+                break;
+            }
+        }
+        self.pending_len -= MDC;
+        self.mdc.update(&found[..2]);
         let digest = self.mdc.finalize_reset();
+        while !self.pending.is_empty() {
+            self.pass_front(pass);
+        }
         // Constant time: how much of the MDC matched must not show.
         let mut expected = [0u8; MDC];
         expected[..2].copy_from_slice(&MDC_HEADER);
         expected[2..].copy_from_slice(&digest);
-        if secure_cmp(&self.held, &expected) != std::cmp::Ordering::Equal {
-            return Err(bad(Damage::Integrity));
-        }
-        self.verified = true;
-        Ok(())
-    }
-}
-
-/// Release `bytes`, all known not to be the MDC, into `buf`: the prefix's
-/// repeated bytes (`skip` of them still) are hashed and dropped, the rest
-/// hashed and copied as far as `buf` takes them. How many of `bytes` were
-/// taken, and how many written.
-fn release(mdc: &mut Sha1, skip: &mut usize, bytes: &[u8], buf: &mut [u8]) -> (usize, usize) {
-    let dropped = bytes.len().min(*skip);
-    *skip -= dropped;
-    let written = (bytes.len() - dropped).min(buf.len());
-    let taken = &bytes[..dropped + written];
-    mdc.update(taken);
-    buf[..written].copy_from_slice(&taken[dropped..]);
-    (taken.len(), written)
-}
-
-impl<R: BufRead> Read for MdcReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            if self.verified {
-                return Ok(0);
-            }
-            if self.held.len() > MDC {
-                // Small pieces piled up: all but the last MDC bytes may go.
-                let releasable = self.held.len() - MDC;
-                let (taken, written) =
-                    release(&mut self.mdc, &mut self.skip, &self.held[..releasable], buf);
-                self.held.drain(..taken);
-                if written > 0 {
-                    return Ok(written);
-                }
-                continue;
-            }
-            let available = self.inner.fill_buf()?;
-            if available.is_empty() {
-                self.verify()?;
-                return Ok(0);
-            }
-            let (taken, written) = if available.len() <= MDC {
-                // Too few to tell whether the container ends with them.
-                self.held.extend_from_slice(available);
-                (available.len(), 0)
-            } else if !self.held.is_empty() {
-                // More than the MDC follows what is held: all of it may go.
-                let (taken, written) = release(&mut self.mdc, &mut self.skip, &self.held, buf);
-                self.held.drain(..taken);
-                (0, written)
-            } else {
-                let releasable = available.len() - MDC;
-                release(&mut self.mdc, &mut self.skip, &available[..releasable], buf)
-            };
-            self.inner.consume(taken);
-            if written > 0 {
-                return Ok(written);
-            }
+        match secure_cmp(&found, &expected) {
+            std::cmp::Ordering::Equal => Ok(()),
+            _ => Err(bad(Damage::Integrity)),
         }
     }
 }
@@ -777,54 +781,97 @@ mod tests {
         }
     }
 
-    /// The inner packets through `MdcReader`, its source handing over
-    /// `piece` bytes at a time, read `size` bytes at a time.
+    /// The inner packets through `MdcStage`, fed what `CfbReader`
+    /// decrypts in pieces of `piece` bytes: what it passed on, and its
+    /// verdict. Each piece passed on must be one it was given (the same
+    /// buffer: nothing copied), less the prefix bytes in the first.
     fn checked(
         body: &[u8],
         length: BodyLength,
         key: &SessionKey,
         piece: usize,
-        size: usize,
-    ) -> io::Result<Vec<u8>> {
+    ) -> (Vec<u8>, io::Result<()>) {
         let head = SeipdHead::read(body, length).unwrap();
-        let (cfb, seed) = head.into_readers(SymmetricAlgorithm::AES256, key).unwrap();
-        let mut reader = MdcReader::new(io::BufReader::with_capacity(piece, cfb), seed);
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; size];
+        let (mut cfb, seed) = head.into_readers(SymmetricAlgorithm::AES256, key).unwrap();
+        let mut stage = MdcStage::new(seed);
+        let mut given = Vec::new();
+        let mut passed = Vec::new();
         loop {
-            match reader.read(&mut buf)? {
-                0 => return Ok(out),
-                n => out.extend_from_slice(&buf[..n]),
+            let mut buf = vec![0u8; piece];
+            let mut filled = 0;
+            while filled < piece {
+                match cfb.read(&mut buf[filled..]).unwrap() {
+                    0 => break,
+                    n => filled += n,
+                }
             }
+            if filled == 0 {
+                break;
+            }
+            buf.truncate(filled);
+            given.push(buf.as_ptr());
+            stage.piece(buf, &mut passed);
         }
+        let verdict = stage.end(&mut passed);
+        let mut out = Vec::new();
+        for p in &passed {
+            assert!(
+                given.contains(&p.as_ptr()) || out.is_empty(),
+                "only the first piece passed on may be moved (prefix dropped)"
+            );
+            out.extend_from_slice(p);
+        }
+        (out, verdict)
     }
 
-    /// Pieces shorter than the MDC pile up before anything is released
-    /// (the prefix's two bytes first), pieces just longer release all but
-    /// their last 22 bytes: at every piece and read size the plaintext
-    /// comes out whole, and one flipped bit anywhere is an integrity error.
+    /// Pieces shorter than the MDC pile up before any goes on (the
+    /// prefix's two bytes dropped first), pieces just longer go on once the
+    /// MDC's worth follows them: at every piece size the plaintext comes
+    /// out whole, never a byte of the MDC packet, and one flipped bit
+    /// anywhere is an integrity error after everything else was passed on.
     #[test]
-    fn the_mdc_layer_releases_exactly_the_plaintext_at_any_piece_size() {
+    fn the_mdc_stage_passes_exactly_the_plaintext_at_any_piece_size() {
         let key = SessionKey::from(&[9u8; 32][..]);
         let plain: Vec<u8> = (0..3000u32).map(|i| (i * 17 % 253) as u8).collect();
         let (body, length) = sealed(&plain, &key);
-        for piece in [1, 2, 3, 21, 22, 23, 24, 45, 4096] {
-            for size in [1, 7, 64, 1 << 16] {
-                let out = checked(&body, length, &key, piece, size).unwrap();
-                assert!(out == plain, "pieces of {piece}, reads of {size}");
-            }
+        for piece in [
+            1, 2, 3, 21, 22, 23, 24, 45, 2999, 3000, 3001, 3023, 3024, 4096,
+        ] {
+            let (out, verdict) = checked(&body, length, &key, piece);
+            assert!(verdict.is_ok(), "pieces of {piece}: {verdict:?}");
+            assert!(out == plain, "pieces of {piece}");
         }
         for at in [0, 1, 2, 100, body.len() - 23, body.len() - 1] {
             let mut damaged = body.clone();
             damaged[at] ^= 1;
             for piece in [1, 23, 4096] {
-                let err = checked(&damaged, length, &key, piece, 64).unwrap_err();
+                let (out, verdict) = checked(&damaged, length, &key, piece);
+                assert_eq!(out.len(), plain.len(), "byte {at}, pieces of {piece}");
+                let err = verdict.unwrap_err();
                 let ours = err.get_ref().and_then(|e| e.downcast_ref::<Error>());
                 assert!(
                     matches!(ours, Some(Error::BadInput(Damage::Integrity))),
                     "byte {at} flipped, pieces of {piece}: {err}"
                 );
             }
+        }
+    }
+
+    /// A container too short for the prefix's two bytes and the MDC is
+    /// cut short, whatever it holds.
+    #[test]
+    fn a_container_shorter_than_prefix_and_mdc_is_truncated() {
+        for short in 1..=MDC + 2 {
+            let mut stage = MdcStage::new(MdcSeed(Sha1::default()));
+            let mut passed = Vec::new();
+            stage.piece(vec![0xD3; MDC + 2 - short], &mut passed);
+            let err = stage.end(&mut passed).unwrap_err();
+            let ours = err.get_ref().and_then(|e| e.downcast_ref::<Error>());
+            assert!(
+                matches!(ours, Some(Error::BadInput(Damage::Truncated))),
+                "{short} short: {err}"
+            );
+            assert!(passed.is_empty(), "{short} short: passed {passed:?}");
         }
     }
 }
