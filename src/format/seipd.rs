@@ -857,6 +857,38 @@ mod tests {
         }
     }
 
+    /// The shortest containers: the prefix's two bytes, 0-25 bytes of
+    /// plaintext and a good MDC pass whole (as one piece and a byte at a
+    /// time), the plaintext and nothing else; a byte less is cut short.
+    #[test]
+    fn the_shortest_containers_pass_exactly_their_plaintext() {
+        for len in 0..=25usize {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5A).collect();
+            let mut container = vec![0xAB, 0xCD];
+            container.extend_from_slice(&plain);
+            container.extend_from_slice(&MDC_HEADER);
+            let digest = Sha1::digest(&container);
+            container.extend_from_slice(&digest);
+            for piece in [container.len(), 1] {
+                let mut stage = MdcStage::new(MdcSeed(Sha1::default()));
+                let mut passed = Vec::new();
+                for p in container.chunks(piece) {
+                    stage.piece(p.to_vec(), &mut passed);
+                }
+                let verdict = stage.end(&mut passed);
+                assert!(
+                    verdict.is_ok(),
+                    "{len} bytes, pieces of {piece}: {verdict:?}"
+                );
+                assert_eq!(passed.concat(), plain, "{len} bytes, pieces of {piece}");
+            }
+            let mut stage = MdcStage::new(MdcSeed(Sha1::default()));
+            let mut passed = Vec::new();
+            stage.piece(container[1..].to_vec(), &mut passed);
+            assert!(stage.end(&mut passed).is_err(), "{len} bytes, one short");
+        }
+    }
+
     /// A container too short for the prefix's two bytes and the MDC is
     /// cut short, whatever it holds.
     #[test]
