@@ -573,11 +573,11 @@ pub struct MdcSeed(Sha1);
 /// been checked.
 pub struct MdcStage {
     mdc: Sha1,
-    /// Pieces received and not passed on, in order.
+    /// Pieces received and not passed on, in order: all hashed but their
+    /// last MDC bytes, which may be the MDC packet.
     pending: VecDeque<Vec<u8>>,
-    /// Bytes in `pending`, and how many of them (from the front) are hashed.
+    /// Bytes in `pending`.
     pending_len: usize,
-    hashed: usize,
     /// Prefix bytes still to drop from the front of the next piece passed.
     skip: usize,
 }
@@ -588,24 +588,22 @@ impl MdcStage {
             mdc: seed.0,
             pending: VecDeque::new(),
             pending_len: 0,
-            hashed: 0,
             skip: PREFIX - BLOCK,
         }
     }
 
-    /// Hash the pending bytes up to `upto` (from the front of `pending`).
-    fn hash_upto(&mut self, upto: usize) {
+    /// Hash the pending bytes from `from` up to `upto` (offsets from the
+    /// front of `pending`).
+    fn hash_range(&mut self, from: usize, upto: usize) {
         let mut start = 0;
         for piece in &self.pending {
             let end = start + piece.len();
-            if self.hashed < end && start < upto {
-                let from = self.hashed.max(start) - start;
-                let to = upto.min(end) - start;
-                self.mdc.update(&piece[from..to]);
+            if from < end && start < upto {
+                self.mdc
+                    .update(&piece[from.max(start) - start..upto.min(end) - start]);
             }
             start = end;
         }
-        self.hashed = self.hashed.max(upto);
     }
 
     /// Pass on the front piece, less the prefix bytes still to drop.
@@ -614,7 +612,6 @@ impl MdcStage {
             return;
         };
         self.pending_len -= piece.len();
-        self.hashed = self.hashed.saturating_sub(piece.len());
         let dropped = piece.len().min(self.skip);
         self.skip -= dropped;
         piece.drain(..dropped);
@@ -626,11 +623,12 @@ impl MdcStage {
 
 impl PieceStage for MdcStage {
     fn piece(&mut self, piece: Vec<u8>, pass: &mut Vec<Vec<u8>>) {
+        let hashed = self.pending_len.saturating_sub(MDC);
         self.pending_len += piece.len();
         self.pending.push_back(piece);
         // Everything but the last MDC bytes so far is hashed now, while
         // it is fresh in this core's cache.
-        self.hash_upto(self.pending_len.saturating_sub(MDC));
+        self.hash_range(hashed, self.pending_len.saturating_sub(MDC));
         // A piece goes on once at least the MDC's worth follows it.
         while self
             .pending
