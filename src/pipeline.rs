@@ -485,6 +485,36 @@ mod tests {
         }
     }
 
+    /// docs/design.md: the relay holds at most 8 pieces (2 queued at each
+    /// hand-over, the stage's pending piece and the one it is passing on,
+    /// one at each end). A reader slower than the producer lets every
+    /// queue fill; pieces come back for reuse, so however long the stream,
+    /// the reader sees no more than 8 distinct buffers.
+    #[test]
+    fn a_relay_holds_at_most_eight_pieces_however_long_the_stream() {
+        let input = data(40 * READ_PIECE);
+        let (producer, relay, mut reader) = threaded_relay();
+        let mut buffers = std::collections::HashSet::new();
+        let mut read = 0;
+        std::thread::scope(|scope| {
+            scope.spawn(|| producer.produce(&input[..]));
+            scope.spawn(move || relay.run(PassThrough));
+            loop {
+                let available = reader.fill_buf().unwrap();
+                if available.is_empty() {
+                    break;
+                }
+                buffers.insert(available.as_ptr() as usize);
+                let n = available.len();
+                read += n;
+                reader.consume(n);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        assert_eq!(read, input.len());
+        assert!(buffers.len() <= 8, "{} buffers in use", buffers.len());
+    }
+
     #[test]
     fn the_stage_verdict_comes_after_everything_it_passed() {
         let input = data(3 * READ_PIECE + 999);
