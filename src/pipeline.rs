@@ -35,8 +35,8 @@ pub struct ThreadedReader {
     // Mutex only to make the reader Sync, as sequoia's parser requires.
     queue: Mutex<Receiver<Piece>>,
     /// Read pieces go back to the producer to be filled again: a fresh
-    /// 256 KiB piece each time cost an allocation, its page faults and a
-    /// memset, about 3% of a restore's CPU (docs/performance.md).
+    /// piece each time cost an allocation, its page faults and a memset,
+    /// about 3% of a restore's CPU (docs/performance.md).
     spent: SyncSender<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
