@@ -4,8 +4,8 @@
 # /usr/bin/time -v. Ratios, not absolute numbers, are what carry over
 # between (shared, noisy) machines. See docs/performance.md.
 #
-#   bench/run.sh                  # 1 GiB inputs, 3 runs, + RSS at 1 and 8 GiB
-#   bench/run.sh --size 256M --runs 5
+#   bench/run.sh                  # 1 GiB inputs, 5 runs, + RSS at 1 and 8 GiB (~15 min on 2 cores)
+#   bench/run.sh --size 256M --runs 9
 #   bench/run.sh --smoke          # tiny: every command runs and round-trips; asserts no speed
 #   bench/run.sh --size 256M --runs 15 --only 'sealpipe zstd|zstd -3 -T2 \(|zstd -d \('
 #                                 # only the commands whose names match (the
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-SIZE=1G RUNS=3 SMOKE=0 BIG=1 INPUTS="sql tar" ONLY=""
+SIZE=1G RUNS=5 SMOKE=0 BIG=1 INPUTS="sql tar" ONLY=""
 while [ $# -gt 0 ]; do
   case $1 in
     --size) SIZE=$2; shift 2 ;;
