@@ -244,8 +244,11 @@ ratio() { paired "$@" time; } # input dir name_a name_b
 # time over a's CPU time spread over every core, median over the rounds. A
 # ratio near its ceiling is at the machine's limit, not the code's.
 ceiling() { paired "$@" cpu; } # input dir name_a name_b
-paired() { # input dir name_a name_b time|cpu
-  awk -F'\t' -v i="$1" -v d="$2" -v a="$3" -v b="$4" -v by="$5" -v cores="$(nproc)" '
+# The lowest and highest of the per-round ratios: how far one round is
+# from the median on this machine.
+spread() { paired "$@" time range; } # input dir name_a name_b
+paired() { # input dir name_a name_b time|cpu [range]
+  awk -F'\t' -v i="$1" -v d="$2" -v a="$3" -v b="$4" -v by="$5" -v show="${6:-median}" -v cores="$(nproc)" '
     $1 == i && $2 == d && $3 == a { x[$4] = (by == "cpu" ? $6 / cores : $5) }
     $1 == i && $2 == d && $3 == b { y[$4] = $5 }
     END {
@@ -253,6 +256,7 @@ paired() { # input dir name_a name_b time|cpu
       for (r in x) if ((r in y) && x[r] > 0) v[++n] = y[r] / x[r]
       if (n == 0) { print "-"; exit }
       for (j = 2; j <= n; j++) { t = v[j]; k = j - 1; while (k > 0 && v[k] > t) { v[k + 1] = v[k]; k-- } v[k + 1] = t }
+      if (show == "range") { printf "%.2f-%.2fx", v[1], v[n]; exit }
       printf "%.2fx", (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2)
     }' "$RUNTIMES"
 }
@@ -272,11 +276,11 @@ for input in $INPUTS; do
        "  vs gpg default: $(ratio "$input" encrypt "sealpipe zstd" "gpg (default zlib-6)")"
   echo "  decrypt zstd vs gpg|zstd: $(ratio "$input" decrypt "sealpipe zstd" "gpg -d | zstd -d")" \
        "  vs zstd -d alone: $(ratio "$input" decrypt "sealpipe zstd" "zstd -d (alone)")" \
-       "(CPU ceiling $(ceiling "$input" decrypt "sealpipe zstd" "zstd -d (alone)"))" \
+       "(rounds $(spread "$input" decrypt "sealpipe zstd" "zstd -d (alone)"), CPU ceiling $(ceiling "$input" decrypt "sealpipe zstd" "zstd -d (alone)"))" \
        "  (one thread: $(ratio "$input" decrypt "sealpipe zstd -j1" "zstd -d (alone)") of zstd -d)"
   echo "  signed zstd encrypt vs unsigned: $(ratio "$input" encrypt "sealpipe zstd signed" "sealpipe zstd")" \
        "  verified decrypt vs unverified: $(ratio "$input" decrypt "sealpipe zstd verified" "sealpipe zstd")" \
-       "(CPU ceiling $(ceiling "$input" decrypt "sealpipe zstd verified" "sealpipe zstd"))"
+       "(rounds $(spread "$input" decrypt "sealpipe zstd verified" "sealpipe zstd"), CPU ceiling $(ceiling "$input" decrypt "sealpipe zstd verified" "sealpipe zstd"))"
   echo "  zstd output vs zstd -3 -T2 alone: $(size_ratio "$input" "sealpipe zstd" "zstd -3 -T2 (alone)")"
   echo "  none vs gpg none: encrypt $(ratio "$input" encrypt "sealpipe none" "gpg --compress-algo none")," \
        "decrypt $(ratio "$input" decrypt "sealpipe none" "gpg -d (none)")"
