@@ -115,15 +115,13 @@ job() {
   JOBS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"$6"$'\t'"$7")
 }
 run_jobs() {
-  local r k i input dir name plain in out cmd secs kib mbs size start user sys cpu
+  local r i input dir name plain in out cmd secs kib mbs size start user sys cpu
   local -A times rss cpus
   for r in $(seq "$RUNS"); do
-    # Each round starts one command later: a command is not always the
-    # one after the same heavy one (the signed encrypt, always after
-    # deflate and none, ran at 0.85x unsigned that way, and at 1.0x
-    # interleaved with it alone).
-    for k in "${!JOBS[@]}"; do
-      i=$(( (k + r - 1) % ${#JOBS[@]} ))
+    # Each round runs the commands in its own order (a shuffle seeded by
+    # the round, the same in every run of the script), so that no command
+    # always follows the same heavy one.
+    for i in $(seq 0 $(( ${#JOBS[@]} - 1 )) | shuf --random-source=<(yes "$r")); do
       IFS=$'\t' read -r input dir name plain in out cmd <<< "${JOBS[$i]}"
       [ -f "$in" ] || { echo "FAILED: no $in for '$name' (does --only leave out the command that makes it?)" >&2; exit 1; }
       # Wall time from the shell's clock (microseconds; time's %e has only
@@ -133,6 +131,9 @@ run_jobs() {
       /usr/bin/time -f "%M %U %S" -o "$W/time.out" bash -o pipefail -c "$cmd" < "$in" > "$out" \
         || { echo "FAILED: $cmd" >&2; exit 1; }
       secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.4f", b - a }')
+      # Untimed: this command's output to disk now, not while a later
+      # command is timed (the kernel writes dirty pages back 30 s on).
+      sync
       read -r kib user sys < "$W/time.out"
       cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
       cpus[$i]+="$cpu "
