@@ -114,9 +114,15 @@ job() {
   [ -z "$ONLY" ] || [[ $3 =~ $ONLY ]] || return 0
   JOBS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"$6"$'\t'"$7")
 }
+# The median (the lower middle of an even count) of one command's runs in
+# column 5 (wall seconds) or 6 (CPU seconds) of $RUNTIMES.
+median_of() { # input dir name column
+  awk -F'\t' -v i="$1" -v d="$2" -v n="$3" -v c="$4" '$1 == i && $2 == d && $3 == n { print $c }' "$RUNTIMES" \
+    | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
 run_jobs() {
   local r i input dir name plain in out cmd secs kib mbs size start user sys cpu
-  local -A times rss cpus
+  local -A rss
   for r in $(seq "$RUNS"); do
     # Each round runs the commands in its own order (a shuffle seeded by
     # the round, the same in every run of the script), so that no command
@@ -136,21 +142,19 @@ run_jobs() {
       sync
       read -r kib user sys < "$W/time.out"
       cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
-      cpus[$i]+="$cpu "
       printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$input" "$dir" "$name" "$r" "$secs" "$cpu" >> "$RUNTIMES"
-      times[$i]+="$secs "
       [ "${rss[$i]:-0}" -ge "$kib" ] || rss[$i]=$kib
     done
   done
   for i in "${!JOBS[@]}"; do
     IFS=$'\t' read -r input dir name plain in out cmd <<< "${JOBS[$i]}"
-    secs=$(printf '%s\n' ${times[$i]} | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+    secs=$(median_of "$input" "$dir" "$name" 5)
     mbs=$(awk -v b="$(stat -c %s "$plain")" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? b / s / 1e6 : 0) }')
     size=$([ "$dir" = encrypt ] && stat -c %s "$out" || echo -)
     kib=${rss[$i]}
     # CPU seconds per GiB of plaintext, median: with the wall time, how many
     # cores a command kept busy, and what two cores could at best do.
-    cpu=$(printf '%s\n' ${cpus[$i]} | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p" \
+    cpu=$(median_of "$input" "$dir" "$name" 6 \
       | awk -v b="$(stat -c %s "$plain")" '{ printf "%.2f", $1 * 1073741824 / b }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))" "$size" "$cpu" >> "$RESULTS"
     printf '  %-8s %-8s %-34s %6s MB/s %5s MiB RSS %6s CPU s/GiB\n' "$input" "$dir" "$name" "$mbs" "$((kib / 1024))" "$cpu"
