@@ -31,6 +31,13 @@ declare -A FILE=(
   [fast]=src/decrypt/fast.rs
   [stock]=src/decrypt/stock.rs
   [io]=src/io.rs
+  [encrypt]=src/encrypt.rs
+  [signing]=src/keys/signing.rs
+  [expiry]=src/keys/expiry.rs
+  [rekey]=src/rekey.rs
+  [keys]=src/keys/mod.rs
+  [digest]=src/digest.rs
+  [escrow]=src/keys/escrow.rs
 )
 declare -A TESTS=(
   # policy: trust has the key-algorithm and pin tests, sign the signing
@@ -69,6 +76,27 @@ declare -A TESTS=(
   # io: its unit tests count and keep failures through Read and BufRead;
   # damage reads every damaged input through `Tracked`.
   [io]="--lib --test damage"
+  # encrypt: core round-trips every mode through gpg and sealpipe; sign
+  # the signed modes and what gpg verifies; lib the plan without keys.
+  [encrypt]="--lib --test core --test sign"
+  # signing: sign loads every kind of signing key file; origin and check
+  # what an expired or revoked signer means at encrypt and restore time.
+  [signing]="--test sign --test origin --test check"
+  # expiry: check and extend, the refusals at the expiry instant (core,
+  # sign), the expiry inspect prints (envelope), signers (origin).
+  [expiry]="--test check --test core --test sign --test envelope --test origin"
+  # rekey: lifecycle re-addresses and restores, sign keeps the signature,
+  # agent rekeys with a key in gpg-agent, envelope refuses what is not SEIPDv1.
+  [rekey]="--test lifecycle --test sign --test agent --test envelope"
+  # keys: loading certs and secret keys (trust, core), which keys may
+  # decrypt (session_key, agent).
+  [keys]="--lib --test trust --test core --test session_key --test agent"
+  # digest: its unit tests; ux the digest files' bounds and links;
+  # lifecycle what verify compares; trust the --digest-file refusals.
+  [digest]="--lib --test ux --test lifecycle --test trust"
+  # escrow: its unit tests; escrow splits and combines with sealpipe and
+  # with libgfshare's gfsplit/gfcombine, sheets, limits.
+  [escrow]="--lib --test escrow"
 )
 # Tests to leave out, per module (libtest --skip), when they are slow and
 # what they check is covered by a faster test in the same targets.
@@ -82,7 +110,8 @@ declare -A SKIP=(
   [stock]="every_damaged_backup_fails_with_a_reason"
   [io]="every_damaged_backup_fails_with_a_reason"
 )
-ORDER=(policy files config seipd envelope decrypt replay origin session fast stock io)
+ORDER=(policy files config seipd envelope decrypt replay origin session fast stock io
+       encrypt signing expiry rekey keys digest escrow)
 
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
