@@ -109,23 +109,32 @@ fn write_encrypted<R: Read, W: Write + Send + Sync>(
         .key_size()
         .and_then(SessionKey::new)
         .map_err(|e| internal("making a session key", e))?;
-    let mut wrapped = 0;
-    for key in plan.recipients.iter().flat_map(|r| r.keys()) {
-        let pkesk = PKESK3::for_recipient(CIPHER, &session_key, key).map_err(|e| {
-            internal(
-                &format!("wrapping the session key for {}", key.fingerprint()),
-                e,
-            )
-        })?;
-        Packet::from(PKESK::from(pkesk))
-            .serialize(sink)
-            .map_err(|e| internal("writing a key packet", e))?;
-        wrapped += 1;
-    }
-    if wrapped == 0 {
+    // Every key packet is made before the first is written: a key that
+    // cannot take the session key leaves no partial output behind.
+    let key_packets = plan
+        .recipients
+        .iter()
+        .flat_map(|r| r.keys())
+        .map(|key| {
+            PKESK3::for_recipient(CIPHER, &session_key, key)
+                .map(|pkesk| Packet::from(PKESK::from(pkesk)))
+                .map_err(|e| {
+                    internal(
+                        &format!("wrapping the session key for {}", key.fingerprint()),
+                        e,
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if key_packets.is_empty() {
         return Err(Error::Internal(
             "encryption plan has no recipient keys".into(),
         ));
+    }
+    for packet in &key_packets {
+        packet
+            .serialize(sink)
+            .map_err(|e| internal("writing a key packet", e))?;
     }
 
     seipd::write_seipd(&mut *sink, CIPHER, &session_key, |seipd| {
@@ -232,5 +241,35 @@ pub fn copy<R: Read + ?Sized, W: Write + ?Sized>(
         };
         writer.write_all(&buf[..n])?;
         total += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The policy never hands over an empty recipient set; if a plan had
+    /// one anyway, nothing may be written, not even a packet header.
+    #[test]
+    fn a_plan_without_recipient_keys_writes_nothing() {
+        for armor in [false, true] {
+            let plan = EncryptPlan {
+                recipients: Vec::new(),
+                compression: Compression::Zstd,
+                level: 3,
+                threads: 1,
+                armor,
+                now: SystemTime::UNIX_EPOCH,
+                digest: false,
+                signer: None,
+            };
+            let mut out = Vec::new();
+            let result = encrypt(&plan, &b"plaintext"[..], &mut out);
+            assert!(
+                matches!(&result, Err(Error::Internal(m)) if m.contains("no recipient keys")),
+                "armor {armor}: {result:?}"
+            );
+            assert!(out.is_empty(), "armor {armor}: {} bytes written", out.len());
+        }
     }
 }
