@@ -107,3 +107,60 @@ pub fn load(path: &Path, passphrase: Option<&Password>, now: SystemTime) -> Resu
         keypair,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::generate::{armored_secret_key, generate, KeyAlgorithm, KeygenPlan};
+    use openpgp::packet::key::SecretKeyMaterial;
+    use openpgp::serialize::MarshalInto;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    /// Logs and error reports print `{:?}`: the key must be named there by
+    /// its fingerprints, and its secret must not appear in any form.
+    #[test]
+    fn debug_names_the_key_and_never_its_secret() {
+        let now = SystemTime::now();
+        let generated = generate(KeygenPlan {
+            signing: true,
+            user_id: "host1".into(),
+            algorithm: KeyAlgorithm::Cv25519,
+            validity: None,
+            passphrase: None,
+            now,
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host1.key");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap()
+            .write_all(&armored_secret_key(&generated.cert).unwrap())
+            .unwrap();
+
+        let key = load(&path, None, now).unwrap();
+        let shown = format!("{key:?}");
+
+        let subkey = generated.cert.keys().subkeys().secret().next().unwrap();
+        assert!(
+            shown.contains(&generated.cert.fingerprint().to_string()),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&subkey.key().fingerprint().to_string()),
+            "{shown}"
+        );
+        let SecretKeyMaterial::Unencrypted(secret) = subkey.key().secret() else {
+            panic!("the generated key is not protected");
+        };
+        let secret = secret.map(|mpis| mpis.to_vec().unwrap());
+        let hex = crate::digest::hex(&secret);
+        for form in [hex.clone(), hex.to_uppercase(), format!("{secret:?}")] {
+            assert!(!shown.contains(&form), "the secret shows in {shown}");
+        }
+    }
+}
