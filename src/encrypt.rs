@@ -247,6 +247,40 @@ pub fn copy<R: Read + ?Sized, W: Write + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::testing::{interrupted, Scripted};
+
+    /// EINTR is retried, not taken for a failure, and the count is of every
+    /// byte copied, across reads larger and smaller than the buffer.
+    #[test]
+    fn copy_retries_an_interrupted_read_and_counts_every_byte() {
+        let mut source = Scripted::new(vec![
+            Ok(b"abc".to_vec()),
+            interrupted(),
+            Ok(b"defghij".to_vec()),
+            interrupted(),
+            interrupted(),
+            Ok(b"k".to_vec()),
+        ]);
+        let mut out = Vec::new();
+        assert_eq!(copy(&mut source, &mut out, 4).unwrap(), 11);
+        assert_eq!(out, b"abcdefghijk");
+    }
+
+    /// Any other read error ends the copy with that error.
+    #[test]
+    fn copy_stops_at_a_read_error() {
+        let mut source = Scripted::new(vec![
+            Ok(b"abc".to_vec()),
+            Err(io::ErrorKind::BrokenPipe.into()),
+            Ok(b"def".to_vec()),
+        ]);
+        let mut out = Vec::new();
+        let e = copy(&mut source, &mut out, 4).unwrap_err();
+        assert_eq!(
+            (e.kind(), &out[..]),
+            (io::ErrorKind::BrokenPipe, &b"abc"[..])
+        );
+    }
 
     /// The policy never hands over an empty recipient set; if a plan had
     /// one anyway, nothing may be written, not even a packet header.

@@ -527,6 +527,60 @@ pub fn print_stdout(text: &str) -> Result<()> {
         .map_err(write_error)
 }
 
+/// Sources for the unit tests of the loops that read: a script of reads.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::VecDeque;
+    use std::io::{self, BufRead, Read};
+
+    /// A source that plays its script: each step is the bytes one read
+    /// returns (split if the caller's buffer is smaller) or the error it
+    /// fails with, once; then the end.
+    pub(crate) struct Scripted(VecDeque<io::Result<Vec<u8>>>);
+
+    impl Scripted {
+        pub(crate) fn new(steps: Vec<io::Result<Vec<u8>>>) -> Self {
+            Scripted(steps.into())
+        }
+    }
+
+    /// An EINTR, as a signal landing in read(2) gives it.
+    pub(crate) fn interrupted() -> io::Result<Vec<u8>> {
+        Err(io::ErrorKind::Interrupted.into())
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let available = self.fill_buf()?;
+            let n = available.len().min(buf.len());
+            buf[..n].copy_from_slice(&available[..n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Scripted {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            if let Some(Err(_)) = self.0.front() {
+                return Err(self.0.pop_front().unwrap().unwrap_err());
+            }
+            Ok(self.0.front().map_or(&[][..], |step| match step {
+                Ok(bytes) => &bytes[..],
+                Err(_) => unreachable!(),
+            }))
+        }
+
+        fn consume(&mut self, amount: usize) {
+            if let Some(Ok(bytes)) = self.0.front_mut() {
+                bytes.drain(..amount);
+                if bytes.is_empty() {
+                    self.0.pop_front();
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -246,3 +246,46 @@ fn open_session_key(
     }
     Err(Damage::NoEncryptedData.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::envelope::BodyLength;
+    use crate::io::testing::{interrupted, Scripted};
+
+    fn body(length: u64) -> Body<'static> {
+        Body {
+            pkesks: &[],
+            data_head: b"head",
+            body_start: b"",
+            frame: FrameCheck::new(BodyLength::Full(length)),
+        }
+    }
+
+    /// The copy of the encrypted data retries EINTR and writes every byte.
+    #[test]
+    fn the_copy_retries_an_interrupted_read() {
+        let mut rest = Scripted::new(vec![
+            interrupted(),
+            Ok(b"01234".to_vec()),
+            interrupted(),
+            Ok(b"56789".to_vec()),
+        ]);
+        let mut out = Vec::new();
+        body(10).write(&mut out, &mut rest).unwrap();
+        assert_eq!(out, b"head0123456789");
+    }
+
+    /// Any other read error (here the disk's EIO) fails the rekey, even
+    /// where the data could go on.
+    #[test]
+    fn the_copy_stops_at_a_read_error() {
+        let mut rest = Scripted::new(vec![
+            Ok(b"01234".to_vec()),
+            Err(std::io::Error::from_raw_os_error(libc::EIO)),
+            Ok(b"56789".to_vec()),
+        ]);
+        let result = body(10).write(&mut Vec::new(), &mut rest);
+        assert!(matches!(result, Err(Error::Io { .. })), "{result:?}");
+    }
+}

@@ -515,3 +515,47 @@ fn inspect_refuses_like_encrypt_and_says_things_once() {
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     }
 }
+
+/// rekey copies the encrypted data as it is and puts v3 key packets in
+/// front, which only SEIPD v1 may follow: an AEAD (SEIPD v2) backup,
+/// which sequoia writes to certs that advertise it, is refused by name,
+/// with nothing written, though its key opens it.
+#[test]
+fn rekey_refuses_an_aead_seipd_v2_backup() {
+    use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Recipient};
+    use openpgp::types::{AEADAlgorithm, Features};
+    use std::io::Write;
+
+    let env = TestEnv::new();
+    let (daily, _escrow) = env.daily_and_escrow();
+    let cert = Cert::from_file(&daily.cert).unwrap();
+    let policy = openpgp::policy::StandardPolicy::new();
+    let recipients: Vec<_> = cert
+        .keys()
+        .with_policy(&policy, None)
+        .for_storage_encryption()
+        .map(|ka| {
+            Recipient::new(
+                Features::empty().set_seipdv2(),
+                ka.key().key_handle(),
+                ka.key(),
+            )
+        })
+        .collect();
+    let mut backup = Vec::new();
+    let encryptor = Encryptor::for_recipients(Message::new(&mut backup), recipients)
+        .aead_algo(AEADAlgorithm::EAX)
+        .build()
+        .unwrap();
+    let mut literal = LiteralWriter::new(encryptor).build().unwrap();
+    literal.write_all(b"an AEAD backup").unwrap();
+    literal.finalize().unwrap();
+    env.write("v2.pgp", &backup);
+
+    let shown = env.run(&["inspect", "v2.pgp"], b"");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("SEIPD v2 (AEAD)"), "{text}{}", shown.stderr);
+    env.run(&["rekey", "-o", "rekeyed.pgp", "v2.pgp"], b"")
+        .fails(6, "rekey handles SEIPD v1 messages (what sealpipe and GnuPG 2.2 write); this one is SEIPD v2 (AEAD)");
+    assert!(!env.path("rekeyed.pgp").exists());
+}

@@ -583,6 +583,47 @@ fn rekey_refuses_damaged_input_and_leaves_no_file() {
     .fails(5, "no given secret key");
 }
 
+/// The key packets at the front of `backup`, as bytes (sequoia writes a
+/// PKESK v3 the one way, so they are the backup's first bytes).
+fn key_packets(backup: &[u8]) -> Vec<u8> {
+    use sealpipe::openpgp::serialize::MarshalInto;
+    use sealpipe::openpgp::{Packet, PacketPile};
+    let pile = PacketPile::from_bytes(backup).unwrap();
+    let front: Vec<u8> = pile
+        .children()
+        .take_while(|p| matches!(p, Packet::PKESK(_)))
+        .flat_map(|p| p.to_vec().unwrap())
+        .collect();
+    assert!(!front.is_empty() && backup.starts_with(&front));
+    front
+}
+
+/// rekey must find the session key that opens the data, not only one that
+/// a key packet yields: a forger who puts the key packets of one backup in
+/// front of another's data (both made to our keys) gets a session key our
+/// key unwraps but that does not fit. rekey refuses it as damage and writes
+/// nothing, instead of re-addressing a key that opens nothing. (The data's
+/// 2-byte quick check lets 1 in 65536 wrong keys past; the MDC, which
+/// `verify` checks, catches those.)
+#[test]
+fn rekey_refuses_key_packets_that_do_not_fit_the_data() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let first = fs::read(encrypt_to_file(&env, "a.pgp", b"backup A", &[])).unwrap();
+    let second = fs::read(encrypt_to_file(&env, "b.pgp", b"backup B", &[])).unwrap();
+    let spliced = [
+        key_packets(&first),
+        second[key_packets(&second).len()..].to_vec(),
+    ]
+    .concat();
+    env.write("spliced.pgp", &spliced);
+    env.run(&["rekey", "-o", "out.pgp", "spliced.pgp"], b"")
+        .fails(6, "integrity check failed");
+    assert!(!env.path("out.pgp").exists(), "no output on failure");
+    // The halves themselves are sound: each backup rekeys.
+    env.run(&["rekey", "-o", "out.pgp", "b.pgp"], b"").ok();
+}
+
 #[test]
 fn verify_reports_and_compares_the_digest() {
     let env = TestEnv::new();
