@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use openpgp::crypto::{KeyPair, Password};
+use openpgp::packet::signature::subpacket::{SubpacketArea, SubpacketTag};
 use openpgp::packet::signature::SignatureBuilder;
 use openpgp::packet::Signature;
 use openpgp::types::{KeyFlags, SignatureType};
@@ -139,9 +140,13 @@ pub fn extend(
     }
     for ka in valid.keys().subkeys().revoked(false) {
         let subkey = ka.key();
-        let mut builder =
-            resign(ka.binding_signature(), period_of(subkey.creation_time())?).map_err(sign_err)?;
-        // A subkey that can sign must sign the primary back (RFC 9580 5.2.1).
+        // The old binding's back-signature is not carried over (the copy
+        // would keep one the subkey made years ago); a subkey that can sign
+        // signs the primary back anew (RFC 9580 5.2.1).
+        let mut builder = resign(ka.binding_signature(), period_of(subkey.creation_time())?)
+            .and_then(|b| b.modify_hashed_area(without_back_signature))
+            .and_then(|b| b.modify_unhashed_area(without_back_signature))
+            .map_err(sign_err)?;
         if ka.for_signing() || ka.for_certification() || ka.for_authentication() {
             let mut subkey_signer = unlock(cert, subkey.fingerprint(), passphrase)?;
             let backsig = SignatureBuilder::new(SignatureType::PrimaryKeyBinding)
@@ -161,6 +166,12 @@ pub fn extend(
         .insert_packets(sigs)
         .map(|(cert, _)| cert)
         .map_err(sign_err)
+}
+
+/// A subpacket area without embedded signatures (a subkey's back-signature).
+fn without_back_signature(mut area: SubpacketArea) -> openpgp::Result<SubpacketArea> {
+    area.remove_all(SubpacketTag::EmbeddedSignature);
+    Ok(area)
 }
 
 /// A signer for the (sub)key `fingerprint` of `cert`, unlocked if needed.
@@ -189,4 +200,98 @@ fn unlock(cert: &Cert, fingerprint: Fingerprint, passphrase: Option<&Password>) 
     };
     key.into_keypair()
         .map_err(|e| Error::Key(format!("secret key {fingerprint} cannot sign: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::generate::{generate, KeyAlgorithm, KeygenPlan};
+    use openpgp::cert::CertBuilder;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn at(days: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_272_000) + DAY * days as u32
+    }
+
+    /// Whole days left, rounded down: a key that expired a second ago is
+    /// a day past, not zero days left.
+    #[test]
+    fn days_left_rounds_down_on_both_sides() {
+        let now = at(10);
+        assert_eq!(days_left(now, now + DAY * 3 / 2), 1);
+        assert_eq!(days_left(now, now), 0);
+        assert_eq!(days_left(now, now - Duration::from_secs(1)), -1);
+        assert_eq!(days_left(now, now - DAY * 3 / 2), -2);
+    }
+
+    /// A cert whose signing subkey expires before its primary key and its
+    /// encryption subkey: each list names its own subkey, and the expiry
+    /// that counts for signing is the signing subkey's.
+    #[test]
+    fn a_subkey_that_expires_first_sets_the_expiry() {
+        let (cert, _) = CertBuilder::new()
+            .set_creation_time(at(0))
+            .add_userid("host1")
+            .set_validity_period(DAY * 365)
+            .add_subkey(KeyFlags::empty().set_signing(), DAY * 30, None)
+            .add_transport_encryption_subkey()
+            .generate()
+            .unwrap();
+        let now = at(1);
+        let signing = signing_subkeys(&cert, now);
+        let encryption = encryption_subkeys(&cert, now);
+        assert_eq!((signing.len(), encryption.len()), (1, 1));
+        assert_ne!(signing, encryption);
+        assert_eq!(effective_expiry(&cert, &signing, now), Some(at(30)));
+        assert_eq!(effective_expiry(&cert, &encryption, now), Some(at(365)));
+    }
+
+    /// extend re-signs every user ID and keeps the one that was primary.
+    #[test]
+    fn extend_keeps_the_primary_user_id() {
+        let (cert, _) = CertBuilder::new()
+            .set_creation_time(at(0))
+            .add_userid("first, the primary")
+            .add_userid("second")
+            .set_validity_period(DAY * 30)
+            .add_storage_encryption_subkey()
+            .generate()
+            .unwrap();
+        let primary = |cert: &Cert, now| {
+            let policy = crate::policy::standard_at(now);
+            let valid = cert.with_policy(&policy, now).unwrap();
+            valid.primary_userid().unwrap().userid().clone()
+        };
+        assert_eq!(primary(&cert, at(20)).value(), b"first, the primary");
+        let extended = extend(&cert, Some(DAY * 365), None, at(20)).unwrap();
+        assert_eq!(
+            primary(&extended, at(100)).value(),
+            b"first, the primary",
+            "after extend"
+        );
+    }
+
+    /// A signing subkey's new binding carries the subkey's own signature
+    /// back over the primary (RFC 9580 5.2.1); without it the subkey would
+    /// no longer count as able to sign once the old binding expired.
+    #[test]
+    fn extend_keeps_a_signing_key_able_to_sign() {
+        let key = generate(KeygenPlan {
+            signing: true,
+            user_id: "host1".into(),
+            algorithm: KeyAlgorithm::Cv25519,
+            validity: Some(DAY * 30),
+            passphrase: None,
+            now: at(0),
+        })
+        .unwrap();
+        let extended = extend(&key.cert, Some(DAY * 365), None, at(20)).unwrap();
+        let later = at(100);
+        let signing =
+            crate::policy::check_signing_cert(&extended, &crate::policy::standard_at(later), later)
+                .expect("the extended key signs");
+        assert_eq!(signing, signing_subkeys(&extended, later));
+        assert_eq!(signing.len(), 1);
+    }
 }
