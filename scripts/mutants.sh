@@ -88,9 +88,10 @@ declare -A TESTS=(
   # rekey: lifecycle re-addresses and restores, sign keeps the signature,
   # agent rekeys with a key in gpg-agent, envelope refuses what is not SEIPDv1.
   [rekey]="--test lifecycle --test sign --test agent --test envelope"
-  # keys: loading certs and secret keys (trust, core), which keys may
-  # decrypt (session_key, agent).
-  [keys]="--lib --test trust --test core --test session_key --test agent"
+  # keys: which keys may decrypt (lib), loading certs and secret keys
+  # (trust, core), the key service and the agent (session_key, agent), and
+  # check, the one command that loads key files with SecretKeyring::load.
+  [keys]="--lib --test trust --test core --test session_key --test agent --test check"
   # digest: its unit tests; ux the digest files' bounds and links;
   # lifecycle what verify compares; trust the --digest-file refusals.
   [digest]="--lib --test ux --test lifecycle --test trust"

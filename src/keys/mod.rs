@@ -184,17 +184,6 @@ impl SecretKeyring {
             .join("; ")
     }
 
-    /// The secret keys whose key ID matches, or all for a wildcard recipient.
-    pub fn candidates(
-        &self,
-        recipient: Option<openpgp::KeyHandle>,
-    ) -> impl Iterator<Item = &SecretKey> + '_ {
-        self.keys.iter().filter(move |k| match &recipient {
-            Some(handle) => handle.aliases(openpgp::KeyHandle::from(k.key.fingerprint())),
-            None => true,
-        })
-    }
-
     /// A usable (unlocked) copy of the key, or why it cannot be unlocked.
     pub fn unlock(&self, key: &SecretKey) -> Result<Key<SecretParts, UnspecifiedRole>> {
         if !key.key.secret().is_encrypted() {
@@ -218,8 +207,10 @@ impl SecretKeyring {
 }
 
 /// Whether a key of `cert` may decrypt: flagged for encryption (or, where
-/// no binding signature passes the policy, e.g. an expired key, an
-/// encryption algorithm on a subkey). A certification-only primary never.
+/// no binding signature passes the policy, an encryption algorithm on a
+/// subkey: an old gpg key whose self-signatures use SHA-1, rejected since
+/// 2023, still opens the backups made to it). A certification-only primary
+/// never. An expired key's bindings still pass the policy: its flags decide.
 fn may_decrypt(cert: &Cert) -> impl Fn(&Key<PublicParts, UnspecifiedRole>) -> bool {
     let policy = openpgp::policy::StandardPolicy::new();
     let flagged: Vec<Fingerprint> = cert
@@ -256,4 +247,153 @@ pub fn decryption_keys(cert: &Cert) -> Vec<Key<PublicParts, UnspecifiedRole>> {
 /// Turn passphrase file contents (first line) into a protected password.
 pub fn passphrase_from_secret(secret: &[u8]) -> Password {
     Password::from(files::first_line(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openpgp::cert::{CertBuilder, CipherSuite};
+    use openpgp::types::KeyFlags;
+    use std::time::{Duration, SystemTime};
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn fingerprints(keys: &[Key<PublicParts, UnspecifiedRole>]) -> Vec<Fingerprint> {
+        let mut list: Vec<_> = keys.iter().map(|k| k.fingerprint()).collect();
+        list.sort();
+        list
+    }
+
+    /// The subkeys whose binding (read as is, no policy) does not flag them
+    /// for signing, in fingerprint order.
+    fn non_signing_subkeys(cert: &Cert) -> Vec<Fingerprint> {
+        let mut list: Vec<_> = cert
+            .keys()
+            .subkeys()
+            .filter(|ka| {
+                let flags = ka.self_signatures().next().unwrap().key_flags().unwrap();
+                !flags.for_signing()
+            })
+            .map(|ka| ka.key().fingerprint())
+            .collect();
+        list.sort();
+        list
+    }
+
+    /// Either encryption flag makes a key a decryption key (gpg's "E" sets
+    /// both; other tools set one); signing and certification keys are not.
+    #[test]
+    fn either_encryption_flag_makes_a_decryption_key() {
+        let (cert, _) = CertBuilder::new()
+            .add_userid("backup")
+            .add_subkey(KeyFlags::empty().set_transport_encryption(), None, None)
+            .add_subkey(KeyFlags::empty().set_storage_encryption(), None, None)
+            .add_signing_subkey()
+            .generate()
+            .unwrap();
+        let encryption = non_signing_subkeys(&cert);
+        assert_eq!(encryption.len(), 2);
+        assert_eq!(fingerprints(&decryption_keys(&cert)), encryption);
+    }
+
+    /// An expired cert still opens the backups made while it was valid:
+    /// expiry is not validity, so its flags still decide.
+    #[test]
+    fn an_expired_certs_encryption_subkey_still_decrypts() {
+        let (cert, _) = CertBuilder::new()
+            .set_cipher_suite(CipherSuite::RSA2k)
+            .set_creation_time(SystemTime::now() - DAY * 400)
+            .set_validity_period(DAY * 365)
+            .add_userid("old backup key")
+            .add_storage_encryption_subkey()
+            .add_signing_subkey()
+            .generate()
+            .unwrap();
+        let policy = openpgp::policy::StandardPolicy::new();
+        assert!(cert.with_policy(&policy, None).unwrap().alive().is_err());
+        let encryption = non_signing_subkeys(&cert);
+        assert_eq!(encryption.len(), 1);
+        assert_eq!(fingerprints(&decryption_keys(&cert)), encryption);
+    }
+
+    /// A key whose self-signatures all use SHA-1 (gpg 1.4's default), which
+    /// the policy rejects: no binding says what a key is for, so the
+    /// algorithm decides, and the primary never decrypts though RSA could.
+    #[test]
+    fn a_sha1_signed_keys_encryption_subkey_still_decrypts() {
+        use openpgp::packet::key::{Key4, SubordinateRole};
+        use openpgp::packet::signature::SignatureBuilder;
+        use openpgp::packet::{Packet, UserID};
+        use openpgp::types::{Curve, HashAlgorithm, SignatureType};
+
+        let (rsa, _) = CertBuilder::new()
+            .set_cipher_suite(CipherSuite::RSA2k)
+            .add_storage_encryption_subkey()
+            .generate()
+            .unwrap();
+        let primary = rsa.primary_key().key().clone();
+        let mut primary_signer = primary
+            .clone()
+            .parts_into_secret()
+            .unwrap()
+            .into_keypair()
+            .unwrap();
+        let encryption: Key<_, SubordinateRole> =
+            rsa.keys().subkeys().next().unwrap().key().clone();
+        let signing: Key<SecretParts, SubordinateRole> =
+            Key4::generate_ecc(true, Curve::Ed25519).unwrap().into();
+        let sha1 = |kind| SignatureBuilder::new(kind).set_hash_algo(HashAlgorithm::SHA1);
+
+        let user_id = UserID::from("old gpg key");
+        let user_id_sig = sha1(SignatureType::PositiveCertification)
+            .set_key_flags(KeyFlags::empty().set_certification())
+            .unwrap()
+            .sign_userid_binding(&mut primary_signer, None, &user_id)
+            .unwrap();
+        let encryption_sig = sha1(SignatureType::SubkeyBinding)
+            .set_key_flags(
+                KeyFlags::empty()
+                    .set_storage_encryption()
+                    .set_transport_encryption(),
+            )
+            .unwrap()
+            .sign_subkey_binding(&mut primary_signer, None, &encryption)
+            .unwrap();
+        let backsig = sha1(SignatureType::PrimaryKeyBinding)
+            .sign_primary_key_binding(
+                &mut signing.clone().into_keypair().unwrap(),
+                &primary,
+                &signing,
+            )
+            .unwrap();
+        let signing_sig = sha1(SignatureType::SubkeyBinding)
+            .set_key_flags(KeyFlags::empty().set_signing())
+            .unwrap()
+            .set_embedded_signature(backsig)
+            .unwrap()
+            .sign_subkey_binding(&mut primary_signer, None, &signing)
+            .unwrap();
+        let cert = Cert::from_packets(
+            vec![
+                Packet::from(primary.clone().role_into_primary()),
+                user_id.into(),
+                user_id_sig.into(),
+                encryption.clone().parts_into_public().into(),
+                encryption_sig.into(),
+                signing.parts_into_public().into(),
+                signing_sig.into(),
+            ]
+            .into_iter(),
+        )
+        .unwrap();
+        let policy = openpgp::policy::StandardPolicy::new();
+        assert!(
+            cert.with_policy(&policy, None).is_err(),
+            "SHA-1 is rejected"
+        );
+        assert_eq!(
+            fingerprints(&decryption_keys(&cert)),
+            [encryption.fingerprint()]
+        );
+    }
 }
