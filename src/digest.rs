@@ -123,3 +123,44 @@ pub fn parse_digest_line(text: &str) -> Option<String> {
     let first = text.split_whitespace().next()?.to_ascii_lowercase();
     (first.len() == 64 && first.chars().all(|c| c.is_ascii_hexdigit())).then_some(first)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::testing::{interrupted, Scripted};
+
+    /// Straight from the source's buffers: EINTR retried, every byte
+    /// written, hashed and counted.
+    #[test]
+    fn copy_to_retries_an_interrupted_read_and_hashes_every_byte() {
+        let source = Scripted::new(vec![
+            interrupted(),
+            Ok(b"hel".to_vec()),
+            interrupted(),
+            Ok(b"lo".to_vec()),
+        ]);
+        let mut hashing = HashingReader::new(source, true);
+        let mut out = Vec::new();
+        assert_eq!(hashing.copy_to(&mut out).unwrap(), 5);
+        assert_eq!(out, b"hello");
+        assert_eq!(hex(&Sha256::digest(b"hello")), hashing.finish().1.unwrap());
+    }
+
+    /// Any other failure of the source ends the copy with it.
+    #[test]
+    fn copy_to_stops_at_a_read_error() {
+        let source = Scripted::new(vec![
+            Ok(b"hel".to_vec()),
+            Err(io::ErrorKind::InvalidData.into()),
+            Ok(b"lo".to_vec()),
+        ]);
+        let mut out = Vec::new();
+        let e = HashingReader::new(source, false)
+            .copy_to(&mut out)
+            .unwrap_err();
+        assert_eq!(
+            (e.kind(), &out[..]),
+            (io::ErrorKind::InvalidData, &b"hel"[..])
+        );
+    }
+}

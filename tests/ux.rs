@@ -154,6 +154,18 @@ fn digest_files_are_regular_files_read_with_a_bound() {
     big.set_len(1 << 30).unwrap();
     env.run(&["verify", "--digest-file", "big", "b.pgp"], b"")
         .fails(2, "larger than 16 KiB");
+    // The bound itself: a digest line padded to 16 KiB is read, one byte
+    // more is refused.
+    let sha = shell("sha256sum", b"hello").stdout[..64].to_vec();
+    let mut line = [sha.as_slice(), b"  (stdin)\n"].concat();
+    line.resize(16 * 1024, b'\n');
+    env.write("exact.sha256", &line);
+    env.run(&["verify", "--digest-file", "exact.sha256", "b.pgp"], b"")
+        .ok();
+    line.push(b'\n');
+    env.write("over.sha256", &line);
+    env.run(&["verify", "--digest-file", "over.sha256", "b.pgp"], b"")
+        .fails(2, "larger than 16 KiB");
 }
 
 #[test]
