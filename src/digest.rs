@@ -163,4 +163,23 @@ mod tests {
             (io::ErrorKind::InvalidData, &b"hel"[..])
         );
     }
+
+    /// The first field must be exactly 64 hex digits (either case).
+    #[test]
+    fn a_digest_line_is_64_hex_digits_first() {
+        let sha = "ab".repeat(32);
+        assert_eq!(
+            parse_digest_line(&format!("{sha}  (stdin)\n")),
+            Some(sha.clone())
+        );
+        assert_eq!(parse_digest_line(&sha.to_uppercase()), Some(sha.clone()));
+        for bad in [
+            &sha[1..],
+            &format!("{sha}a"),
+            &format!("g{}", &sha[1..]),
+            "",
+        ] {
+            assert_eq!(parse_digest_line(bad), None, "{bad:?}");
+        }
+    }
 }

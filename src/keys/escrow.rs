@@ -322,6 +322,10 @@ mod tests {
         assert_eq!(share_number("escrow.key.asc.000"), None);
         assert_eq!(share_number("escrow.key.asc.256"), None);
         assert_eq!(share_number("escrow.key.asc"), None);
+        // Three decimal digits, no fewer, no more, nothing else.
+        for name in ["k.7", "k.07", "k.0007", "k.1a2", "k.+12", "k"] {
+            assert_eq!(share_number(name), None, "{name}");
+        }
     }
 
     #[test]
