@@ -342,4 +342,16 @@ mod tests {
         };
         assert_eq!(Sheet::parse(&sheet.render()), Ok(sheet));
     }
+
+    /// The size bound at its edge: a file of exactly MAX_SHARE_BYTES goes
+    /// on to the key check, one byte more is refused for its size.
+    #[test]
+    fn split_takes_key_files_up_to_the_bound() {
+        let message = |len: u64| match split(&vec![b'x'; len as usize], "k", 2, 3) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("{len} bytes: {:?}", other.map(|s| s.len())),
+        };
+        assert!(message(MAX_SHARE_BYTES).contains("is not an OpenPGP key"));
+        assert!(message(MAX_SHARE_BYTES + 1).contains("escrow splits key files of at most"));
+    }
 }
