@@ -79,15 +79,18 @@ declare -A TESTS=(
   # encrypt: core round-trips every mode through gpg and sealpipe; sign
   # the signed modes and what gpg verifies; lib the plan without keys.
   [encrypt]="--lib --test core --test sign"
-  # signing: sign loads every kind of signing key file; origin and check
-  # what an expired or revoked signer means at encrypt and restore time.
-  [signing]="--test sign --test origin --test check"
-  # expiry: check and extend, the refusals at the expiry instant (core,
-  # sign), the expiry inspect prints (envelope), signers (origin).
-  [expiry]="--test check --test core --test sign --test envelope --test origin"
-  # rekey: lifecycle re-addresses and restores, sign keeps the signature,
-  # agent rekeys with a key in gpg-agent, envelope refuses what is not SEIPDv1.
-  [rekey]="--test lifecycle --test sign --test agent --test envelope"
+  # signing: its unit test (Debug shows no secret); sign loads every kind
+  # of signing key file; origin and check what an expired or revoked
+  # signer means at encrypt and restore time.
+  [signing]="--lib --test sign --test origin --test check"
+  # expiry: its unit tests (rounding, which subkey expires first, what
+  # extend keeps); check and extend, the refusals at the expiry instant
+  # (core, sign), the expiry inspect prints (envelope), signers (origin).
+  [expiry]="--lib --test check --test core --test sign --test envelope --test origin"
+  # rekey: its unit tests (the copy loop's EINTR and errors); lifecycle
+  # re-addresses and restores, sign keeps the signature, agent rekeys with
+  # a key in gpg-agent, envelope refuses what is not SEIPDv1.
+  [rekey]="--lib --test lifecycle --test sign --test agent --test envelope"
   # keys: which keys may decrypt (lib), loading certs and secret keys
   # (trust, core), the key service and the agent (session_key, agent), and
   # check, the one command that loads key files with SecretKeyring::load.

@@ -527,6 +527,16 @@ pub fn print_stdout(text: &str) -> Result<()> {
         .map_err(write_error)
 }
 
+/// `Read::read` for a reader that is a `BufRead` over its own buffer: what
+/// `fill_buf` offers, copied out and consumed.
+pub fn read_buffered<R: BufRead + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let available = reader.fill_buf()?;
+    let n = buf.len().min(available.len());
+    buf[..n].copy_from_slice(&available[..n]);
+    reader.consume(n);
+    Ok(n)
+}
+
 /// Sources for the unit tests of the loops that read: a script of reads.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -551,11 +561,7 @@ pub(crate) mod testing {
 
     impl Read for Scripted {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let available = self.fill_buf()?;
-            let n = available.len().min(buf.len());
-            buf[..n].copy_from_slice(&available[..n]);
-            self.consume(n);
-            Ok(n)
+            super::read_buffered(self, buf)
         }
     }
 

@@ -248,11 +248,7 @@ impl BufRead for ThreadedReader {
 
 impl Read for ThreadedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = buf.len().min(available.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        crate::io::read_buffered(self, buf)
     }
 }
 

@@ -1098,6 +1098,183 @@ fn hostile_inputs() -> Vec<(String, Vec<u8>)> {
     cases
 }
 
+/// Literal packets framed every way RFC 4880 allows and some it does not,
+/// written raw inside an intact container: the shapes sealpipe's own
+/// literal reader takes (format/literal.rs) and the ones it hands to
+/// sequoia's parser, each at the edge where the one becomes the other.
+fn literal_shapes() -> Vec<(String, Vec<u8>)> {
+    use sealpipe::openpgp::types::SymmetricAlgorithm;
+    let sealed = |inner: Vec<u8>| {
+        crafted(SymmetricAlgorithm::AES256, |mut m| {
+            m.write_all(&inner).unwrap();
+            m
+        })
+    };
+    // The header fields: format, name, date.
+    let fields = |format: u8, name: &[u8]| {
+        [&[format, name.len() as u8][..], name, &[0x5F, 0, 0, 1]].concat()
+    };
+    let full = |n: usize| -> Vec<u8> {
+        match n {
+            0..=191 => vec![n as u8],
+            192..=8383 => vec![((n - 192) >> 8) as u8 + 192, (n - 192) as u8],
+            _ => [vec![255], (n as u32).to_be_bytes().to_vec()].concat(),
+        }
+    };
+    // A new-format literal packet: `body` in chunks of the given sizes
+    // (each a power of two: partial), the rest in a final chunk.
+    let chunked = |body: &[u8], partial: &[usize]| {
+        let mut out = vec![0xCB];
+        let mut rest = body;
+        for &size in partial {
+            out.push(224 + size.trailing_zeros() as u8);
+            out.extend_from_slice(&rest[..size]);
+            rest = &rest[size..];
+        }
+        out.extend(full(rest.len()));
+        out.extend_from_slice(rest);
+        out
+    };
+    let data = sample_data(5000);
+    let body = [fields(b'b', b"backup.tar"), data.clone()].concat();
+    let zstd_body = [
+        fields(b'b', sealpipe::compress::ZSTD_LITERAL_FILENAME.as_bytes()),
+        zstd::encode_all(&data[..], 3).unwrap(),
+    ]
+    .concat();
+    let mut ones = vec![512];
+    ones.extend(std::iter::repeat_n(1, 40));
+    let mut cases = vec![
+        (
+            "one-octet length",
+            [vec![0xCB], full(100), body[..100].to_vec()].concat(),
+        ),
+        ("two-octet length", chunked(&body, &[])),
+        (
+            "five-octet length",
+            [
+                vec![0xCB, 255],
+                (body.len() as u32).to_be_bytes().to_vec(),
+                body.clone(),
+            ]
+            .concat(),
+        ),
+        ("chunks of 512, then 1 byte each", chunked(&body, &ones)),
+        ("zstd body in chunks of 1 byte", chunked(&zstd_body, &ones)),
+        ("zstd body in one chunk", chunked(&zstd_body, &[])),
+        (
+            "zstd body, a frame cut short",
+            chunked(&zstd_body[..zstd_body.len() - 9], &[]),
+        ),
+        ("first partial chunk of 256", chunked(&body, &[256, 1024])),
+        ("first partial chunk of 512", chunked(&body, &[512, 2048])),
+        ("a zero-length final chunk", chunked(&body[..4096], &[4096])),
+        (
+            "a header longer than its chunk",
+            [vec![0xCB, 5], body[..5].to_vec()].concat(),
+        ),
+        (
+            "a header exactly its chunk",
+            [vec![0xCB], full(16), fields(b'b', b"backup.tar")].concat(),
+        ),
+        (
+            "a 255-octet file name",
+            chunked(&[fields(b'b', &[b'n'; 255]), data.clone()].concat(), &[]),
+        ),
+        (
+            "text format",
+            chunked(&[fields(b't', b"x"), data.clone()].concat(), &[]),
+        ),
+        (
+            "an unknown format octet",
+            chunked(&[fields(0x7F, b"x"), data.clone()].concat(), &[]),
+        ),
+        (
+            "full length past the end",
+            [vec![0xCB], full(9000), body.clone()].concat(),
+        ),
+        (
+            "cut inside a chunk length",
+            [chunked(&body, &[512])[..517].to_vec(), vec![255, 0]].concat(),
+        ),
+        (
+            "cut after a partial chunk",
+            chunked(&body, &[512])[..514].to_vec(),
+        ),
+        (
+            "old format, one-octet length",
+            [vec![0xAC, 100], body[..100].to_vec()].concat(),
+        ),
+        (
+            "old format, two-octet length",
+            [
+                vec![0xAD],
+                (body.len() as u16).to_be_bytes().to_vec(),
+                body.clone(),
+            ]
+            .concat(),
+        ),
+        (
+            "old format, four-octet length",
+            [
+                vec![0xAE],
+                (body.len() as u32).to_be_bytes().to_vec(),
+                body.clone(),
+            ]
+            .concat(),
+        ),
+        (
+            "old format, indeterminate length",
+            [vec![0xAF], body.clone()].concat(),
+        ),
+        ("nothing inside", Vec::new()),
+        ("a lone header octet", vec![0xCB]),
+        ("not a packet header", vec![0x0B, 1, 2, 3]),
+        (
+            "two literal packets",
+            [chunked(&body, &[]), chunked(&body, &[])].concat(),
+        ),
+        (
+            "a literal, then junk",
+            [chunked(&body, &[]), vec![0x00, 0x13, 0x37]].concat(),
+        ),
+        (
+            "a literal, then a partial packet",
+            [chunked(&body, &[]), vec![0xC2, 0xE9]].concat(),
+        ),
+    ];
+    // One-pass signatures in front: raw version 3 packets, new and old
+    // format; as many as are accepted and one more.
+    let ops = |last: u8| -> Vec<u8> {
+        [
+            &[3, 0x00, 8, 22][..],
+            example_cert().keyid().as_bytes(),
+            &[last],
+        ]
+        .concat()
+    };
+    let new_ops = [vec![0xC4, 13], ops(1)].concat();
+    let old_ops = [vec![0x90, 13], ops(1)].concat();
+    for (what, ahead) in [
+        ("a one-pass signature (new format)", new_ops.clone()),
+        ("a one-pass signature (old format)", old_ops),
+        ("16 one-pass signatures", new_ops.repeat(16)),
+        ("17 one-pass signatures", new_ops.repeat(17)),
+        ("400 one-pass signatures", new_ops.repeat(400)),
+        (
+            "a one-pass signature, partial length",
+            [vec![0xC4, 0xE0], ops(1)].concat(),
+        ),
+        ("a one-pass signature cut short", new_ops[..9].to_vec()),
+    ] {
+        cases.push((what, [ahead, chunked(&body, &[])].concat()));
+    }
+    cases
+        .into_iter()
+        .map(|(what, inner)| (format!("literal shapes: {what}"), sealed(inner)))
+        .collect()
+}
+
 /// The reader-agreement tester (ripgrep's SearcherTester, age's testkit):
 /// every case of the damage table, the fuzz corpus and regressions, and the
 /// hostile cases, through both readers in-process; the same exit class and
@@ -1128,6 +1305,9 @@ fn both_readers_give_one_verdict() {
     count += corpus.len() + hostile.len();
     differ.extend(disagreements(&example, &corpus));
     differ.extend(disagreements(&example, &hostile));
+    let shapes = literal_shapes();
+    count += shapes.len();
+    differ.extend(disagreements(&example, &shapes));
     assert!(count > 300, "the cases shrank to {count}");
     assert!(
         differ.is_empty(),
@@ -2232,5 +2412,57 @@ fn an_aed_container_is_refused_by_the_policy() {
             ),
             "{reader:?}: {err}"
         );
+    }
+}
+
+/// The literal shapes get the verdict they deserve through our reader (and
+/// `both_readers_give_one_verdict` holds sequoia's to the same): each
+/// well-framed one restores its data exactly, each broken one is refused,
+/// named, with nothing released.
+#[test]
+fn literal_shapes_get_the_right_verdict() {
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let data = sample_data(5000);
+    for (what, bytes) in literal_shapes() {
+        let shape = what.trim_start_matches("literal shapes: ");
+        let expected: Result<&[u8], &str> = match shape {
+            "one-octet length" | "old format, one-octet length" => Ok(&data[..84]),
+            "a zero-length final chunk" => Ok(&data[..4080]),
+            "a header exactly its chunk" => Ok(&[]),
+            "zstd body, a frame cut short" => Err("zstd data is cut off"),
+            "first partial chunk of 256" | "a header longer than its chunk" => {
+                Err("unexpected Literal Data Packet")
+            }
+            "full length past the end"
+            | "cut inside a chunk length"
+            | "cut after a partial chunk"
+            | "a lone header octet" => Err("is truncated"),
+            "nothing inside" => Err("no literal data"),
+            "not a packet header" | "a literal, then junk" | "a one-pass signature cut short" => {
+                Err("is not OpenPGP packets")
+            }
+            "two literal packets" => Err("more than one literal"),
+            "a literal, then a partial packet" => Err("a signature without its one-pass"),
+            "17 one-pass signatures" | "400 one-pass signatures" => Err("more than 16 signatures"),
+            "a one-pass signature, partial length" => Err("unexpected One-Pass Signature"),
+            s if s.contains("one-pass signature") => {
+                Err("one-pass signature without its signature")
+            }
+            _ => Ok(&data),
+        };
+        let plan = DecryptPlan::new(&ring, ReaderChoice::Fast, PlaintextDigest::Skip);
+        let mut released = Vec::new();
+        let outcome = sealpipe::decrypt::decrypt(&plan, &bytes[..], &mut released);
+        match (expected, outcome) {
+            (Ok(plain), Ok(_)) => assert!(released == plain, "{what}: other bytes restored"),
+            (Err(named), Err(e)) => {
+                assert_eq!(e.exit_code(), 6, "{what}: {e}");
+                assert!(e.to_string().contains(named), "{what}: {e}");
+                assert!(released.is_empty(), "{what}: released {}", released.len());
+            }
+            (Ok(_), Err(e)) => panic!("{what}: refused: {e}"),
+            (Err(named), Ok(_)) => panic!("{what}: restored, expected \"{named}\""),
+        }
     }
 }

@@ -7,13 +7,14 @@
 use std::io::{self, BufRead, Cursor, Read, Write};
 
 use openpgp::parse::buffered_reader::BufferedReader;
-use openpgp::parse::{PacketParserBuilder, PacketParserResult, Parse};
+use openpgp::parse::{Dearmor, PacketParserBuilder, PacketParserResult, Parse};
 use sequoia_openpgp as openpgp;
 
 use super::{
     classify, classify_io, copy_plaintext, stock, Decoding, MessageFacts, ReadOutcome, Reading,
 };
 use crate::error::{Damage, Error, Result};
+use crate::format::literal::{self, LiteralBody, Start};
 use crate::format::seipd::{self, MdcStage, SeipdHead};
 use crate::pipeline::threaded_relay;
 
@@ -122,9 +123,50 @@ impl<R: Read> Read for HeadRecorder<R> {
 /// The packets inside the container: optional compression, one literal
 /// data packet (its body possibly a sealpipe zstd stream), and the
 /// signature packets a signed message carries (judged in `origin` once the
-/// whole message is read).
+/// whole message is read). The shapes sealpipe writes are read up to the
+/// literal body by `format::literal`; the rest, and any other shape, by
+/// sequoia's packet parser.
 fn read_inner<R, W>(
-    plaintext: R,
+    plaintext: &mut R,
+    sink: &mut W,
+    decoding: Decoding,
+    facts: &mut MessageFacts,
+) -> Result<Option<String>>
+where
+    R: BufRead + Send + Sync,
+    W: Write,
+{
+    let (ahead, literal, framing) = match literal::start(plaintext).map_err(classify_io)? {
+        Start::Literal {
+            ahead,
+            literal,
+            body,
+        } => (ahead, literal, body),
+        Start::Other(read) => {
+            let sha256 = parse_packets(Cursor::new(read).chain(plaintext), sink, decoding, facts)?;
+            facts.check_complete()?;
+            return Ok(sha256);
+        }
+    };
+    if !ahead.is_empty() {
+        // The one-pass signatures: no literal among them.
+        parse_packets(&ahead[..], sink, decoding, facts)?;
+    }
+    facts.observe(&openpgp::Packet::Literal(literal))?;
+    let mut body = LiteralBody::new(plaintext, framing);
+    let sha256 = copy_plaintext(&mut body, facts, sink, decoding)?;
+    body.skip_rest().map_err(classify_io)?;
+    // The signatures after it (a second literal is refused by `observe`
+    // before a byte of it is copied).
+    parse_packets(plaintext, sink, decoding, facts)?;
+    facts.check_complete()?;
+    Ok(sha256)
+}
+
+/// Packets read by sequoia's parser, each observed, a literal packet's body
+/// copied out; its SHA-256 if one was asked for.
+fn parse_packets<R, W>(
+    packets: R,
     sink: &mut W,
     decoding: Decoding,
     facts: &mut MessageFacts,
@@ -138,33 +180,36 @@ where
     // signatures once, by copy_plaintext (decrypt/origin.rs), which gives
     // the verdict for both readers; sequoia's own hash of it would be a
     // second SHA-256 on the MDC's thread (verified restores at 0.7x).
-    let mut ppr = PacketParserBuilder::from_reader(plaintext)
+    // No armor sniffing: inside the container it is packets or damage, and
+    // the packets after the literal body must parse as they would have
+    // in one pass (a header sequoia finds invalid would make it try armor).
+    let mut ppr = PacketParserBuilder::from_reader(packets)
         .map_err(not_packets)?
+        .dearmor(Dearmor::Disabled)
         .automatic_hashing(false)
         .build()
         .map_err(not_packets)?;
     while let PacketParserResult::Some(mut pp) = ppr {
         facts.observe(&pp.packet)?;
         if let openpgp::Packet::Literal(_) = pp.packet {
-            sha256 = copy_plaintext(LiteralBody(&mut pp), facts, sink, decoding)?;
+            sha256 = copy_plaintext(ParserBody(&mut pp), facts, sink, decoding)?;
         }
         ppr = pp.recurse().map_err(classify)?.1;
     }
-    facts.check_complete()?;
     Ok(sha256)
 }
 
-/// The literal packet's body as a `BufRead`, read from the parser's own
+/// A literal packet's body as a `BufRead`, read from sequoia's parser's own
 /// buffer: no copy between it and the zstd frame walker.
-struct LiteralBody<'a, 'p>(&'a mut openpgp::parse::PacketParser<'p>);
+struct ParserBody<'a, 'p>(&'a mut openpgp::parse::PacketParser<'p>);
 
-impl Read for LiteralBody<'_, '_> {
+impl Read for ParserBody<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(buf)
     }
 }
 
-impl BufRead for LiteralBody<'_, '_> {
+impl BufRead for ParserBody<'_, '_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         // Whatever is buffered (at least a byte before the end): asking for
         // more would make the parser join partial-body chunks by copying.

@@ -386,7 +386,7 @@ fn read_header<R: Read>(
         }
         .into());
     }
-    let mut byte = |raw: &mut Vec<u8>| -> Result<u8> {
+    let byte = || -> Result<u8> {
         let mut b = [0u8; 1];
         reader
             .read_exact(&mut b)
@@ -394,31 +394,40 @@ fn read_header<R: Read>(
         raw.push(b[0]);
         Ok(b[0])
     };
-    if ctb[0] & 0x40 != 0 {
+    header_after(ctb[0], byte).map(Some)
+}
+
+/// A packet header's tag and body length, from its first octet `ctb` (a
+/// packet header: bit 7 set) and the length octets `next` yields.
+pub(crate) fn header_after<E>(
+    ctb: u8,
+    mut next: impl FnMut() -> std::result::Result<u8, E>,
+) -> std::result::Result<(Tag, BodyLength), E> {
+    if ctb & 0x40 != 0 {
         // New format (RFC 4880 4.2.2).
-        let tag = Tag::from(ctb[0] & 0x3f);
-        let mut octets = vec![byte(raw)?];
+        let tag = Tag::from(ctb & 0x3f);
+        let mut octets = vec![next()?];
         let length = loop {
             if let Some(length) = decode_length(&octets) {
                 break length;
             }
-            octets.push(byte(raw)?);
+            octets.push(next()?);
         };
-        Ok(Some((tag, length)))
+        Ok((tag, length))
     } else {
         // Old format (RFC 4880 4.2.1), as gpg still writes for key packets.
-        let tag = Tag::from((ctb[0] >> 2) & 0x0f);
-        let octets = match ctb[0] & 0x03 {
+        let tag = Tag::from((ctb >> 2) & 0x0f);
+        let octets = match ctb & 0x03 {
             0 => 1,
             1 => 2,
             2 => 4,
-            _ => return Ok(Some((tag, BodyLength::Indeterminate))),
+            _ => return Ok((tag, BodyLength::Indeterminate)),
         };
         let mut len = 0u64;
         for _ in 0..octets {
-            len = (len << 8) | byte(raw)? as u64;
+            len = (len << 8) | next()? as u64;
         }
-        Ok(Some((tag, BodyLength::Full(len))))
+        Ok((tag, BodyLength::Full(len)))
     }
 }
 
