@@ -23,6 +23,7 @@ declare -A FILE=(
   [files]=src/keys/files.rs
   [config]=src/config.rs
   [seipd]=src/format/seipd.rs
+  [literal]=src/format/literal.rs
   [envelope]=src/format/envelope.rs
   [decrypt]=src/decrypt/mod.rs
   [replay]=src/decrypt/replay.rs
@@ -52,6 +53,10 @@ declare -A TESTS=(
   # (SKIP below): 17 s per mutant, and it checks the same cases' messages.
   # lib: the cipher layer read at every size, shorter than a block too.
   [seipd]="--lib --test damage"
+  # literal: its unit tests (every shape it takes or hands on, at every
+  # piece size); damage the literal shapes through both readers, and the
+  # signed, damaged and fuzz cases that pass through it.
+  [literal]="--lib --test damage"
   # envelope: envelope has the key-packet and armor bounds and the names
   # of what is not a backup; damage the framing of 400+ damaged inputs.
   [envelope]="--lib --test envelope --test core --test damage --test hostile --test lifecycle"
@@ -106,6 +111,7 @@ declare -A TESTS=(
 # what they check is covered by a faster test in the same targets.
 declare -A SKIP=(
   [seipd]="every_damaged_backup_fails_with_a_reason"
+  [literal]="every_damaged_backup_fails_with_a_reason"
   [decrypt]="every_damaged_backup_fails_with_a_reason"
   [envelope]="every_damaged_backup_fails_with_a_reason"
   [origin]="every_damaged_backup_fails_with_a_reason"
@@ -114,7 +120,7 @@ declare -A SKIP=(
   [stock]="every_damaged_backup_fails_with_a_reason"
   [io]="every_damaged_backup_fails_with_a_reason"
 )
-ORDER=(policy files config seipd envelope decrypt replay origin session fast stock io
+ORDER=(policy files config seipd literal envelope decrypt replay origin session fast stock io
        encrypt signing expiry rekey keys digest escrow)
 
 modules=("$@")

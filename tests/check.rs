@@ -245,6 +245,81 @@ fn extend_revives_an_expired_key_without_repinning() {
     assert!(restored.stdout == plain, "gpg restored different bytes");
 }
 
+/// A script that runs keygen, then extend, within one second: signatures
+/// count whole seconds, and two bindings of the same second leave gpg free
+/// to keep the old expiry. extend signs in a later second than the key's
+/// newest self-signature (waiting for it), and gpg takes the new expiry;
+/// with the clock pinned to the key's own second, it refuses.
+#[test]
+fn extend_right_after_keygen_makes_newer_signatures() {
+    use sealpipe::openpgp::parse::Parse;
+    use sealpipe::openpgp::Cert;
+    let env = TestEnv::new();
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // The key's signatures a second ahead of the real clock: extend, run
+    // at once, is in their second or the one before.
+    let created = real_now + 1;
+    run_at(
+        &env,
+        created,
+        &[
+            "keygen",
+            "--name",
+            "daily",
+            "--expires",
+            "30d",
+            "--cert-out",
+            "daily.cert.asc",
+            "--key-out",
+            "daily.key.asc",
+        ],
+        b"",
+    )
+    .ok();
+    let extend = [
+        "extend",
+        "--key",
+        "daily.key.asc",
+        "--expires",
+        "10y",
+        "--cert-out",
+        "daily.new.cert.asc",
+    ];
+    run_at(&env, created, &extend, b"").fails(5, "not before now");
+    assert!(!env.path("daily.new.cert.asc").exists());
+    let mut unpinned = env.cmd(&extend);
+    unpinned.env_remove("SEALPIPE_NOW");
+    run_with_stdin(unpinned, b"").ok();
+
+    let newest = |file: &str| {
+        let cert = Cert::from_file(env.path(file)).unwrap();
+        sealpipe::keys::expiry::newest_self_signature(&cert).unwrap()
+    };
+    assert!(newest("daily.new.cert.asc") > newest("daily.cert.asc"));
+    let r = env.gpg(&["--import", "daily.key.asc"], b"");
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let r = env.gpg(&["--import", "daily.new.cert.asc"], b"");
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let listing = env.gpg(&["--with-colons", "--list-keys"], b"");
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    for kind in ["pub", "sub"] {
+        let fields: Vec<&str> = listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{kind}:")))
+            .unwrap()
+            .split(':')
+            .collect();
+        let expiry: u64 = fields[6].parse().unwrap();
+        assert!(
+            expiry > created + 3000 * DAY,
+            "gpg keeps {kind}'s old expiry: {listing}"
+        );
+    }
+}
+
 #[test]
 fn extend_refuses_a_cert_and_leaves_nothing_behind() {
     let env = TestEnv::new();

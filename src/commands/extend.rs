@@ -2,6 +2,8 @@
 //! its fingerprint stay the same, so the config's pins stay valid; only the
 //! cert files on the backup hosts need replacing.
 
+use std::time::{Duration, SystemTime};
+
 use anyhow::Result;
 use sealpipe::io::print_stdout;
 use sealpipe::keys::{self, expiry, files, generate};
@@ -17,7 +19,6 @@ pub fn run(args: ExtendArgs) -> Result<()> {
         args.passphrase.passphrase_fd,
     )?;
     let validity = generate::parse_validity(&args.expires)?;
-    let now = time::now()?;
     let bytes =
         files::read_secret(&args.key, files::Role::SecretKey).map_err(sealpipe::Error::from)?;
     let not_one = |what: String| {
@@ -32,6 +33,7 @@ pub fn run(args: ExtendArgs) -> Result<()> {
         Ok([cert]) => cert,
         Err(certs) => return Err(not_one(format!("holds {} keys", certs.len())).into()),
     };
+    let now = after_newest_self_signature(&cert)?;
     let extended = expiry::extend(&cert, validity, passphrase.as_ref(), now)?;
     files::create_new(&args.cert_out, &generate::armored_cert(&extended)?, 0o644)?;
     if let Some(path) = &args.key_out {
@@ -48,4 +50,24 @@ pub fn run(args: ExtendArgs) -> Result<()> {
         extended.fingerprint(),
         args.cert_out.display()
     ))?)
+}
+
+/// Now, once it is later than `cert`'s newest self-signature. Signatures
+/// count whole seconds, and new ones must be newer than the ones they
+/// supersede: a key made this very second (a script that runs keygen, then
+/// extend) waits for the next second. Two seconds at most; a signature
+/// further ahead is a clock problem, which extend reports.
+fn after_newest_self_signature(cert: &sealpipe::openpgp::Cert) -> Result<SystemTime> {
+    let now = time::now()?;
+    let ready = match expiry::newest_self_signature(cert) {
+        Some(newest) => newest + Duration::from_secs(1),
+        None => return Ok(now),
+    };
+    match ready.duration_since(now) {
+        Ok(wait) if wait <= Duration::from_secs(2) => {
+            std::thread::sleep(wait);
+            Ok(time::now()?)
+        }
+        _ => Ok(now),
+    }
 }

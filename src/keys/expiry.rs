@@ -70,10 +70,27 @@ pub fn days_left(now: SystemTime, then: SystemTime) -> i64 {
     }
 }
 
+/// The creation time of `cert`'s newest self-signature (the bindings and
+/// direct-key signatures `extend` supersedes), in whole seconds as
+/// signatures count time.
+pub fn newest_self_signature(cert: &Cert) -> Option<SystemTime> {
+    let userids = cert.userids().flat_map(|ua| ua.self_signatures());
+    let subkeys = cert.keys().subkeys().flat_map(|ka| ka.self_signatures());
+    cert.primary_key()
+        .self_signatures()
+        .chain(userids)
+        .chain(subkeys)
+        .filter_map(|sig| sig.signature_creation_time())
+        .max()
+}
+
 /// `cert` (a TSK with the primary secret key) with new self-signatures made
 /// at `now`: the primary key, every user ID and every subkey expire at
 /// `now + validity` (never when None). Old signatures stay; OpenPGP
 /// implementations use the newest. The secret key material is unchanged.
+/// `now` must be a later second than every self-signature it supersedes:
+/// between two of the same second an implementation may keep either (gpg
+/// 2.2 was seen keeping the old expiry).
 pub fn extend(
     cert: &Cert,
     validity: Option<Duration>,
@@ -91,6 +108,15 @@ pub fn extend(
     })?;
     let primary = cert.primary_key().key();
     let mut primary_signer = unlock(cert, primary.fingerprint(), passphrase)?;
+    if let Some(newest) = newest_self_signature(cert).filter(|&t| whole_seconds(now) <= t) {
+        return Err(Error::Key(format!(
+            "key {} has a self-signature from {}, not before now ({}): new ones made now \
+             would not supersede it; check the clock, or run extend a second later",
+            cert.fingerprint(),
+            format_utc(newest),
+            format_utc(now)
+        )));
+    }
     let sign_err = |e: anyhow::Error| Error::Internal(format!("signing the new expiry: {e}"));
     let period_of = |created: SystemTime| -> Result<Option<Duration>> {
         expires
@@ -166,6 +192,14 @@ pub fn extend(
         .insert_packets(sigs)
         .map(|(cert, _)| cert)
         .map_err(sign_err)
+}
+
+/// `time` cut to whole seconds, as a signature's creation time is.
+fn whole_seconds(time: SystemTime) -> SystemTime {
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs())
 }
 
 /// A subpacket area without embedded signatures (a subkey's back-signature).
@@ -245,6 +279,40 @@ mod tests {
         assert_ne!(signing, encryption);
         assert_eq!(effective_expiry(&cert, &signing, now), Some(at(30)));
         assert_eq!(effective_expiry(&cert, &encryption, now), Some(at(365)));
+    }
+
+    /// extend refuses to make signatures in the same second as (or before)
+    /// the newest one it supersedes, and signs from the next second on.
+    #[test]
+    fn extend_makes_only_signatures_newer_than_the_ones_it_replaces() {
+        let (cert, _) = CertBuilder::new()
+            .set_creation_time(at(0))
+            .add_userid("host1")
+            .add_storage_encryption_subkey()
+            .generate()
+            .unwrap();
+        assert_eq!(newest_self_signature(&cert), Some(at(0)));
+        let same_second = at(0) + Duration::from_millis(999);
+        for now in [at(0), same_second] {
+            let e = extend(&cert, Some(DAY), None, now).unwrap_err();
+            assert!(e.to_string().contains("not before now"), "{e}");
+        }
+        let next_second = at(0) + Duration::from_secs(1);
+        let extended = extend(&cert, Some(DAY), None, next_second).unwrap();
+        assert_eq!(newest_self_signature(&extended), Some(next_second));
+        // Every superseded signature counts: here a subkey binding re-made
+        // at day 3, the user ID's still from day 0.
+        let mut signer = unlock(&cert, cert.fingerprint(), None).unwrap();
+        let subkey = cert.keys().subkeys().next().unwrap();
+        let rebound = SignatureBuilder::from(subkey.self_signatures().next().unwrap().clone())
+            .set_signature_creation_time(at(3))
+            .unwrap()
+            .sign_subkey_binding(&mut signer, cert.primary_key().key(), subkey.key())
+            .unwrap();
+        let cert = cert.insert_packets(rebound).unwrap().0;
+        assert_eq!(newest_self_signature(&cert), Some(at(3)));
+        assert!(extend(&cert, Some(DAY), None, at(2)).is_err());
+        assert!(extend(&cert, Some(DAY), None, at(4)).is_ok());
     }
 
     /// extend re-signs every user ID and keeps the one that was primary.
