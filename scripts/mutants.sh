@@ -39,6 +39,10 @@ declare -A FILE=(
   [keys]=src/keys/mod.rs
   [digest]=src/digest.rs
   [escrow]=src/keys/escrow.rs
+  [service]=src/keys/service.rs
+  [agent]=src/keys/agent.rs
+  [generate]=src/keys/generate.rs
+  [inspect]=src/inspect.rs
 )
 declare -A TESTS=(
   # policy: trust has the key-algorithm and pin tests, sign the signing
@@ -106,6 +110,19 @@ declare -A TESTS=(
   # escrow: its unit tests; escrow splits and combines with sealpipe and
   # with libgfshare's gfsplit/gfcombine, sheets, limits.
   [escrow]="--lib --test escrow"
+  # service: the session-key command (a key service): what it is given,
+  # what it may answer, its time and size bounds.
+  [service]="--lib --test session_key"
+  # agent: keys in gpg-agent (a real agent), decrypt, verify-first, rekey.
+  [agent]="--lib --test agent"
+  # generate: every test makes its keys with keygen; trust the algorithms
+  # and the refusals, check the expiry, sign signing keys, agent the keys
+  # gpg imports.
+  [generate]="--lib --test trust --test core --test check --test sign --test agent"
+  # inspect: envelope names what each backup holds and who opens it;
+  # lifecycle inspect across rotation; core the pins; origin the signer
+  # that inspect --key names.
+  [inspect]="--lib --test envelope --test lifecycle --test core --test origin"
 )
 # Tests to leave out, per module (libtest --skip), when they are slow and
 # what they check is covered by a faster test in the same targets.
@@ -121,7 +138,7 @@ declare -A SKIP=(
   [io]="every_damaged_backup_fails_with_a_reason"
 )
 ORDER=(policy files config seipd literal envelope decrypt replay origin session fast stock io
-       encrypt signing expiry rekey keys digest escrow)
+       encrypt signing expiry rekey keys digest escrow service agent generate inspect)
 
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
