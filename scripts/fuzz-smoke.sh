@@ -5,7 +5,7 @@
 # use over 512 MB. New inputs go to a temp dir, so the committed corpus
 # does not grow. See docs/fuzzing.md for longer runs.
 #
-# Knobs: FUZZ_SECONDS (per target), FUZZ_TARGETS ("decrypt inspect"),
+# Knobs: FUZZ_SECONDS (per target), FUZZ_TARGETS ("decrypt inspect inner"),
 # FUZZ_SANITIZER (none; "address" for ASan: ~3x slower, ~5x the memory),
 # FUZZ_DEBUG_ASSERTIONS (1: integer overflow and debug_assert! panic, in
 # sealpipe and its dependencies; 0 for release semantics, ~2x faster).
@@ -24,7 +24,7 @@ export RUSTC_BOOTSTRAP=1
 
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 SANITIZER=${FUZZ_SANITIZER:-none}
-TARGETS=${FUZZ_TARGETS:-decrypt inspect}
+TARGETS=${FUZZ_TARGETS:-decrypt inspect inner}
 FLAGS=(--sanitizer "$SANITIZER")
 if [ "${FUZZ_DEBUG_ASSERTIONS:-1}" = 1 ]; then FLAGS+=(--debug-assertions); fi
 

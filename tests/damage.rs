@@ -1104,12 +1104,20 @@ fn hostile_inputs() -> Vec<(String, Vec<u8>)> {
 /// sequoia's parser, each at the edge where the one becomes the other.
 fn literal_shapes() -> Vec<(String, Vec<u8>)> {
     use sealpipe::openpgp::types::SymmetricAlgorithm;
-    let sealed = |inner: Vec<u8>| {
-        crafted(SymmetricAlgorithm::AES256, |mut m| {
-            m.write_all(&inner).unwrap();
-            m
+    literal_shape_contents()
+        .into_iter()
+        .map(|(what, inner)| {
+            let sealed = crafted(SymmetricAlgorithm::AES256, |mut m| {
+                m.write_all(&inner).unwrap();
+                m
+            });
+            (format!("literal shapes: {what}"), sealed)
         })
-    };
+        .collect()
+}
+
+/// What `literal_shapes` puts inside the container, by name.
+fn literal_shape_contents() -> Vec<(&'static str, Vec<u8>)> {
     // The header fields: format, name, date.
     let fields = |format: u8, name: &[u8]| {
         [&[format, name.len() as u8][..], name, &[0x5F, 0, 0, 1]].concat()
@@ -1270,9 +1278,6 @@ fn literal_shapes() -> Vec<(String, Vec<u8>)> {
         cases.push((what, [ahead, chunked(&body, &[])].concat()));
     }
     cases
-        .into_iter()
-        .map(|(what, inner)| (format!("literal shapes: {what}"), sealed(inner)))
-        .collect()
 }
 
 /// The reader-agreement tester (ripgrep's SearcherTester, age's testkit):
@@ -1505,6 +1510,74 @@ fn hostile_cases_are_fuzz_seeds() {
             path.display()
         );
     }
+}
+
+/// The literal shapes' contents, and a signed message's (one-pass
+/// signature, literal, signature), are the seeds of the `inner` fuzz
+/// target, which seals arbitrary content in an intact container and holds
+/// both readers to one verdict. `SEALPIPE_WRITE_CORPUS=1 cargo test --test
+/// damage literal_shapes_are_fuzz_seeds` writes them; without it, a
+/// missing one fails the test.
+#[test]
+fn literal_shapes_are_fuzz_seeds() {
+    use sealpipe::openpgp::cert::CertBuilder;
+    use sealpipe::openpgp::policy::StandardPolicy;
+    use sealpipe::openpgp::serialize::stream::{LiteralWriter, Message, Signer};
+    use sealpipe::openpgp::types::HashAlgorithm;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/inner");
+    let write = std::env::var_os("SEALPIPE_WRITE_CORPUS").is_some();
+    let mut seeds = literal_shape_contents();
+    if write {
+        // Signed by a throwaway key: the signature is only a shape here.
+        let (cert, _) = CertBuilder::general_purpose(Some("host1"))
+            .generate()
+            .unwrap();
+        let policy = StandardPolicy::new();
+        let key = cert
+            .keys()
+            .with_policy(&policy, None)
+            .secret()
+            .for_signing()
+            .next()
+            .unwrap();
+        let mut signed = Vec::new();
+        let message = Signer::new(
+            Message::new(&mut signed),
+            key.key().clone().into_keypair().unwrap(),
+        )
+        .unwrap()
+        .hash_algo(HashAlgorithm::SHA256)
+        .unwrap()
+        .build()
+        .unwrap();
+        let mut literal = LiteralWriter::new(message).build().unwrap();
+        literal.write_all(&sample_data(3000)).unwrap();
+        literal.finalize().unwrap();
+        seeds.push(("signed", signed));
+    }
+    for (what, bytes) in seeds {
+        let slug: String = what
+            .chars()
+            .map(|c| match c.is_ascii_alphanumeric() {
+                true => c.to_ascii_lowercase(),
+                false => '-',
+            })
+            .collect();
+        let path = dir.join(format!("{slug}.bin"));
+        if write {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        assert!(
+            path.is_file(),
+            "{} is missing from the fuzz corpus: run with SEALPIPE_WRITE_CORPUS=1",
+            path.display()
+        );
+    }
+    assert!(
+        dir.join("signed.bin").is_file(),
+        "the signed seed is missing"
+    );
 }
 
 /// Signed backups through the reader-agreement tester with an

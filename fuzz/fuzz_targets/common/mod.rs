@@ -48,6 +48,14 @@ pub fn decrypt(data: &[u8], reader: Reader) -> sealpipe::Result<DecryptSummary> 
     sealpipe::decrypt::decrypt(&plan, data, &mut std::io::sink())
 }
 
+/// Decrypt `data` through `reader`, keeping what it released.
+pub fn decrypt_released(data: &[u8], reader: Reader) -> (sealpipe::Result<DecryptSummary>, Vec<u8>) {
+    let plan = DecryptPlan::new(keyring(), reader, PlaintextDigest::Sha256);
+    let mut released = Vec::new();
+    let result = sealpipe::decrypt::decrypt(&plan, data, &mut released);
+    (result, released)
+}
+
 /// Judge what a library call returned for arbitrary bytes: Ok, or an error
 /// a damaged backup may give (bad input, no key). Anything else aborts the
 /// run (libFuzzer records the input as a crash).
