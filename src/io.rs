@@ -592,37 +592,15 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
 
-    /// A buffered source that fails once its data is used up.
-    struct FailsAfter<'a>(&'a [u8]);
-
-    impl Read for FailsAfter<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.fill_buf()?.len().min(buf.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.consume(n);
-            Ok(n)
-        }
-    }
-
-    impl BufRead for FailsAfter<'_> {
-        fn fill_buf(&mut self) -> io::Result<&[u8]> {
-            match self.0.is_empty() {
-                true => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cut short")),
-                false => Ok(self.0),
-            }
-        }
-
-        fn consume(&mut self, amount: usize) {
-            self.0 = &self.0[amount..];
-        }
-    }
-
     /// Read through `BufRead`, a tracked source counts what was consumed
     /// (not what was looked at) and keeps its first failure, as through
     /// `Read`.
     #[test]
     fn a_tracked_buffered_reader_counts_consumed_bytes_and_keeps_its_failure() {
-        let mut tracked = Tracked::new(FailsAfter(b"0123456789"));
+        let mut tracked = Tracked::new(testing::Scripted::new(vec![
+            Ok(b"0123456789".to_vec()),
+            Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cut short")),
+        ]));
         assert_eq!(tracked.fill_buf().unwrap(), b"0123456789");
         tracked.consume(4);
         assert_eq!(tracked.fill_buf().unwrap(), b"456789");

@@ -411,28 +411,6 @@ mod tests {
         }
     }
 
-    /// Yields `good` bytes of `data`, then fails like damaged framing.
-    struct FailsAfter<'a> {
-        data: &'a [u8],
-        good: usize,
-    }
-
-    impl Read for FailsAfter<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.good == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    crate::Error::BadInput(Damage::Truncated),
-                ));
-            }
-            let n = buf.len().min(self.good);
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            self.good -= n;
-            Ok(n)
-        }
-    }
-
     /// Read what `source` produces through a relay running `stage`, in
     /// reads of `chunk`: the bytes read, and the error that ended them.
     fn read_through(
@@ -523,10 +501,14 @@ mod tests {
     #[test]
     fn a_producer_failure_reaches_the_reader_as_it_is() {
         let input = data(2 * READ_PIECE + 10);
-        let source = FailsAfter {
-            data: &input,
-            good: READ_PIECE + 5,
-        };
+        // `READ_PIECE + 5` good bytes, then a failure like damaged framing.
+        let source = crate::io::testing::Scripted::new(vec![
+            Ok(input[..READ_PIECE + 5].to_vec()),
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                crate::Error::BadInput(Damage::Truncated),
+            )),
+        ]);
         let (read, failure) = read_through(source, PassThrough, 4096);
         // What was read before the failure, and not a byte more.
         assert!(read == input[..READ_PIECE + 5]);
