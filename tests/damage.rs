@@ -1239,6 +1239,10 @@ fn literal_shape_contents() -> Vec<(&'static str, Vec<u8>)> {
         ("a lone header octet", vec![0xCB]),
         ("not a packet header", vec![0x0B, 1, 2, 3]),
         (
+            "a literal header octet without bit 7",
+            [vec![0x4B], full(body.len()), body.clone()].concat(),
+        ),
+        (
             "two literal packets",
             [chunked(&body, &[]), chunked(&body, &[])].concat(),
         ),
@@ -1516,8 +1520,8 @@ fn hostile_cases_are_fuzz_seeds() {
 /// signature, literal, signature), are the seeds of the `inner` fuzz
 /// target, which seals arbitrary content in an intact container and holds
 /// both readers to one verdict. `SEALPIPE_WRITE_CORPUS=1 cargo test --test
-/// damage literal_shapes_are_fuzz_seeds` writes them; without it, a
-/// missing one fails the test.
+/// damage literal_shapes_are_fuzz_seeds` writes the missing ones; without
+/// it, a missing one fails the test.
 #[test]
 fn literal_shapes_are_fuzz_seeds() {
     use sealpipe::openpgp::cert::CertBuilder;
@@ -1527,7 +1531,7 @@ fn literal_shapes_are_fuzz_seeds() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/inner");
     let write = std::env::var_os("SEALPIPE_WRITE_CORPUS").is_some();
     let mut seeds = literal_shape_contents();
-    if write {
+    if write && !dir.join("signed.bin").exists() {
         // Signed by a throwaway key: the signature is only a shape here.
         let (cert, _) = CertBuilder::general_purpose(Some("host1"))
             .generate()
@@ -1564,7 +1568,8 @@ fn literal_shapes_are_fuzz_seeds() {
             })
             .collect();
         let path = dir.join(format!("{slug}.bin"));
-        if write {
+        // Only the missing ones: a seed already committed stays as it is.
+        if write && !path.exists() {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(&path, &bytes).unwrap();
         }
@@ -2512,9 +2517,10 @@ fn literal_shapes_get_the_right_verdict() {
             | "cut after a partial chunk"
             | "a lone header octet" => Err("is truncated"),
             "nothing inside" => Err("no literal data"),
-            "not a packet header" | "a literal, then junk" | "a one-pass signature cut short" => {
-                Err("is not OpenPGP packets")
-            }
+            "not a packet header"
+            | "a literal header octet without bit 7"
+            | "a literal, then junk"
+            | "a one-pass signature cut short" => Err("is not OpenPGP packets"),
             "two literal packets" => Err("more than one literal"),
             "a literal, then a partial packet" => Err("a signature without its one-pass"),
             "17 one-pass signatures" | "400 one-pass signatures" => Err("more than 16 signatures"),

@@ -276,7 +276,9 @@ mod tests {
     fn other(bytes: &[u8]) -> Vec<u8> {
         match start(&mut in_pieces(bytes, 3)).expect("no source error") {
             Start::Other(read) => read,
-            Start::Literal { .. } => panic!("read as a literal: {bytes:02x?}"),
+            Start::Literal { .. } => {
+                panic!("read as a literal: {:02x?}", &bytes[..bytes.len().min(16)])
+            }
         }
     }
 
@@ -352,6 +354,8 @@ mod tests {
         let cases: Vec<(&str, Vec<u8>, usize)> = vec![
             ("nothing", vec![], 0),
             ("no packet header", vec![0x0B, 1, 2], 1),
+            // A literal packet's new-format header octet without its bit 7.
+            ("bit 7 clear", literal_after(vec![0x4B, 100]), 1),
             ("a compressed data packet", vec![0xC8, 3, 1, 2, 3], 2),
             ("gpg's old-format compressed packet", vec![0xA3, 1, 0x78], 1),
             ("first chunk of 256", literal_after(vec![0xCB, 224 + 8]), 2),
