@@ -315,6 +315,61 @@ mod tests {
         assert!(extend(&cert, Some(DAY), None, at(4)).is_ok());
     }
 
+    /// Every subkey that makes signatures of any kind (signing,
+    /// certification, authentication, as sequoia's key generation counts
+    /// them) gets a fresh back-signature in its new binding, one that
+    /// verifies; an encryption subkey gets none.
+    #[test]
+    fn extend_gives_every_signature_making_subkey_a_back_signature() {
+        let (cert, _) = CertBuilder::new()
+            .set_creation_time(at(0))
+            .add_userid("host1")
+            .add_authentication_subkey()
+            .add_signing_subkey()
+            .add_storage_encryption_subkey()
+            .generate()
+            .unwrap();
+        let extended = extend(&cert, Some(DAY * 365), None, at(20)).unwrap();
+        let policy = crate::policy::standard_at(at(21));
+        let valid = extended.with_policy(&policy, at(21)).unwrap();
+        let primary = extended.primary_key().key();
+        let mut seen = Vec::new();
+        for ka in valid.keys().subkeys() {
+            let binding = ka.binding_signature();
+            assert_eq!(binding.signature_creation_time(), Some(at(20)));
+            let backsigs: Vec<_> = binding.embedded_signatures().collect();
+            if ka.for_storage_encryption() {
+                assert!(
+                    backsigs.is_empty(),
+                    "an encryption subkey signs nothing back"
+                );
+            } else {
+                let [backsig] = backsigs[..] else {
+                    panic!("{} back-signatures", backsigs.len());
+                };
+                assert_eq!(backsig.signature_creation_time(), Some(at(20)));
+                backsig
+                    .clone()
+                    .verify_primary_key_binding(primary, ka.key())
+                    .expect("the back-signature verifies");
+            }
+            seen.push((
+                ka.for_authentication(),
+                ka.for_signing(),
+                ka.for_storage_encryption(),
+            ));
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                (false, false, true),
+                (false, true, false),
+                (true, false, false)
+            ]
+        );
+    }
+
     /// extend re-signs every user ID and keeps the one that was primary.
     #[test]
     fn extend_keeps_the_primary_user_id() {
