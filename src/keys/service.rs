@@ -11,7 +11,6 @@
 //! [`TIME_LIMIT`], or it is killed. Its stderr is passed through: it is the
 //! command's own word on what went wrong (docs/keys.md).
 
-use std::fmt;
 use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::str::FromStr;
@@ -48,23 +47,11 @@ fn time_limit() -> Duration {
 }
 
 /// A command that answers key packets with a session key, split into words.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionKeyCommand {
     words: Vec<String>,
     /// As the user wrote it, for messages.
     text: String,
-}
-
-impl fmt::Debug for SessionKeyCommand {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Display for SessionKeyCommand {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
 }
 
 impl FromStr for SessionKeyCommand {
