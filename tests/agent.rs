@@ -243,6 +243,14 @@ fn a_key_the_agent_does_not_hold_exits_5_naming_it_and_writes_nothing() {
         "names the cert: {}",
         run.stderr
     );
+    // And the agent asked, by the GnuPG home it was found through
+    // ($GNUPGHOME here): with several homes, which one lacks the key.
+    let agent_name = format!("gpg-agent (GnuPG home {})", agent.home().display());
+    assert!(
+        run.stderr.contains(&agent_name),
+        "names the agent: {}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("gpg --import"),
         "says what to do: {}",
