@@ -130,3 +130,45 @@ pub fn parse_validity(text: &str) -> Result<Option<std::time::Duration>> {
         _ => Err(bad()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const DAY: u64 = 86_400;
+
+    /// `--expires` in days, months of 30 days and years of 365; never; and
+    /// what OpenPGP cannot store or a key cannot use refused.
+    #[test]
+    fn expiry_periods_parse_as_documented() {
+        let days = |text: &str| parse_validity(text).unwrap().map(|d| d.as_secs() / DAY);
+        assert_eq!(days("90d"), Some(90));
+        assert_eq!(days("18m"), Some(540));
+        assert_eq!(days("2y"), Some(730));
+        assert_eq!(days("1d"), Some(1));
+        assert_eq!(days("never"), None);
+        // The largest that fits OpenPGP's 32-bit seconds, and one day more.
+        let most = u64::from(u32::MAX) / DAY;
+        assert_eq!(
+            parse_validity(&format!("{most}d")).unwrap(),
+            Some(Duration::from_secs(most * DAY))
+        );
+        for refused in [
+            "0d",
+            "0m",
+            "0y",
+            &format!("{}d", most + 1),
+            "137y",
+            "2w",
+            "y",
+            "",
+            "-1d",
+            "1.5y",
+            "18446744073709551615y",
+        ] {
+            let e = parse_validity(refused).unwrap_err();
+            assert!(e.to_string().contains("--expires wants"), "{refused}: {e}");
+        }
+    }
+}
