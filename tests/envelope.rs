@@ -559,3 +559,41 @@ fn rekey_refuses_an_aead_seipd_v2_backup() {
         .fails(6, "rekey handles SEIPD v1 messages (what sealpipe and GnuPG 2.2 write); this one is SEIPD v2 (AEAD)");
     assert!(!env.path("rekeyed.pgp").exists());
 }
+
+/// Read from a pipe, inspect counts the backup's bytes itself (there is no
+/// file size to take): the size of a binary backup; none for an armored
+/// one (the bytes counted are the dearmored ones, not the file's) or with
+/// --key (whose probe reads part of the data before the count). With
+/// --key, only the recipient whose key opened it says so.
+#[test]
+fn inspect_of_a_pipe_counts_the_backup_and_names_who_opened_it() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let backup = env.run(&["encrypt"], &sample_data(100_000)).ok().stdout;
+    let armored = env
+        .run(&["encrypt", "--armor"], &sample_data(100_000))
+        .ok()
+        .stdout;
+    let report = |args: &[&str], input: &[u8]| -> serde_json::Value {
+        let out = env.run(args, input).ok();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+    };
+    assert_eq!(
+        report(&["inspect", "--json"], &backup)["size"],
+        backup.len()
+    );
+    assert!(report(&["inspect", "--json"], &armored)["size"].is_null());
+    let opened = report(&["inspect", "--json", "--key", "daily.key.asc"], &backup);
+    assert!(opened["size"].is_null(), "{opened}");
+    let by_name = |name: &str| {
+        opened["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no recipient {name}: {opened}"))
+            .clone()
+    };
+    assert_eq!(by_name("daily")["opened_it"], true, "{opened}");
+    assert_eq!(by_name("escrow")["opened_it"], false, "{opened}");
+}
