@@ -555,6 +555,12 @@ fn rekey_refuses_an_aead_seipd_v2_backup() {
     let shown = env.run(&["inspect", "v2.pgp"], b"");
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(text.contains("SEIPD v2 (AEAD)"), "{text}{}", shown.stderr);
+    // And the policy names it: not the container sealpipe writes.
+    assert_eq!(shown.status, 8, "{text}");
+    assert!(
+        text.contains("container is SEIPD v2 (AEAD), not what sealpipe writes (SEIPD v1)"),
+        "{text}"
+    );
     env.run(&["rekey", "-o", "rekeyed.pgp", "v2.pgp"], b"")
         .fails(6, "rekey handles SEIPD v1 messages (what sealpipe and GnuPG 2.2 write); this one is SEIPD v2 (AEAD)");
     assert!(!env.path("rekeyed.pgp").exists());
@@ -596,4 +602,54 @@ fn inspect_of_a_pipe_counts_the_backup_and_names_who_opened_it() {
     };
     assert_eq!(by_name("daily")["opened_it"], true, "{opened}");
     assert_eq!(by_name("escrow")["opened_it"], false, "{opened}");
+}
+
+/// A backup that a passphrase opens too (gpg -e -c: the pinned recipients
+/// and an SKESK): openable, but not exactly today's set; inspect says why.
+#[test]
+fn a_passphrase_beside_the_keys_is_a_difference() {
+    let env = TestEnv::new();
+    let (daily, escrow) = env.daily_and_escrow();
+    env.gpg_import(&daily.cert);
+    env.gpg_import(&escrow.cert);
+    let both = env.gpg(
+        &[
+            "--batch",
+            "--trust-model",
+            "always",
+            "--passphrase",
+            "x",
+            "--pinentry-mode",
+            "loopback",
+            "-e",
+            "-c",
+            "-r",
+            &daily.fingerprint,
+            "-r",
+            &escrow.fingerprint,
+        ],
+        b"a backup a passphrase opens too",
+    );
+    assert_eq!(both.status, 0, "{}", both.stderr);
+    env.write("both.pgp", &both.stdout);
+    let out = env.run(&["inspect", "--json", "both.pgp"], b"").ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["passphrase_packets"], 1, "{}", report[0]);
+    assert_eq!(report[0]["policy"]["openable"], true, "{}", report[0]);
+    assert_eq!(report[0]["policy"]["exact"], false, "{}", report[0]);
+    assert!(
+        report[0]["policy"]["differences"]
+            .to_string()
+            .contains("also decryptable with a passphrase"),
+        "{}",
+        report[0]
+    );
+    let exact = env
+        .run(&["inspect", "--require", "exact", "both.pgp"], b"")
+        .fails(8, "do not conform");
+    let said = String::from_utf8_lossy(&exact.stdout);
+    assert!(
+        said.contains("also decryptable with a passphrase"),
+        "{said}"
+    );
 }
