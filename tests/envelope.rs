@@ -178,6 +178,12 @@ fn inspect_shows_expiry_and_does_not_trust_an_expired_key() {
         report[0]
     );
     assert_eq!(report[0]["recipients"][0]["current"], false);
+    // Named by this key's own state, with its date.
+    assert_eq!(
+        report[0]["recipients"][0]["not_current"], "expired on 2026-08-30 00:00:00 UTC",
+        "{}",
+        report[0]
+    );
 }
 
 /// A genuine armored backup with `headers` inserted after its BEGIN line.
@@ -651,5 +657,51 @@ fn a_passphrase_beside_the_keys_is_a_difference() {
     assert!(
         said.contains("also decryptable with a passphrase"),
         "{said}"
+    );
+}
+
+/// A key packet addressed to a pinned cert's primary key, which only
+/// certifies and signs: that key is valid, alive and unrevoked, and still
+/// no key encrypt would use; inspect says so.
+#[test]
+fn a_key_packet_for_a_signing_only_key_is_not_current() {
+    let env = TestEnv::new();
+    let (daily, _escrow) = env.daily_and_escrow();
+    let backup = env.run(&["encrypt"], b"a backup").ok().stdout;
+    env.write("b.pgp", &backup);
+    let out = env.run(&["inspect", "--json", "b.pgp"], b"").ok();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let subkey_id = report[0]["recipients"][0]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(report[0]["recipients"][0]["name"], "daily");
+    let hex = |id: &str| -> Vec<u8> {
+        (0..id.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&id[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let (subkey, primary) = (hex(&subkey_id), hex(&daily.fingerprint[24..]));
+    let at = backup
+        .windows(8)
+        .position(|w| w == subkey.as_slice())
+        .expect("the key packet names the subkey");
+    let mut readdressed = backup.clone();
+    readdressed[at..at + 8].copy_from_slice(&primary);
+    env.write("primary.pgp", &readdressed);
+    let out = env.run(&["inspect", "--json", "primary.pgp"], b"");
+    assert_eq!(out.status, 8, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let daily_row = &report[0]["recipients"][0];
+    assert_eq!(
+        daily_row["key_fingerprint"],
+        daily.fingerprint.as_str(),
+        "{report}"
+    );
+    assert_eq!(daily_row["current"], false, "{report}");
+    assert_eq!(
+        daily_row["not_current"], "is not an encryption key",
+        "{report}"
     );
 }
