@@ -658,6 +658,12 @@ fn a_passphrase_beside_the_keys_is_a_difference() {
         said.contains("also decryptable with a passphrase"),
         "{said}"
     );
+    assert!(said.contains("    + 1 passphrase packet(s)\n"), "{said}");
+    // A backup without one says nothing of passphrases.
+    env.write("plain.pgp", &env.run(&["encrypt"], b"data").ok().stdout);
+    let plain = env.run(&["inspect", "plain.pgp"], b"").ok();
+    let said = String::from_utf8_lossy(&plain.stdout);
+    assert!(!said.contains("passphrase"), "{said}");
 }
 
 /// A key packet addressed to a pinned cert's primary key, which only
