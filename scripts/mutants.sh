@@ -164,5 +164,9 @@ for module in "${modules[@]}"; do
   cargo mutants --in-place --file "${FILE[$module]}" \
     --output "target/mutants/$module" "${targets[@]}" ${MUTANTS_ARGS:-} \
     -- -- ${SKIP[$module]:+--skip ${SKIP[$module]}} || status=$?
+  # A mutant that loops can leave a sealpipe a timed-out test spawned
+  # spinning on its own (it took both cores from a benchmark once): kill
+  # any binary of this tree's build still running.
+  pkill -KILL -f "^$PWD/target/debug/sealpipe" || true
 done
 exit $status
