@@ -162,6 +162,17 @@ fn keygen_prints_the_expiry() {
     assert!(snippet.contains("# The key never expires."), "{snippet}");
 }
 
+/// `extend` of the daily key to ten years, into daily.new.cert.asc.
+const EXTEND_DAILY: [&str; 7] = [
+    "extend",
+    "--key",
+    "daily.key.asc",
+    "--expires",
+    "10y",
+    "--cert-out",
+    "daily.new.cert.asc",
+];
+
 #[test]
 fn extend_revives_an_expired_key_without_repinning() {
     let env = TestEnv::new();
@@ -175,15 +186,7 @@ fn extend_revives_an_expired_key_without_repinning() {
     run_at(&env, later, &["encrypt"], b"night").fails(4, "expired");
 
     // extend needs the passphrase (never from argv), then writes a new cert.
-    let extend = [
-        "extend",
-        "--key",
-        "daily.key.asc",
-        "--expires",
-        "10y",
-        "--cert-out",
-        "daily.new.cert.asc",
-    ];
+    let extend = EXTEND_DAILY;
     run_at(&env, later, &extend, b"").fails(5, "passphrase-protected");
     assert!(!env.path("daily.new.cert.asc").exists());
     let mut args = extend.to_vec();
@@ -226,18 +229,10 @@ fn extend_revives_an_expired_key_without_repinning() {
     assert_eq!(r.status, 0, "{}", r.stderr);
     let r = env.gpg(&["--import", "daily.new.cert.asc"], b"");
     assert_eq!(r.status, 0, "{}", r.stderr);
-    let listing = env.gpg(&["--with-colons", "--list-keys", &daily.fingerprint], b"");
-    let listing = String::from_utf8(listing.stdout).unwrap();
-    let new_expiry = (later + 3650 * DAY).to_string();
     for kind in ["pub", "sub"] {
-        let fields: Vec<&str> = listing
-            .lines()
-            .find(|l| l.starts_with(&format!("{kind}:")))
-            .unwrap()
-            .split(':')
-            .collect();
-        assert_eq!(fields[6], new_expiry, "{kind} expiry in gpg: {listing}");
-        assert_ne!(fields[1], "e", "gpg still sees {kind} expired: {listing}");
+        let (validity, expiry) = gpg_expiry(&env, kind);
+        assert_eq!(expiry, later + 3650 * DAY, "{kind} expiry in gpg");
+        assert_ne!(validity, "e", "gpg still sees {kind} expired");
     }
     let out = env.gpg(&["--passphrase-file", pw, "-d"], &backup);
     assert_eq!(out.status, 0, "gpg -d: {}", out.stderr);
@@ -279,15 +274,7 @@ fn extend_right_after_keygen_makes_newer_signatures() {
         b"",
     )
     .ok();
-    let extend = [
-        "extend",
-        "--key",
-        "daily.key.asc",
-        "--expires",
-        "10y",
-        "--cert-out",
-        "daily.new.cert.asc",
-    ];
+    let extend = EXTEND_DAILY;
     run_at(&env, created, &extend, b"").fails(5, "not before now");
     assert!(!env.path("daily.new.cert.asc").exists());
     let mut unpinned = env.cmd(&extend);
@@ -303,21 +290,30 @@ fn extend_right_after_keygen_makes_newer_signatures() {
     assert_eq!(r.status, 0, "{}", r.stderr);
     let r = env.gpg(&["--import", "daily.new.cert.asc"], b"");
     assert_eq!(r.status, 0, "{}", r.stderr);
-    let listing = env.gpg(&["--with-colons", "--list-keys"], b"");
-    let listing = String::from_utf8(listing.stdout).unwrap();
     for kind in ["pub", "sub"] {
-        let fields: Vec<&str> = listing
-            .lines()
-            .find(|l| l.starts_with(&format!("{kind}:")))
-            .unwrap()
-            .split(':')
-            .collect();
-        let expiry: u64 = fields[6].parse().unwrap();
+        let (_, expiry) = gpg_expiry(&env, kind);
         assert!(
             expiry > created + 3000 * DAY,
-            "gpg keeps {kind}'s old expiry: {listing}"
+            "gpg keeps {kind}'s old expiry"
         );
     }
+}
+
+/// The validity and expiry (Unix seconds) gpg lists for the first key of
+/// `kind` ("pub" or "sub") in its keyring.
+fn gpg_expiry(env: &TestEnv, kind: &str) -> (String, u64) {
+    let listing = env.gpg(&["--with-colons", "--list-keys"], b"");
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let fields: Vec<&str> = listing
+        .lines()
+        .find(|l| l.starts_with(&format!("{kind}:")))
+        .unwrap_or_else(|| panic!("gpg lists no {kind}: {listing}"))
+        .split(':')
+        .collect();
+    let expiry = fields[6]
+        .parse()
+        .unwrap_or_else(|_| panic!("no {kind} expiry: {listing}"));
+    (fields[1].to_string(), expiry)
 }
 
 #[test]
