@@ -1235,6 +1235,12 @@ fn literal_shape_contents() -> Vec<(&'static str, Vec<u8>)> {
             "old format, indeterminate length",
             [vec![0xAF], body.clone()].concat(),
         ),
+        // A shape handed to sequoia's parser, with a zstd body: the frame
+        // walker reads it from the parser's buffer (fast.rs ParserBody).
+        (
+            "zstd body, old format, indeterminate length",
+            [vec![0xAF], zstd_body.clone()].concat(),
+        ),
         ("nothing inside", Vec::new()),
         ("a lone header octet", vec![0xCB]),
         ("not a packet header", vec![0x0B, 1, 2, 3]),
