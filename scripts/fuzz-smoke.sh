@@ -59,6 +59,13 @@ for target in $TARGETS; do
       grep -E '^==[0-9]+== ERROR|^SUMMARY|Test unit written' "$log" || true
       grep -A2 -E '^(Reproduce|Minimize test case) with:' "$log" || true
     } >&2
+    # The artifact stays on the CI machine: print it, so a CI log alone
+    # reproduces the finding (base64 -d > FILE, then cargo fuzz run).
+    artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+    if [ -n "$artifact" ] && [ -f "$artifact" ] && [ "$(stat -c %s "$artifact")" -le 16384 ]; then
+      echo "fuzz smoke: the input, base64 ($(stat -c %s "$artifact") bytes):" >&2
+      base64 -w 76 "$artifact" >&2
+    fi
     echo "fuzz smoke: $target FAILED; the input is in fuzz/artifacts/$target/ (see docs/fuzzing.md)" >&2
     exit 1
   fi

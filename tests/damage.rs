@@ -1260,6 +1260,18 @@ fn literal_shape_contents() -> Vec<(&'static str, Vec<u8>)> {
             "a literal, then a partial packet",
             [chunked(&body, &[]), vec![0xC2, 0xE9]].concat(),
         ),
+        // Found by the inner fuzz target: the fast reader parsed what
+        // follows the literal body as a message of its own, where a
+        // compressed packet (here of an unknown algorithm, old format,
+        // indeterminate length) is one.
+        (
+            "a literal, then a compressed packet",
+            [chunked(&body, &[]), vec![0xA3, 0xFF, 0x4D, 0x53, 0xA4]].concat(),
+        ),
+        (
+            "a literal, then a compressed literal",
+            [chunked(&body, &[]), vec![0xA3, 0x00], chunked(&body, &[])].concat(),
+        ),
     ];
     // One-pass signatures in front: raw version 3 packets, new and old
     // format; as many as are accepted and one more.
@@ -1287,6 +1299,34 @@ fn literal_shape_contents() -> Vec<(&'static str, Vec<u8>)> {
     ] {
         cases.push((what, [ahead, chunked(&body, &[])].concat()));
     }
+    // The one-pass signature outside a compressed packet, its signature
+    // inside (uncompressed, old format, indeterminate length): as many
+    // signatures as one-pass signatures, yet no message (RFC 4880 11.3).
+    let signature = [0xC2, 3, 4, 0, 8].to_vec();
+    cases.push((
+        "a one-pass signature outside compression, its signature inside",
+        [
+            new_ops.clone(),
+            vec![0xA3, 0x00],
+            chunked(&body, &[]),
+            signature.clone(),
+        ]
+        .concat(),
+    ));
+    // After the literal: a one-pass signature and its signature, each a
+    // message prefix when read apart from the literal (the fast reader
+    // parses them so).
+    cases.push((
+        "a literal, then a one-pass signature and its signature",
+        [chunked(&body, &[]), new_ops.clone(), signature.clone()].concat(),
+    ));
+    // The signature before the literal: a message prefix at every packet,
+    // counted alike, and still no message at the end (the one-pass
+    // signature's own signature never comes).
+    cases.push((
+        "a one-pass signature, its signature, then the literal",
+        [new_ops.clone(), signature, chunked(&body, &[])].concat(),
+    ));
     cases
 }
 
@@ -2503,6 +2543,48 @@ fn an_aed_container_is_refused_by_the_policy() {
 /// `both_readers_give_one_verdict` holds sequoia's to the same): each
 /// well-framed one restores its data exactly, each broken one is refused,
 /// named, with nothing released.
+/// A shape that is no message (RFC 4880 11.3) is refused where it stops
+/// being one, as sequoia's reader refuses it, not at the end of a literal
+/// larger than the hold-back: both readers release nothing. Here a lone
+/// one-pass signature inside a compressed packet, then a literal of 5 MiB
+/// and its signature (counted alike, so only the grammar refuses it).
+#[test]
+fn no_message_is_refused_before_a_large_literal_is_released() {
+    use sealpipe::openpgp::types::SymmetricAlgorithm;
+    let env = TestEnv::new();
+    let ring = example_ring(&env);
+    let size = sealpipe::decrypt::DECRYPT_BUFFER_SIZE + (1 << 20);
+    let fields = [&[b'b', 1][..], b"x", &[0x5F, 0, 0, 1]].concat();
+    let mut literal = vec![0xCB, 255];
+    literal.extend(((fields.len() + size) as u32).to_be_bytes());
+    literal.extend(fields);
+    literal.extend(sample_data(size));
+    let keyid = example_cert().keyid();
+    let one_pass = [&[0xC4, 13, 3, 0x00, 8, 22][..], keyid.as_bytes(), &[1]];
+    // Compressed (uncompressed algorithm), new format, 16 octets: the
+    // one-pass signature alone inside it.
+    let content = [
+        &[0xC8, 16, 0][..],
+        &one_pass.concat(),
+        &literal,
+        &[0xC2, 3, 4, 0, 8],
+    ]
+    .concat();
+    let sealed = crafted(SymmetricAlgorithm::AES256, |mut m| {
+        m.write_all(&content).unwrap();
+        m
+    });
+    for reader in [ReaderChoice::Fast, ReaderChoice::Stock] {
+        let v = verdict(&ring, reader, &sealed);
+        assert_eq!(v.exit, 6, "{reader:?}");
+        assert!(
+            v.released.is_empty(),
+            "{reader:?} released {} bytes",
+            v.released.len()
+        );
+    }
+}
+
 #[test]
 fn literal_shapes_get_the_right_verdict() {
     let env = TestEnv::new();
@@ -2531,6 +2613,16 @@ fn literal_shapes_get_the_right_verdict() {
             "a literal, then a partial packet" => Err("a signature without its one-pass"),
             "17 one-pass signatures" | "400 one-pass signatures" => Err("more than 16 signatures"),
             "a one-pass signature, partial length" => Err("unexpected One-Pass Signature"),
+            "a literal, then a compressed packet" | "a literal, then a compressed literal" => {
+                Err("unexpected Compressed Data Packet")
+            }
+            "a one-pass signature, its signature, then the literal" => Err("Unrecognized EOF"),
+            "a literal, then a one-pass signature and its signature" => {
+                Err("unexpected One-Pass Signature")
+            }
+            "a one-pass signature outside compression, its signature inside" => {
+                Err("Unrecognized token `SIG`")
+            }
             s if s.contains("one-pass signature") => {
                 Err("one-pass signature without its signature")
             }

@@ -143,14 +143,15 @@ where
             body,
         } => (ahead, literal, body),
         Start::Other(read) => {
-            let sha256 = parse_packets(Cursor::new(read).chain(plaintext), sink, decoding, facts)?;
+            let packets = Cursor::new(read).chain(plaintext);
+            let sha256 = parse_packets(packets, Part::Whole, sink, decoding, facts)?;
             facts.check_complete()?;
             return Ok(sha256);
         }
     };
     if !ahead.is_empty() {
         // The one-pass signatures: no literal among them.
-        parse_packets(&ahead[..], sink, decoding, facts)?;
+        parse_packets(&ahead[..], Part::Piece, sink, decoding, facts)?;
     }
     facts.observe(&openpgp::Packet::Literal(literal))?;
     let mut body = LiteralBody::new(plaintext, framing);
@@ -158,7 +159,7 @@ where
     body.skip_rest().map_err(classify_io)?;
     // The signatures after it (a second literal is refused by `observe`
     // before a byte of it is copied).
-    parse_packets(plaintext, sink, decoding, facts)?;
+    parse_packets(plaintext, Part::Piece, sink, decoding, facts)?;
     facts.check_complete()?;
     Ok(sha256)
 }
@@ -167,6 +168,7 @@ where
 /// copied out; its SHA-256 if one was asked for.
 fn parse_packets<R, W>(
     packets: R,
+    part: Part,
     sink: &mut W,
     decoding: Decoding,
     facts: &mut MessageFacts,
@@ -191,12 +193,32 @@ where
         .map_err(not_packets)?;
     while let PacketParserResult::Some(mut pp) = ppr {
         facts.observe(&pp.packet)?;
+        // The message grammar, checked after each packet as sequoia's
+        // reader checks it: a signature inside a compressed packet whose
+        // one-pass signature is outside it counts up right, yet is no
+        // message.
+        pp.possible_message().map_err(classify)?;
         if let openpgp::Packet::Literal(_) = pp.packet {
             sha256 = copy_plaintext(ParserBody(&mut pp), facts, sink, decoding)?;
         }
         ppr = pp.recurse().map_err(classify)?.1;
     }
+    if let (Part::Whole, PacketParserResult::EOF(eof)) = (part, ppr) {
+        // The named verdicts (no literal, a one-pass signature without its
+        // signature) first; then any other shape that is no message.
+        facts.check_complete()?;
+        eof.is_message().map_err(classify)?;
+    }
     Ok(sha256)
+}
+
+/// How much of the container's content a parse covers: all of it, or the
+/// packets before or after the literal body (whose grammar as a whole the
+/// caller and `MessageFacts` check).
+#[derive(Clone, Copy)]
+enum Part {
+    Whole,
+    Piece,
 }
 
 /// A literal packet's body as a `BufRead`, read from sequoia's parser's own

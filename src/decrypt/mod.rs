@@ -199,6 +199,17 @@ impl MessageFacts {
     /// every packet, so they refuse the same structures.
     fn observe(&mut self, packet: &Packet) -> Result<()> {
         match packet {
+            // After the literal data only its signatures (and markers) may
+            // come: the message grammar (RFC 4880 11.3) as sequoia's reader
+            // checks it. The fast reader parses what follows the literal
+            // body on its own, where a compressed packet would be a whole
+            // message again.
+            Packet::CompressedData(_) | Packet::OnePassSig(_) if self.literals > 0 => {
+                return Err(Damage::UnexpectedPacket {
+                    tag: packet.tag().to_string(),
+                }
+                .into())
+            }
             Packet::CompressedData(c) => {
                 self.openpgp_compression.push(c.algo());
                 if self.openpgp_compression.len() > MAX_COMPRESSION_LAYERS {

@@ -81,6 +81,17 @@ pub fn judge<T>(what: &str, result: &sealpipe::Result<T>) {
     }
 }
 
+/// Judge what decrypting sealed `content` returned: as `judge`, and also
+/// an origin verdict. Content sealed under an intact MDC is what a forger
+/// who knows their own session key writes, so a signature that does not
+/// parse, or one without its key, is theirs to put there: judged as a bad
+/// or unknown signature (exit 10), never as damage.
+pub fn judge_content<T>(what: &str, result: &sealpipe::Result<T>) {
+    if !matches!(result, Err(Error::Origin(_))) {
+        judge(what, result);
+    }
+}
+
 /// SEALPIPE_FUZZ_IGNORE=TEXT: errors whose debug form contains TEXT pass,
 /// to keep fuzzing past a known finding that is not fixed yet.
 fn ignored(error: &str) -> bool {
