@@ -143,10 +143,9 @@ where
             body,
         } => (ahead, literal, body),
         Start::Other(read) => {
+            // The whole content: its completeness is checked at its end.
             let packets = Cursor::new(read).chain(plaintext);
-            let sha256 = parse_packets(packets, Part::Whole, sink, decoding, facts)?;
-            facts.check_complete()?;
-            return Ok(sha256);
+            return parse_packets(packets, Part::Whole, sink, decoding, facts);
         }
     };
     if !ahead.is_empty() {
