@@ -1533,8 +1533,9 @@ fn first_block_damage_is_the_integrity_verdict_after_the_whole_body() {
 /// The hostile cases are seeds of the decrypt fuzz target too (issue 12:
 /// the corpus includes them), so the fuzzer starts from every shape the
 /// review found. `SEALPIPE_WRITE_CORPUS=1 cargo test --test damage
-/// hostile_cases_are_fuzz_seeds` writes them; without it, a missing one
-/// fails the test.
+/// hostile_cases_are_fuzz_seeds` writes the missing ones (each is sealed
+/// afresh, so rewriting them would change every committed seed); without
+/// it, a missing one fails the test.
 #[test]
 fn hostile_cases_are_fuzz_seeds() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decrypt");
@@ -1551,7 +1552,7 @@ fn hostile_cases_are_fuzz_seeds() {
             })
             .collect();
         let path = dir.join(format!("hostile-{slug}.pgp"));
-        if write {
+        if write && !path.exists() {
             std::fs::write(&path, &bytes).unwrap();
         }
         assert!(
