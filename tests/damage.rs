@@ -1103,17 +1103,21 @@ fn hostile_inputs() -> Vec<(String, Vec<u8>)> {
 /// literal reader takes (format/literal.rs) and the ones it hands to
 /// sequoia's parser, each at the edge where the one becomes the other.
 fn literal_shapes() -> Vec<(String, Vec<u8>)> {
-    use sealpipe::openpgp::types::SymmetricAlgorithm;
     literal_shape_contents()
         .into_iter()
-        .map(|(what, inner)| {
-            let sealed = crafted(SymmetricAlgorithm::AES256, |mut m| {
-                m.write_all(&inner).unwrap();
-                m
-            });
-            (format!("literal shapes: {what}"), sealed)
-        })
+        .map(|(what, inner)| (format!("literal shapes: {what}"), sealed(&inner)))
         .collect()
+}
+
+/// `content` as the whole content of an intact AES-256 container.
+fn sealed(content: &[u8]) -> Vec<u8> {
+    crafted(
+        sealpipe::openpgp::types::SymmetricAlgorithm::AES256,
+        |mut m| {
+            m.write_all(content).unwrap();
+            m
+        },
+    )
 }
 
 /// What `literal_shapes` puts inside the container, by name.
@@ -2551,7 +2555,6 @@ fn an_aed_container_is_refused_by_the_policy() {
 /// and its signature (counted alike, so only the grammar refuses it).
 #[test]
 fn no_message_is_refused_before_a_large_literal_is_released() {
-    use sealpipe::openpgp::types::SymmetricAlgorithm;
     let env = TestEnv::new();
     let ring = example_ring(&env);
     let size = sealpipe::decrypt::DECRYPT_BUFFER_SIZE + (1 << 20);
@@ -2571,10 +2574,7 @@ fn no_message_is_refused_before_a_large_literal_is_released() {
         &[0xC2, 3, 4, 0, 8],
     ]
     .concat();
-    let sealed = crafted(SymmetricAlgorithm::AES256, |mut m| {
-        m.write_all(&content).unwrap();
-        m
-    });
+    let sealed = sealed(&content);
     for reader in [ReaderChoice::Fast, ReaderChoice::Stock] {
         let v = verdict(&ring, reader, &sealed);
         assert_eq!(v.exit, 6, "{reader:?}");
