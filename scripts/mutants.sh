@@ -43,6 +43,8 @@ declare -A FILE=(
   [agent]=src/keys/agent.rs
   [generate]=src/keys/generate.rs
   [inspect]=src/inspect.rs
+  [compress]=src/compress.rs
+  [check]=src/commands/check.rs
 )
 declare -A TESTS=(
   # policy: trust has the key-algorithm and pin tests, sign the signing
@@ -123,6 +125,15 @@ declare -A TESTS=(
   # lifecycle inspect across rotation; core the pins; origin the signer
   # that inspect --key names.
   [inspect]="--lib --test envelope --test lifecycle --test core --test origin"
+  # compress: its unit tests (both parallel writers, the frame walker, the
+  # tap, the window limit, typed damage); compress the frames gpg and zstd
+  # restore, 0.1.0's single frame, memory at every thread count; core every
+  # mode through gpg and zstd; damage the zstd damage inside intact MDCs.
+  [compress]="--lib --test compress --test core --test damage"
+  # check: check warns, refuses and reports (text, JSON) before each key
+  # expires and loads the decrypt keys; agent a key gpg-agent holds; origin
+  # the signer certs on a restore host.
+  [check]="--test check --test agent --test origin"
 )
 # Tests to leave out, per module (libtest --skip), when they are slow and
 # what they check is covered by a faster test in the same targets.
@@ -136,9 +147,10 @@ declare -A SKIP=(
   [fast]="every_damaged_backup_fails_with_a_reason"
   [stock]="every_damaged_backup_fails_with_a_reason"
   [io]="every_damaged_backup_fails_with_a_reason"
+  [compress]="every_damaged_backup_fails_with_a_reason"
 )
 ORDER=(policy files config seipd literal envelope decrypt replay origin session fast stock io
-       encrypt signing expiry rekey keys digest escrow service agent generate inspect)
+       encrypt signing expiry rekey keys digest escrow service agent generate inspect compress check)
 
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
