@@ -1120,33 +1120,48 @@ fn sealed(content: &[u8]) -> Vec<u8> {
     )
 }
 
+/// A literal packet's header fields: format, name, date.
+fn fields(format: u8, name: &[u8]) -> Vec<u8> {
+    [&[format, name.len() as u8][..], name, &[0x5F, 0, 0, 1]].concat()
+}
+
+/// A new-format packet length that is not partial, in its shortest form.
+fn full(n: usize) -> Vec<u8> {
+    match n {
+        0..=191 => vec![n as u8],
+        192..=8383 => vec![((n - 192) >> 8) as u8 + 192, (n - 192) as u8],
+        _ => [vec![255], (n as u32).to_be_bytes().to_vec()].concat(),
+    }
+}
+
+/// A new-format literal packet: `body` in chunks of the given sizes (each a
+/// power of two: partial), the rest in a final chunk.
+fn chunked(body: &[u8], partial: &[usize]) -> Vec<u8> {
+    let mut out = vec![0xCB];
+    let mut rest = body;
+    for &size in partial {
+        out.push(224 + size.trailing_zeros() as u8);
+        out.extend_from_slice(&rest[..size]);
+        rest = &rest[size..];
+    }
+    out.extend(full(rest.len()));
+    out.extend_from_slice(rest);
+    out
+}
+
+/// The body of a version 3 one-pass signature (binary, SHA-256, EdDSA) by
+/// the example key, the last one before the literal.
+fn one_pass_body() -> Vec<u8> {
+    [
+        &[3, 0x00, 8, 22][..],
+        example_cert().keyid().as_bytes(),
+        &[1],
+    ]
+    .concat()
+}
+
 /// What `literal_shapes` puts inside the container, by name.
 fn literal_shape_contents() -> Vec<(&'static str, Vec<u8>)> {
-    // The header fields: format, name, date.
-    let fields = |format: u8, name: &[u8]| {
-        [&[format, name.len() as u8][..], name, &[0x5F, 0, 0, 1]].concat()
-    };
-    let full = |n: usize| -> Vec<u8> {
-        match n {
-            0..=191 => vec![n as u8],
-            192..=8383 => vec![((n - 192) >> 8) as u8 + 192, (n - 192) as u8],
-            _ => [vec![255], (n as u32).to_be_bytes().to_vec()].concat(),
-        }
-    };
-    // A new-format literal packet: `body` in chunks of the given sizes
-    // (each a power of two: partial), the rest in a final chunk.
-    let chunked = |body: &[u8], partial: &[usize]| {
-        let mut out = vec![0xCB];
-        let mut rest = body;
-        for &size in partial {
-            out.push(224 + size.trailing_zeros() as u8);
-            out.extend_from_slice(&rest[..size]);
-            rest = &rest[size..];
-        }
-        out.extend(full(rest.len()));
-        out.extend_from_slice(rest);
-        out
-    };
     let data = sample_data(5000);
     let body = [fields(b'b', b"backup.tar"), data.clone()].concat();
     let zstd_body = [
@@ -1279,16 +1294,8 @@ fn literal_shape_contents() -> Vec<(&'static str, Vec<u8>)> {
     ];
     // One-pass signatures in front: raw version 3 packets, new and old
     // format; as many as are accepted and one more.
-    let ops = |last: u8| -> Vec<u8> {
-        [
-            &[3, 0x00, 8, 22][..],
-            example_cert().keyid().as_bytes(),
-            &[last],
-        ]
-        .concat()
-    };
-    let new_ops = [vec![0xC4, 13], ops(1)].concat();
-    let old_ops = [vec![0x90, 13], ops(1)].concat();
+    let new_ops = [vec![0xC4, 13], one_pass_body()].concat();
+    let old_ops = [vec![0x90, 13], one_pass_body()].concat();
     for (what, ahead) in [
         ("a one-pass signature (new format)", new_ops.clone()),
         ("a one-pass signature (old format)", old_ops),
@@ -1297,7 +1304,7 @@ fn literal_shape_contents() -> Vec<(&'static str, Vec<u8>)> {
         ("400 one-pass signatures", new_ops.repeat(400)),
         (
             "a one-pass signature, partial length",
-            [vec![0xC4, 0xE0], ops(1)].concat(),
+            [vec![0xC4, 0xE0], one_pass_body()].concat(),
         ),
         ("a one-pass signature cut short", new_ops[..9].to_vec()),
     ] {
@@ -2558,18 +2565,13 @@ fn no_message_is_refused_before_a_large_literal_is_released() {
     let env = TestEnv::new();
     let ring = example_ring(&env);
     let size = sealpipe::decrypt::DECRYPT_BUFFER_SIZE + (1 << 20);
-    let fields = [&[b'b', 1][..], b"x", &[0x5F, 0, 0, 1]].concat();
-    let mut literal = vec![0xCB, 255];
-    literal.extend(((fields.len() + size) as u32).to_be_bytes());
-    literal.extend(fields);
-    literal.extend(sample_data(size));
-    let keyid = example_cert().keyid();
-    let one_pass = [&[0xC4, 13, 3, 0x00, 8, 22][..], keyid.as_bytes(), &[1]];
+    let literal = chunked(&[fields(b'b', b"x"), sample_data(size)].concat(), &[]);
     // Compressed (uncompressed algorithm), new format, 16 octets: the
     // one-pass signature alone inside it.
     let content = [
         &[0xC8, 16, 0][..],
-        &one_pass.concat(),
+        &[0xC4, 13],
+        &one_pass_body(),
         &literal,
         &[0xC2, 3, 4, 0, 8],
     ]
