@@ -10,6 +10,9 @@
 #   scripts/mutants.sh policy files    only these
 #   MUTANTS_ARGS="--baseline skip --timeout 240" scripts/mutants.sh ...
 #                                      more cargo-mutants options
+#   MUTANTS_SKIP="peak_memory" scripts/mutants.sh compress
+#                                      leave out more tests (a quick first
+#                                      pass; rerun what it misses without)
 #
 # Each module runs with only the test targets that exercise it, so a run
 # stays minutes, not hours. Results: target/mutants/MODULE/mutants.out/.
@@ -172,10 +175,13 @@ for module in "${modules[@]}"; do
   # build scripts' absolute paths change), minutes per module. So the tree
   # itself is mutated, one mutant at a time, and restored after each run:
   # do not edit it while this runs. One mutant at a time (no --jobs).
+  skips=()
+  # shellcheck disable=SC2086 # each holds several test names on purpose
+  for name in ${SKIP[$module]:-} ${MUTANTS_SKIP:-}; do skips+=(--skip "$name"); done
   # shellcheck disable=SC2086 # MUTANTS_ARGS holds several words on purpose
   cargo mutants --in-place --file "${FILE[$module]}" \
     --output "target/mutants/$module" "${targets[@]}" ${MUTANTS_ARGS:-} \
-    -- -- ${SKIP[$module]:+--skip ${SKIP[$module]}} || status=$?
+    -- -- "${skips[@]}" || status=$?
   # A mutant that loops can leave a sealpipe a timed-out test spawned
   # spinning on its own (it took both cores from a benchmark once): kill
   # any binary of this tree's build still running.
