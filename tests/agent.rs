@@ -473,6 +473,44 @@ fn check_asks_the_agent_whether_it_holds_a_listed_cert() {
     assert_eq!(agent.decryptions_asked(), 0, "check never decrypts");
 }
 
+/// With `agent = true`, a protected key file listed beside the agent's
+/// certs is still unlocked with `passphrase_file`, by check as by decrypt:
+/// check says what tonight's restore will do.
+#[test]
+fn check_beside_the_agent_unlocks_a_protected_key_file_as_decrypt_does() {
+    let (env, agent, daily) = daily_key_in_agent(&[]);
+    let offline = env.keygen("offline", &["--passphrase-file", "pass"]);
+    let decrypt = |passphrase: &str| {
+        format!(
+            "agent = true\nagent_homedir = \"{}\"\nkeys = [\"{}\", \"{}\"]\n{passphrase}",
+            agent.home().display(),
+            daily.cert.display(),
+            offline.key.display()
+        )
+    };
+    config(&env, &[&daily, &offline], &decrypt(""));
+    env.run(&["check"], b"").fails(5, "passphrase-protected");
+
+    config(
+        &env,
+        &[&daily, &offline],
+        &decrypt("passphrase_file = \"pass\""),
+    );
+    let report = String::from_utf8(env.run(&["check"], b"").ok().stdout).unwrap();
+    let line = format!("{} opens: offline", offline.key.display());
+    assert!(report.contains(&line), "{line} in:\n{report}");
+    // And tonight's restore agrees: the file opens a backup for it alone.
+    config(&env, &[&offline], &decrypt("passphrase_file = \"pass\""));
+    let backup = backup(&env, b"for the offline key");
+    let run = run_with_stdin(with_agent(&env, &agent, &["decrypt"]), &backup).ok();
+    assert_eq!(run.stdout, b"for the offline key");
+    assert_eq!(
+        agent.decryptions_asked(),
+        0,
+        "the file opened it, not the agent"
+    );
+}
+
 /// At a terminal the agent may ask (its pinentry runs); here the pinentry
 /// fails, as a cancelled prompt does: exit 5, no output, and a message that
 /// says to answer the prompt, not to preset a passphrase.
