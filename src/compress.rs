@@ -1174,7 +1174,9 @@ mod tests {
             at += zstd::zstd_safe::find_frame_compressed_size(&stream[at..]).unwrap();
             ends.push(at);
         }
-        for threads in [1, 2, 3, 4] {
+        // Threads, and the frames in flight: one more than the workers, at
+        // most MAX_FRAMES_IN_FLIGHT.
+        for (threads, in_flight) in [(1, 2), (2, 3), (3, 4), (4, 4), (64, 4)] {
             let settings = ZstdReading {
                 threads,
                 max_window: DEFAULT_MAX_ZSTD_WINDOW,
@@ -1182,9 +1184,56 @@ mod tests {
             let mut reader = ZstdFrames::new(&stream[..], settings).unwrap();
             assert!(!reader.fill_buf().unwrap().is_empty());
             let read = stream.len() - reader.into_inner().len();
-            let (_, in_flight) = frame_workers(threads);
             assert_eq!(read, ends[in_flight - 1], "{threads} threads");
         }
+    }
+
+    /// The same bound when compressing, and the parallelism: the encoder
+    /// holds exactly the frames it may have in flight before it writes the
+    /// oldest out, never more (memory) and never fewer (one at a time
+    /// would leave the other cores idle).
+    #[test]
+    fn the_encoder_holds_exactly_the_frames_in_flight() {
+        let data = sample(6 * ZSTD_FRAME_INPUT);
+        for (threads, in_flight) in [(1, 2), (2, 3), (3, 4), (64, 4)] {
+            let mut encoder = ParallelZstd::new(Vec::new(), DEFAULT_ZSTD_LEVEL, threads);
+            for (n, frame) in data.chunks(ZSTD_FRAME_INPUT).enumerate() {
+                encoder.write_all(frame).unwrap();
+                let mut written = 0;
+                let mut rest = &encoder.sink[..];
+                while !rest.is_empty() {
+                    rest = &rest[zstd::zstd_safe::find_frame_compressed_size(rest).unwrap()..];
+                    written += 1;
+                }
+                let submitted = n + 1;
+                assert_eq!(
+                    written,
+                    submitted.saturating_sub(in_flight),
+                    "{threads} threads, {submitted} frames given"
+                );
+            }
+            let stream = encoder.finish().unwrap();
+            assert_eq!(zstd::stream::decode_all(&stream[..]).unwrap(), data);
+        }
+    }
+
+    /// A pass-through stage flushes what it is given to its sink (the
+    /// zstd stage writes whole frames and has nothing to flush).
+    #[test]
+    fn a_passthrough_stage_flushes_its_sink() {
+        let mut stage = StreamCompressor::new(
+            io::BufWriter::new(Vec::new()),
+            Compression::None,
+            DEFAULT_ZSTD_LEVEL,
+            1,
+        )
+        .unwrap();
+        stage.write_all(b"backup").unwrap();
+        stage.flush().unwrap();
+        let StreamCompressor::Passthrough(sink) = &stage else {
+            panic!("no compression is a pass-through")
+        };
+        assert_eq!(sink.get_ref(), b"backup");
     }
 
     /// The signatures' hash sees the stream through the tap: every byte,
