@@ -1310,6 +1310,63 @@ mod tests {
         assert_eq!(allowed, sample(100_000));
     }
 
+    /// The window a frame header declares, read as RFC 8878 says: exponent
+    /// and mantissa of the window descriptor, after it a dictionary ID of
+    /// each width, and for a single-segment frame its content size, in
+    /// each of its field widths (the 2-byte one stores the size minus 256).
+    #[test]
+    fn the_declared_window_is_read_as_rfc_8878_says() {
+        let cases: [(&[u8], u64); 12] = [
+            (&[0x00, 0x00], 1 << 10),
+            (&[0x00, 0x01], 1152),
+            (&[0x00, 0x07], 1920),
+            (&[0x00, 0x58], 2 << 20),
+            (&[0x00, 0x5F], (2 << 20) + 7 * (256 << 10)),
+            (&[0x00, 0xFF], (1 << 41) + 7 * (1 << 38)),
+            (&[0x01, 0x58, 0x00], 2 << 20),
+            (&[0x20, 200], 200),
+            (&[0x22, 0x00, 0x00, 200], 200),
+            (&[0x63, 0, 0, 0, 0, 0x10, 0x00], 16 + 256),
+            (&[0xA0, 0x00, 0x00, 0x10, 0x00], 1 << 20),
+            (&[0xE0, 0, 0, 0, 0, 1, 0, 0, 0], 1 << 32),
+        ];
+        for (header, window) in cases {
+            // The header, then an empty last raw block.
+            let stream = [&ZSTD_MAGIC.to_le_bytes()[..], header, &[1, 0, 0]].concat();
+            let settings = ZstdReading {
+                threads: 1,
+                max_window: window - 1,
+            };
+            let e = ZstdFrames::new(&stream[..], settings)
+                .and_then(|mut r| r.fill_buf().map(<[u8]>::len))
+                .unwrap_err();
+            let limit = window - 1;
+            assert_eq!(
+                damage_of(&e),
+                Damage::ZstdWindowTooLarge { window, limit },
+                "header {header:02x?}"
+            );
+        }
+    }
+
+    /// A frame whose header declares more content than sealpipe puts in a
+    /// frame is decoded here, streaming, in one window's memory: never
+    /// handed to a worker that would reserve what it declares.
+    #[test]
+    fn a_frame_declaring_a_huge_content_size_is_not_held_whole() {
+        // No single segment, a 1 KiB window, content size 2^63 (8 bytes; all
+        // ones would mean "unknown" to zstd); then a last raw block of 5
+        // bytes, and no checksum: zstd finds the size does not match.
+        let header = [0xC0, 0x00, 0, 0, 0, 0, 0, 0, 0, 0x80];
+        let block = [(5 << 3) | 1, 0, 0];
+        let stream = [&ZSTD_MAGIC.to_le_bytes()[..], &header, &block, b"12345"].concat();
+        let e = read_frames(&stream, 2, 1 << 16).unwrap_err();
+        assert!(
+            matches!(damage_of(&e), Damage::ZstdCorrupt { offset: 0, .. }),
+            "{e}"
+        );
+    }
+
     #[test]
     fn trailing_bytes_truncation_and_corruption_are_typed_damage() {
         let data = sample(2 * ZSTD_FRAME_INPUT + 5);
