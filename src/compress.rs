@@ -1367,6 +1367,91 @@ mod tests {
         );
     }
 
+    /// Pseudo-random bytes zstd cannot compress: its raw blocks, 128 KiB.
+    fn incompressible(len: usize) -> Vec<u8> {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 32) as u8
+            })
+            .collect()
+    }
+
+    /// zstd writes a run of one byte as an RLE block (one byte on the wire,
+    /// a tar's zero padding) and what it cannot compress as raw blocks of
+    /// exactly the largest block size: the walker sizes both right.
+    #[test]
+    fn rle_and_full_size_raw_blocks_are_walked_right() {
+        let data = [
+            sample(300_000),
+            vec![0; 1 << 20],
+            incompressible(600_000),
+            sample(100_000),
+        ]
+        .concat();
+        for threads in [1, 2] {
+            let stream = parallel_zstd(&data, threads);
+            assert!(stream.len() < 1_100_000, "the zero run is RLE");
+            for piece in [7, 1 << 16] {
+                assert!(read_frames(&stream, threads, piece).unwrap() == data);
+            }
+        }
+    }
+
+    /// A single-segment frame of 5 bytes whose one block has `block_type`.
+    fn frame_with_block(block_type: u32) -> Vec<u8> {
+        let block = (5 << 3) | (block_type << 1) | 1;
+        [
+            &ZSTD_MAGIC.to_le_bytes()[..],
+            &[0x20, 5],
+            &block.to_le_bytes()[..3],
+            b"12345",
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn a_block_of_the_reserved_type_is_refused_by_name() {
+        assert_eq!(read_frames(&frame_with_block(0), 1, 64).unwrap(), b"12345");
+        let e = read_frames(&frame_with_block(3), 1, 64).unwrap_err();
+        assert_eq!(
+            damage_of(&e),
+            Damage::ZstdCorrupt {
+                offset: 0,
+                reason: "a block of the reserved type".into()
+            }
+        );
+    }
+
+    /// A frame is read whole for a worker only while it stays within what
+    /// its declared content can compress to; past that (a crafted frame),
+    /// it is decoded streaming, and zstd stops it at the first block over
+    /// its content size: the walker has not read the rest.
+    #[test]
+    fn a_frame_larger_than_its_content_allows_is_not_read_whole() {
+        // Single segment, content size 1000 (2 bytes: 1000 - 256), then 64
+        // raw blocks of 1 KiB, the last one marked last.
+        let mut stream = [&ZSTD_MAGIC.to_le_bytes()[..], &[0x60, 0xE8, 0x02]].concat();
+        let header_len = stream.len();
+        for n in 0..64u32 {
+            let block = (1024 << 3) | u32::from(n == 63);
+            stream.extend_from_slice(&block.to_le_bytes()[..3]);
+            stream.extend_from_slice(&[b'x'; 1024]);
+        }
+        let mut reader = ZstdFrames::new(&stream[..], ZstdReading::default()).unwrap();
+        let e = reader.fill_buf().map(<[u8]>::len).unwrap_err();
+        assert!(
+            matches!(damage_of(&e), Damage::ZstdCorrupt { offset: 0, .. }),
+            "{e}"
+        );
+        // Over the bound (1066 + the header + 4) after the second block.
+        let read = stream.len() - reader.into_inner().len();
+        assert_eq!(read, header_len + 2 * (3 + 1024));
+    }
+
     #[test]
     fn trailing_bytes_truncation_and_corruption_are_typed_damage() {
         let data = sample(2 * ZSTD_FRAME_INPUT + 5);
