@@ -1532,6 +1532,56 @@ mod tests {
         }
     }
 
+    /// What deflate cannot shrink comes out larger than it went in: a block
+    /// takes more than one call to zlib, with the output grown between
+    /// them, and each block's flush must be complete before the next.
+    #[test]
+    fn parallel_deflate_round_trips_what_it_cannot_compress() {
+        let len = 3 * DEFLATE_BLOCK + 777;
+        let data = incompressible(len);
+        for (level, threads) in [(1, 1), (6, 2), (9, 3)] {
+            let mut deflate = ParallelDeflate::new(Vec::new(), level, threads);
+            for piece in data.chunks(70_001) {
+                deflate.write_all(piece).unwrap();
+            }
+            let stream = deflate.finish().unwrap();
+            assert!(
+                inflate(&stream, len) == data,
+                "level {level}, {threads} threads"
+            );
+        }
+    }
+
+    /// The deflate stage's memory bound and parallelism, as the zstd
+    /// encoder's: two blocks in flight per worker, the oldest written out
+    /// only when one more is given.
+    #[test]
+    fn parallel_deflate_holds_exactly_its_blocks_in_flight() {
+        let data = sample(8 * DEFLATE_BLOCK);
+        for threads in [1, 2, 3] {
+            let in_flight = 2 * threads as usize;
+            let mut deflate = ParallelDeflate::new(Vec::new(), 6, threads);
+            // In pieces that straddle the blocks, as a pipe hands them over.
+            let write = |deflate: &mut ParallelDeflate<Vec<u8>>, bytes: &[u8]| {
+                for piece in bytes.chunks(70_001) {
+                    deflate.write_all(piece).unwrap();
+                }
+            };
+            let (held, rest) = data.split_at(in_flight * DEFLATE_BLOCK);
+            write(&mut deflate, held);
+            assert!(deflate.sink.is_empty(), "{threads} threads: none out yet");
+            let (one_more, rest) = rest.split_at(DEFLATE_BLOCK);
+            write(&mut deflate, one_more);
+            assert!(
+                !deflate.sink.is_empty(),
+                "{threads} threads: the oldest out"
+            );
+            write(&mut deflate, rest);
+            let stream = deflate.finish().unwrap();
+            assert!(inflate(&stream, data.len()) == data);
+        }
+    }
+
     #[test]
     fn parallel_deflate_compresses_about_as_well_as_serial_zlib() {
         let data = sample(4 * 1024 * 1024);
