@@ -1049,6 +1049,14 @@ mod tests {
         out
     }
 
+    /// The next number of a xorshift sequence: fixed test data, no crate.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
     /// SQL-like rows from a fixed pseudo-random sequence: compressible,
     /// but not trivially (about 3-4x, like a real dump).
     fn sample(len: usize) -> Vec<u8> {
@@ -1056,12 +1064,7 @@ mod tests {
             "alice", "bob", "carol", "lorem", "ipsum", "dolor", "amet", "elit",
         ];
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = || xorshift(&mut state);
         let mut out = Vec::with_capacity(len + 100);
         while out.len() < len {
             let (a, b, c) = (next(), next(), next());
@@ -1371,12 +1374,7 @@ mod tests {
     fn incompressible(len: usize) -> Vec<u8> {
         let mut state = 0x9E37_79B9_7F4A_7C15_u64;
         (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 32) as u8
-            })
+            .map(|_| (xorshift(&mut state) >> 32) as u8)
             .collect()
     }
 
