@@ -48,6 +48,9 @@ declare -A FILE=(
   [inspect]=src/inspect.rs
   [compress]=src/compress.rs
   [check]=src/commands/check.rs
+  [progress]=src/progress.rs
+  [packet]=src/format/packet.rs
+  [settings]=src/settings.rs
 )
 declare -A TESTS=(
   # policy: trust has the key-algorithm and pin tests, sign the signing
@@ -137,6 +140,15 @@ declare -A TESTS=(
   # expires and loads the decrypt keys; agent a key gpg-agent holds; origin
   # the signer certs on a restore host.
   [check]="--test check --test agent --test origin"
+  # progress: terminal the line where asked or on a terminal and silence
+  # elsewhere; cli the modes; core every silent success (empty stderr).
+  [progress]="--lib --test terminal --test cli --test core"
+  # packet: damage the writer round trip at every chunk boundary; core
+  # what gpg reads of every mode.
+  [packet]="--lib --test damage --test core"
+  # settings: its unit tests; ux the levels, threads and modes refused by
+  # name; core the modes round-tripped.
+  [settings]="--lib --test ux --test core"
 )
 # Tests to leave out, per module (libtest --skip), when they are slow and
 # what they check is covered by a faster test in the same targets.
@@ -151,9 +163,11 @@ declare -A SKIP=(
   [stock]="every_damaged_backup_fails_with_a_reason"
   [io]="every_damaged_backup_fails_with_a_reason"
   [compress]="every_damaged_backup_fails_with_a_reason"
+  [packet]="every_damaged_backup_fails_with_a_reason"
 )
 ORDER=(policy files config seipd literal envelope decrypt replay origin session fast stock io
-       encrypt signing expiry rekey keys digest escrow service agent generate inspect compress check)
+       encrypt signing expiry rekey keys digest escrow service agent generate inspect compress check
+       progress packet settings)
 
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
