@@ -169,3 +169,83 @@ fn progress_only_where_asked_or_on_a_terminal() {
         "{screen}"
     );
 }
+
+/// A size as the progress line prints it ("293.0 KiB", "512 B"), in bytes.
+fn parse_size(text: &str) -> f64 {
+    let (value, unit) = text.split_once(' ').expect("a value and a unit");
+    let power = ["B", "KiB", "MiB", "GiB", "TiB"]
+        .iter()
+        .position(|u| *u == unit)
+        .unwrap_or_else(|| panic!("unit of {text:?}"));
+    value.parse::<f64>().unwrap() * 1024f64.powi(power as i32)
+}
+
+/// The last progress line says what went through: the bytes in and out as
+/// counted, and a rate no lower than the whole run achieved; it is redrawn
+/// at most four times a second, and ended once (no blank line after it).
+#[test]
+fn the_progress_line_counts_every_byte_and_ends_once() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let data = sample_data(3_000_000);
+    let started = std::time::Instant::now();
+    let run = env.run(&["encrypt", "--progress=always"], &data);
+    let wall = started.elapsed().as_secs_f64();
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let shown = &run.stderr;
+    assert!(
+        shown.ends_with('\n') && shown.matches('\n').count() == 1,
+        "one end of line: {shown:?}"
+    );
+    let redraws = shown.matches('\r').count();
+    assert!(
+        redraws as f64 <= 2.0 + 4.0 * wall,
+        "{redraws} redraws in {wall:.2} s: {shown:?}"
+    );
+    // "sealpipe: 2.9 MiB in, 1.0 MiB out, 25.0 MiB/s, 00:00:00"
+    let last = shown.rsplit('\r').next().unwrap().trim_end();
+    let fields: Vec<&str> = last
+        .strip_prefix("sealpipe: ")
+        .unwrap_or_else(|| panic!("{last:?}"))
+        .split(", ")
+        .collect();
+    let (bytes_in, bytes_out) = (data.len() as f64, run.stdout.len() as f64);
+    for (field, bytes, what) in [(fields[0], bytes_in, " in"), (fields[1], bytes_out, " out")] {
+        let shown = parse_size(
+            field
+                .strip_suffix(what)
+                .unwrap_or_else(|| panic!("{last:?}")),
+        );
+        // One decimal of a unit it has at least one of: within 5%.
+        assert!(
+            (shown - bytes).abs() <= 0.05 * bytes,
+            "{field} for {bytes} bytes"
+        );
+    }
+    let rate = parse_size(fields[2].strip_suffix("/s").unwrap());
+    assert!(
+        rate >= 0.9 * bytes_in.max(bytes_out) / wall,
+        "{} while the run took {wall:.2} s for {bytes_in} bytes",
+        fields[2]
+    );
+}
+
+/// A run that fails after drawing progress ends the line first: the error
+/// starts a line of its own.
+#[test]
+fn an_error_after_progress_starts_a_line_of_its_own() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let backup = env.run(&["encrypt"], &sample_data(300_000)).ok().stdout;
+    let cut = &backup[..backup.len() / 2];
+    let run = env
+        .run(&["decrypt", "--progress=always"], cut)
+        .fails(6, "truncated");
+    let error = run
+        .stderr
+        .split('\n')
+        .find(|line| line.contains("truncated"))
+        .unwrap();
+    assert!(error.starts_with("sealpipe: error"), "{:?}", run.stderr);
+    assert!(run.stderr.starts_with('\r'), "progress was drawn first");
+}
