@@ -195,6 +195,8 @@ mod tests {
         assert_eq!(human(512.0), "512 B");
         assert_eq!(human(1536.0), "1.5 KiB");
         assert_eq!(human(50.0 * 1024.0 * 1024.0 * 1024.0), "50.0 GiB");
+        // Past the largest unit the number grows, not the unit.
+        assert_eq!(human(2f64.powi(50)), "1024.0 TiB");
     }
 
     #[test]
