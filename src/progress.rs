@@ -199,6 +199,17 @@ mod tests {
         assert_eq!(human(2f64.powi(50)), "1024.0 TiB");
     }
 
+    /// The writer holds no buffer of its own: a flush reaches the writer it
+    /// wraps (a restore's output is flushed through it).
+    #[test]
+    fn the_writer_passes_a_flush_on() {
+        let progress = Progress::new(ProgressMode::Never);
+        let mut writer = progress.writer(io::BufWriter::new(Vec::new()));
+        writer.write_all(b"abc").unwrap();
+        writer.flush().unwrap();
+        assert_eq!(writer.inner.get_ref(), b"abc");
+    }
+
     #[test]
     fn never_counts_nothing_and_passes_bytes_through() {
         let progress = Progress::new(ProgressMode::Never);
