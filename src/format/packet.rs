@@ -148,4 +148,31 @@ mod tests {
             assert_eq!(deframe(&packet, COMPRESSED_DATA), data, "length {len}");
         }
     }
+
+    /// The last chunk's length in its shortest form, as gpg writes it.
+    #[test]
+    fn the_last_length_takes_its_shortest_form() {
+        for (len, octets) in [
+            (0, &[0][..]),
+            (191, &[191]),
+            (192, &[192, 0]),
+            (8383, &[223, 255]),
+            (8384, &[255, 0, 0, 0x20, 0xC0]),
+        ] {
+            let mut packet = Vec::new();
+            write_last_chunk(&mut packet, &vec![7; len]).unwrap();
+            assert_eq!(&packet[..octets.len()], octets, "length {len}");
+            assert_eq!(packet.len(), octets.len() + len);
+        }
+    }
+
+    /// Whole chunks go out as they fill: a backup is never held in memory
+    /// whole, only its last chunk.
+    #[test]
+    fn whole_chunks_stream_out_before_the_end() {
+        let mut writer = PacketWriter::new(Vec::new(), COMPRESSED_DATA).unwrap();
+        writer.write_all(&vec![1; 3 * PARTIAL_CHUNK + 7]).unwrap();
+        assert_eq!(writer.sink.len(), 1 + 3 * (1 + PARTIAL_CHUNK));
+        assert_eq!(writer.body.len(), 7);
+    }
 }
