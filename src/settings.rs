@@ -259,4 +259,13 @@ mod tests {
         assert_eq!(got.level, level(6));
         assert_eq!(resolve_encrypt(none, zstd19).unwrap().level, None);
     }
+
+    /// Each compression's highest level is allowed, the next one is not.
+    #[test]
+    fn the_highest_level_fits_and_no_higher() {
+        let check = |n, compression| Level::new(n).unwrap().check_for(compression);
+        assert!(check(9, Compression::Deflate).is_ok());
+        assert!(check(10, Compression::Deflate).is_err());
+        assert!(check(i64::from(MAX_LEVEL), Compression::Zstd).is_ok());
+    }
 }
