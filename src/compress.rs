@@ -1116,6 +1116,17 @@ mod tests {
         }
     }
 
+    /// Where each frame of a zstd stream ends, by zstd's own reckoning.
+    fn frame_ends(stream: &[u8]) -> Vec<usize> {
+        let mut ends = Vec::new();
+        let mut at = 0;
+        while at < stream.len() {
+            at += zstd::zstd_safe::find_frame_compressed_size(&stream[at..]).unwrap();
+            ends.push(at);
+        }
+        ends
+    }
+
     #[test]
     fn parallel_zstd_writes_independent_frames_that_zstd_and_the_frame_reader_restore() {
         let f = ZSTD_FRAME_INPUT;
@@ -1128,13 +1139,7 @@ mod tests {
                     data,
                     "zstd's own decoder, length {len}, {threads} threads"
                 );
-                let mut frames = 0;
-                let mut rest = &stream[..];
-                while !rest.is_empty() {
-                    let size = zstd::zstd_safe::find_frame_compressed_size(rest).unwrap();
-                    rest = &rest[size..];
-                    frames += 1;
-                }
+                let frames = frame_ends(&stream).len();
                 assert_eq!(frames, len.div_ceil(f).max(1), "frames for length {len}");
                 for (read_threads, piece) in [(1, 1 << 16), (2, 7), (4, 1 << 20)] {
                     assert_eq!(
@@ -1171,12 +1176,7 @@ mod tests {
     #[test]
     fn the_walker_reads_ahead_exactly_the_frames_in_flight() {
         let stream = parallel_zstd(&sample(8 * ZSTD_FRAME_INPUT), 2);
-        let mut ends = Vec::new();
-        let mut at = 0;
-        while at < stream.len() {
-            at += zstd::zstd_safe::find_frame_compressed_size(&stream[at..]).unwrap();
-            ends.push(at);
-        }
+        let ends = frame_ends(&stream);
         // Threads, and the frames in flight: one more than the workers, at
         // most MAX_FRAMES_IN_FLIGHT.
         for (threads, in_flight) in [(1, 2), (2, 3), (3, 4), (4, 4), (64, 4)] {
@@ -1202,12 +1202,7 @@ mod tests {
             let mut encoder = ParallelZstd::new(Vec::new(), DEFAULT_ZSTD_LEVEL, threads);
             for (n, frame) in data.chunks(ZSTD_FRAME_INPUT).enumerate() {
                 encoder.write_all(frame).unwrap();
-                let mut written = 0;
-                let mut rest = &encoder.sink[..];
-                while !rest.is_empty() {
-                    rest = &rest[zstd::zstd_safe::find_frame_compressed_size(rest).unwrap()..];
-                    written += 1;
-                }
+                let written = frame_ends(&encoder.sink).len();
                 let submitted = n + 1;
                 assert_eq!(
                     written,

@@ -163,6 +163,20 @@ fn config(env: &TestEnv, recipients: &[&TestKey], decrypt: &str) {
     env.write("sealpipe.toml", text.as_bytes());
 }
 
+/// A [decrypt] table that asks `agent` for the keys of the certs in `keys`
+/// (key files there are read as files), then `more` lines.
+fn agent_table(agent: &GpgAgent, keys: &[&Path], more: &str) -> String {
+    let names: Vec<String> = keys
+        .iter()
+        .map(|k| format!("\"{}\"", k.display()))
+        .collect();
+    format!(
+        "agent = true\nagent_homedir = \"{}\"\nkeys = [{}]\n{more}",
+        agent.home().display(),
+        names.join(", ")
+    )
+}
+
 /// A test dir whose config pins the key `daily` (made with `keygen_args`;
 /// a passphrase-protected one with "correct horse battery", in file
 /// `pass`), and an agent holding its secret.
@@ -444,17 +458,9 @@ fn verify_first_with_the_agent_asks_once_and_restores() {
 fn check_asks_the_agent_whether_it_holds_a_listed_cert() {
     let (env, agent, daily) = daily_key_in_agent(&[]);
     let absent = env.keygen("absent", &[]);
-    let home = agent.home();
     let listing = |certs: &[&TestKey]| {
-        let names: Vec<String> = certs
-            .iter()
-            .map(|c| format!("\"{}\"", c.cert.display()))
-            .collect();
-        format!(
-            "agent = true\nagent_homedir = \"{}\"\nkeys = [{}]",
-            home.display(),
-            names.join(", ")
-        )
+        let files: Vec<&Path> = certs.iter().map(|c| c.cert.as_path()).collect();
+        agent_table(&agent, &files, "")
     };
     config(&env, &[&daily], &listing(&[&daily]));
     let run = env.run(&["check"], b"").ok();
@@ -480,14 +486,7 @@ fn check_asks_the_agent_whether_it_holds_a_listed_cert() {
 fn check_beside_the_agent_unlocks_a_protected_key_file_as_decrypt_does() {
     let (env, agent, daily) = daily_key_in_agent(&[]);
     let offline = env.keygen("offline", &["--passphrase-file", "pass"]);
-    let decrypt = |passphrase: &str| {
-        format!(
-            "agent = true\nagent_homedir = \"{}\"\nkeys = [\"{}\", \"{}\"]\n{passphrase}",
-            agent.home().display(),
-            daily.cert.display(),
-            offline.key.display()
-        )
-    };
+    let decrypt = |passphrase: &str| agent_table(&agent, &[&daily.cert, &offline.key], passphrase);
     config(&env, &[&daily, &offline], &decrypt(""));
     env.run(&["check"], b"").fails(5, "passphrase-protected");
 
@@ -577,11 +576,7 @@ fn a_retired_keys_cert_under_decrypt_keys_opens_old_backups() {
     let old_backup = backup(&env, &data);
 
     let new = env.keygen("new", &[]);
-    let decrypt = format!(
-        "agent = true\nagent_homedir = \"{}\"\nkeys = [\"{}\"]",
-        agent.home().display(),
-        old.cert.file_name().unwrap().to_str().unwrap()
-    );
+    let decrypt = agent_table(&agent, &[Path::new(old.cert.file_name().unwrap())], "");
     config(&env, &[&new], &decrypt);
     let run = env.run(&["-d"], &old_backup).ok();
     assert!(run.stdout == data, "the retired key in the agent opens it");
