@@ -51,6 +51,9 @@ declare -A FILE=(
   [progress]=src/progress.rs
   [packet]=src/format/packet.rs
   [settings]=src/settings.rs
+  [time]=src/time.rs
+  [extend]=src/commands/extend.rs
+  [commands]=src/commands/mod.rs
 )
 declare -A TESTS=(
   # policy: trust has the key-algorithm and pin tests, sign the signing
@@ -149,6 +152,17 @@ declare -A TESTS=(
   # settings: its unit tests; ux the levels, threads and modes refused by
   # name; core the modes round-tripped.
   [settings]="--lib --test ux --test core"
+  # time: its unit tests (the calendar, the pinned clock); check every
+  # expiry decision at a pinned time.
+  [time]="--lib --test check"
+  # extend: check extends keys (the new expiry, the same fingerprint, the
+  # wait past the newest self-signature, the refusals).
+  [extend]="--test check"
+  # commands: where decrypt's keys come from (core, trust: key files and
+  # the config; agent: gpg-agent; session_key: a given session key), the
+  # passphrase from a file, an fd or the terminal (terminal), the signer
+  # check from the config or the command line (origin).
+  [commands]="--test core --test trust --test agent --test session_key --test terminal --test origin"
 )
 # Tests to leave out, per module (libtest --skip), when they are slow and
 # what they check is covered by a faster test in the same targets.
@@ -167,7 +181,7 @@ declare -A SKIP=(
 )
 ORDER=(policy files config seipd literal envelope decrypt replay origin session fast stock io
        encrypt signing expiry rekey keys digest escrow service agent generate inspect compress check
-       progress packet settings)
+       progress packet settings time extend commands)
 
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
