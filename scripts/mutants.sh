@@ -35,6 +35,7 @@ declare -A FILE=(
   [fast]=src/decrypt/fast.rs
   [stock]=src/decrypt/stock.rs
   [io]=src/io.rs
+  [pipeline]=src/pipeline.rs
   [encrypt]=src/encrypt.rs
   [signing]=src/keys/signing.rs
   [expiry]=src/keys/expiry.rs
@@ -94,8 +95,15 @@ declare -A TESTS=(
   [fast]="--lib --test damage --test core"
   [stock]="--lib --test damage --test core"
   # io: its unit tests count and keep failures through Read and BufRead;
-  # damage reads every damaged input through `Tracked`.
-  [io]="--lib --test damage"
+  # damage reads every damaged input through `Tracked`; core and ux the
+  # -o file (renamed into place only on success, --force, a full disk, a
+  # broken pipe, a killed run); hostile what a signal or a terminal means.
+  [io]="--lib --test damage --test core --test ux --test hostile"
+  # pipeline: its unit tests (the relay, the threaded reader and writer,
+  # failures passed on as they are); core every restore through the relay
+  # and every encrypt through the writer thread, to a full disk and a
+  # closed pipe; damage and origin the verdicts that come after the data.
+  [pipeline]="--lib --test core --test damage --test origin"
   # encrypt: core round-trips every mode through gpg and sealpipe; sign
   # the signed modes and what gpg verifies; lib the plan without keys.
   [encrypt]="--lib --test core --test sign"
@@ -176,10 +184,11 @@ declare -A SKIP=(
   [fast]="every_damaged_backup_fails_with_a_reason"
   [stock]="every_damaged_backup_fails_with_a_reason"
   [io]="every_damaged_backup_fails_with_a_reason"
+  [pipeline]="every_damaged_backup_fails_with_a_reason"
   [compress]="every_damaged_backup_fails_with_a_reason"
   [packet]="every_damaged_backup_fails_with_a_reason"
 )
-ORDER=(policy files config seipd literal envelope decrypt replay origin session fast stock io
+ORDER=(policy files config seipd literal envelope decrypt replay origin session fast stock io pipeline
        encrypt signing expiry rekey keys digest escrow service agent generate inspect compress check
        progress packet settings time extend commands)
 

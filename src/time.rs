@@ -78,4 +78,41 @@ mod tests {
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(format_utc(leap), "2000-02-29 00:00:00 UTC");
     }
+
+    /// Every day from 1600 to 2400 (two whole 400-year eras, each century
+    /// rule, before and after 1970), against a calendar counted day by day,
+    /// each at a different time of day.
+    #[test]
+    fn every_day_of_two_eras_matches_a_counted_calendar() {
+        let leap = |y: i64| y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+        let days_in = |y: i64, m: i64| match m {
+            2 if leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let mut day: i64 = -(1600..1970)
+            .map(|y| if leap(y) { 366 } else { 365 })
+            .sum::<i64>();
+        for year in 1600..=2400 {
+            for month in 1..=12 {
+                for dom in 1..=days_in(year, month) {
+                    let of_day = day.rem_euclid(86_400 / 7) * 7 + day.rem_euclid(7);
+                    let secs = day * 86_400 + of_day;
+                    let t = match u64::try_from(secs) {
+                        Ok(s) => UNIX_EPOCH + Duration::from_secs(s),
+                        Err(_) => UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()),
+                    };
+                    let want = format!(
+                        "{year:04}-{month:02}-{dom:02} {:02}:{:02}:{:02} UTC",
+                        of_day / 3600,
+                        of_day / 60 % 60,
+                        of_day % 60
+                    );
+                    assert_eq!(format_utc(t), want, "day {day}");
+                    day += 1;
+                }
+            }
+        }
+    }
 }
