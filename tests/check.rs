@@ -299,6 +299,53 @@ fn extend_right_after_keygen_makes_newer_signatures() {
     }
 }
 
+/// extend waits for the next second (at most two), never for a signature
+/// further ahead: a key whose self-signatures are an hour ahead of the
+/// clock is a clock problem (no self-signature is valid yet), refused at
+/// once, not an hour's sleep.
+#[test]
+fn extend_refuses_at_once_a_key_signed_ahead_of_the_clock() {
+    let env = TestEnv::new();
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let keygen = [
+        "keygen",
+        "--name",
+        "daily",
+        "--cert-out",
+        "daily.cert.asc",
+        "--key-out",
+        "daily.key.asc",
+    ];
+    run_at(&env, real_now + 3600, &keygen, b"").ok();
+    let mut extend = env.cmd(&EXTEND_DAILY);
+    extend.env_remove("SEALPIPE_NOW");
+    let mut child = extend
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("extend is still waiting after 60 s for a signature an hour ahead");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("no valid self-signature"), "{stderr}");
+    assert!(!env.path("daily.new.cert.asc").exists());
+}
+
 /// The validity and expiry (Unix seconds) gpg lists for the first key of
 /// `kind` ("pub" or "sub") in its keyring.
 fn gpg_expiry(env: &TestEnv, kind: &str) -> (String, u64) {
