@@ -169,8 +169,9 @@ declare -A TESTS=(
   # commands: where decrypt's keys come from (core, trust: key files and
   # the config; agent: gpg-agent; session_key: a given session key), the
   # passphrase from a file, an fd or the terminal (terminal), the signer
-  # check from the config or the command line (origin).
-  [commands]="--test core --test trust --test agent --test session_key --test terminal --test origin"
+  # check from the config or the command line (origin), the config inspect
+  # may go without (envelope).
+  [commands]="--test core --test trust --test agent --test session_key --test terminal --test origin --test envelope"
 )
 # Tests to leave out, per module (libtest --skip), when they are slow and
 # what they check is covered by a faster test in the same targets.

@@ -151,6 +151,36 @@ fn inspect_does_not_trust_a_revoked_subkey() {
     env.run(&["inspect", "b.pgp"], b"").ok();
 }
 
+/// inspect needs no config: without one at the default path it lists a
+/// backup's recipients by key ID. A config named by `SEALPIPE_CONFIG` (or
+/// `--config`) that is missing is an error, never silently no policy.
+#[test]
+fn inspect_runs_without_the_default_config_but_not_without_a_named_one() {
+    let env = TestEnv::new();
+    let (daily, _escrow) = env.daily_and_escrow();
+    let backup = env.run(&["encrypt"], b"data").ok().stdout;
+    env.write("b.pgp", &backup);
+
+    let mut named = env.cmd(&["inspect", "b.pgp"]);
+    named.env("SEALPIPE_CONFIG", env.path("missing.toml"));
+    run_with_stdin(named, b"").fails(3, "missing.toml");
+
+    let default = std::path::Path::new(sealpipe::config::DEFAULT_CONFIG_PATH);
+    if default.exists() {
+        eprintln!(
+            "{} exists: the default-config half is skipped",
+            default.display()
+        );
+        return;
+    }
+    let mut unnamed = env.cmd(&["inspect", "b.pgp"]);
+    unnamed.env_remove("SEALPIPE_CONFIG");
+    let listed = String::from_utf8(run_with_stdin(unnamed, b"").ok().stdout).unwrap();
+    for keyid in encryption_keyids(&daily.cert) {
+        assert!(listed.contains(&keyid), "{keyid} not in {listed}");
+    }
+}
+
 #[test]
 fn inspect_shows_expiry_and_does_not_trust_an_expired_key() {
     let env = TestEnv::new();
