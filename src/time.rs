@@ -38,7 +38,11 @@ pub fn format_utc(t: SystemTime) -> String {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
-        .unwrap_or_else(|e| -(e.duration().as_secs() as i64));
+        // Before 1970, round down too: half a second before is 23:59:59.
+        .unwrap_or_else(|e| {
+            let before = e.duration();
+            -(before.as_secs() as i64) - i64::from(before.subsec_nanos() > 0)
+        });
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -77,6 +81,11 @@ mod tests {
         assert_eq!(format_utc(t), "2026-11-22 13:45:00 UTC");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(format_utc(leap), "2000-02-29 00:00:00 UTC");
+        let half = Duration::from_millis(500);
+        assert_eq!(format_utc(UNIX_EPOCH + half), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(UNIX_EPOCH - half), "1969-12-31 23:59:59 UTC");
+        let second = Duration::from_secs(1);
+        assert_eq!(format_utc(UNIX_EPOCH - second), "1969-12-31 23:59:59 UTC");
     }
 
     /// Every day from 1600 to 2400 (two whole 400-year eras, each century
