@@ -15,12 +15,26 @@ use sealpipe::openpgp::parse::Parse;
 /// `answers` when the terminal asks for a passphrase. Returns the exit code
 /// and everything the terminal showed.
 fn on_terminal(env: &TestEnv, args: &[&str], answers: &[&str]) -> (i32, String) {
+    on_terminal_with_stderr(env, args, answers, None)
+}
+
+/// As [`on_terminal`], with stderr, if `stderr_to` names a file, written
+/// there instead (`2>FILE` typed at a terminal): the terminal is still the
+/// controlling one.
+fn on_terminal_with_stderr(
+    env: &TestEnv,
+    args: &[&str],
+    answers: &[&str],
+    stderr_to: Option<&str>,
+) -> (i32, String) {
     const DRIVER: &str = r#"
 import os, pty, sys, termios, time
 answers = [a for a in sys.argv[1].split("\n") if a]
 pid, fd = pty.fork()
 if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
+    if sys.argv[2]:
+        os.dup2(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
+    os.execv(sys.argv[3], sys.argv[3:])
 seen = b""
 while True:
     try:
@@ -46,6 +60,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
     cmd.arg("-c")
         .arg(DRIVER)
         .arg(answers.join("\n"))
+        .arg(stderr_to.map_or(String::new(), |f| env.path(f).display().to_string()))
         .arg(BIN)
         .args(args)
         .current_dir(env.dir.path())
@@ -88,6 +103,17 @@ fn a_protected_key_asks_for_its_passphrase_on_the_terminal() {
     // No terminal: no prompt, today's message.
     env.run(&["verify", "--key", key, "b.pgp"], b"")
         .fails(5, "give --passphrase-file FILE or --passphrase-fd N");
+
+    // A terminal, but stderr captured (`2>log`, as a wrapper script run by
+    // hand does): no prompt either, the same message in the log. A person
+    // at the terminal would answer, so one answer is ready; it must not be
+    // asked for.
+    let args = ["verify", "--key", key, "b.pgp"];
+    let (code, screen) = on_terminal_with_stderr(&env, &args, &["s3cret words"], Some("log"));
+    let log = std::fs::read_to_string(env.path("log")).unwrap();
+    assert_eq!(code, 5, "{screen}{log}");
+    assert!(!screen.contains("Passphrase for"), "{screen}");
+    assert!(log.contains("give --passphrase-file FILE"), "{log}");
 }
 
 #[test]
