@@ -278,6 +278,32 @@ fn plain_gpg_forgery_is_refused_as_unsigned() {
         .fails(ORIGIN, "not signed");
 }
 
+/// `--key` does not drop the origin check: the config's `allowed_signers`
+/// still applies. Only a config that does not exist means no check (an
+/// auditor's machine); one that exists but is refused (writable by
+/// others) is an error, never read as "no config".
+#[test]
+fn a_restore_with_key_keeps_the_configs_origin_check() {
+    let s = Setup::new();
+    let plain = sample_data(10_000);
+    let forged = s.gpg_encrypt(None, &plain);
+    let with_key = ["decrypt", "--key", "daily.key.asc"];
+    s.env.run(&with_key, &forged).fails(ORIGIN, "not signed");
+
+    let config = s.env.path("sealpipe.toml");
+    let writable = std::os::unix::fs::PermissionsExt::from_mode(0o666);
+    fs::set_permissions(&config, writable).unwrap();
+    let out = s
+        .env
+        .run(&with_key, &forged)
+        .fails(3, "writable by group or others");
+    assert!(out.stdout.is_empty(), "nothing restored");
+
+    fs::rename(&config, s.env.path("elsewhere.toml")).unwrap();
+    let out = s.env.run(&with_key, &forged).ok();
+    assert!(out.stdout == plain, "no config at all: restored unchecked");
+}
+
 #[test]
 fn gpg_signed_backup_by_a_listed_key_is_accepted() {
     let s = Setup::new();
