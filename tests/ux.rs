@@ -213,6 +213,20 @@ fn a_digest_mismatch_says_nothing_is_ok() {
     assert!(String::from_utf8(run.stdout).unwrap().starts_with("ok: "));
 }
 
+/// `-` names stdin as the input and stdout as `-o`, as in every Unix
+/// filter: no file called `-` is read or made.
+#[test]
+fn a_dash_is_stdin_and_stdout() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let plain = sample_data(5000);
+    let backup = env.run(&["encrypt", "-o", "-", "-"], &plain).ok().stdout;
+    assert!(!env.path("-").exists(), "-o - made a file");
+    let restored = env.run(&["decrypt", "-o", "-", "-"], &backup).ok().stdout;
+    assert!(restored == plain, "restored through - and -o -");
+    assert!(!env.path("-").exists(), "-o - made a file");
+}
+
 /// The child half of the next test: writes to stdout through an `Output`
 /// and drops it unfinished, as an error path does.
 #[test]
