@@ -97,8 +97,10 @@ declare -A TESTS=(
   # io: its unit tests count and keep failures through Read and BufRead;
   # damage reads every damaged input through `Tracked`; core and ux the
   # -o file (renamed into place only on success, --force, a full disk, a
-  # broken pipe, a killed run); hostile what a signal or a terminal means.
-  [io]="--lib --test damage --test core --test ux --test hostile"
+  # broken pipe, a killed run, `-` for stdin and stdout); hostile what a
+  # signal or a terminal means; output the named temp file where O_TMPFILE
+  # is missing (FUSE) and --force's temp names.
+  [io]="--lib --test damage --test core --test ux --test hostile --test output"
   # pipeline: its unit tests (the relay, the threaded reader and writer,
   # failures passed on as they are); core every restore through the relay
   # and every encrypt through the writer thread, to a full disk and a
