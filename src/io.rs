@@ -625,4 +625,21 @@ mod tests {
         tracked.read_to_end(&mut rest).unwrap();
         assert_eq!((rest.len(), tracked.count()), (7, 10));
     }
+
+    /// The signal handler removes every unfinished output's temp file: an
+    /// encrypt with `--digest-file` has two open at once, and finishing
+    /// the backup must leave the digest file's on the list.
+    #[test]
+    fn finishing_one_output_keeps_the_others_temp_file_on_the_list() {
+        let listed = |p: &Path| partial_outputs().iter().any(|q| q == p);
+        let backup = Path::new("/nonexistent/.sealpipe-test-backup.part");
+        let digest = Path::new("/nonexistent/.sealpipe-test-digest.part");
+        remember_partial_output(backup);
+        remember_partial_output(digest);
+        assert!(listed(backup) && listed(digest));
+        forget_partial_output(backup);
+        assert!(!listed(backup) && listed(digest));
+        forget_partial_output(digest);
+        assert!(!listed(digest));
+    }
 }
