@@ -516,6 +516,23 @@ mod tests {
         assert!(matches!(damage_of(&failure), Some(Damage::Truncated)));
     }
 
+    /// A signal landing in read(2) (EINTR) is retried, never a failure of
+    /// the restore: the bytes on either side of it all arrive.
+    #[test]
+    fn an_interrupted_read_is_retried() {
+        use crate::io::testing::{interrupted, Scripted};
+        let input = data(READ_PIECE + 100);
+        let source = Scripted::new(vec![
+            Ok(input[..10].to_vec()),
+            interrupted(),
+            Ok(input[10..].to_vec()),
+            interrupted(),
+        ]);
+        let (read, failure) = read_through(source, PassThrough, 4096);
+        assert!(failure.is_none(), "{failure:?}");
+        assert!(read == input, "read {} bytes, not the input", read.len());
+    }
+
     #[test]
     fn everything_written_arrives_in_order() {
         let input = data(3 * PIECE + 12345);
