@@ -264,6 +264,74 @@ fn an_unfinished_output_releases_nothing_when_dropped() {
     assert!(!stdout.contains("UNFINISHED-PLAINTEXT"), "{stdout}");
 }
 
+/// `[name]=value` lines of one `declare -A NAME=(...)` block of a script.
+fn bash_table(script: &str, name: &str) -> Vec<(String, String)> {
+    let start = script
+        .find(&format!("declare -A {name}=("))
+        .unwrap_or_else(|| panic!("no table {name}"));
+    script[start..]
+        .lines()
+        .skip(1)
+        .take_while(|line| *line != ")")
+        .filter_map(|line| {
+            let (key, value) = line.trim().strip_prefix('[')?.split_once("]=")?;
+            Some((key.to_string(), value.trim_matches('"').to_string()))
+        })
+        .collect()
+}
+
+/// docs/testing.md's table of mutation-test modules is the one
+/// scripts/mutants.sh runs: every module, its file, its test targets and
+/// the tests it leaves out, in the script's order.
+#[test]
+fn docs_testing_md_lists_the_modules_and_targets_mutants_sh_runs() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let script = fs::read_to_string(format!("{root}/scripts/mutants.sh")).unwrap();
+    let doc = fs::read_to_string(format!("{root}/docs/testing.md")).unwrap();
+    let tests: std::collections::HashMap<_, _> = bash_table(&script, "TESTS").into_iter().collect();
+    let skips: std::collections::HashMap<_, _> = bash_table(&script, "SKIP").into_iter().collect();
+    let want: Vec<String> = bash_table(&script, "FILE")
+        .into_iter()
+        .map(|(module, file)| {
+            let words: Vec<&str> = tests[&module].split_whitespace().collect();
+            let mut targets = Vec::new();
+            for (i, word) in words.iter().enumerate() {
+                match *word {
+                    "--lib" => targets.push("lib"),
+                    "--test" => targets.push(words[i + 1]),
+                    _ => {}
+                }
+            }
+            let mut targets = targets.join(", ");
+            if let Some(skip) = skips.get(&module) {
+                targets.push_str(&format!(", without `{skip}`"));
+            }
+            format!("| {module} | {file} | {targets} |")
+        })
+        .collect();
+    let table: Vec<&str> = doc
+        .lines()
+        .skip_while(|line| *line != "| module | file | test targets |")
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .collect();
+    assert_eq!(
+        table, want,
+        "docs/testing.md's module table, from scripts/mutants.sh"
+    );
+    let order = script
+        .split("ORDER=(")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap();
+    let modules: Vec<&str> = want
+        .iter()
+        .map(|row| row.split(" | ").next().unwrap())
+        .collect();
+    let ordered: Vec<String> = order.split_whitespace().map(|m| format!("| {m}")).collect();
+    assert_eq!(modules, ordered, "FILE and ORDER list the same modules");
+}
+
 /// The `section.key` rows of docs/config.md with their example values.
 fn documented_config_keys() -> Vec<(String, String, String)> {
     let doc = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md")).unwrap();
