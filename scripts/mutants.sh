@@ -55,6 +55,9 @@ declare -A FILE=(
   [time]=src/time.rs
   [extend]=src/commands/extend.rs
   [commands]=src/commands/mod.rs
+  [error]=src/error.rs
+  [main]=src/main.rs
+  [cli]=src/cli.rs
 )
 declare -A TESTS=(
   # policy: trust has the key-algorithm and pin tests, sign the signing
@@ -174,6 +177,14 @@ declare -A TESTS=(
   # check from the config or the command line (origin), the config inspect
   # may go without (envelope).
   [commands]="--test core --test trust --test agent --test session_key --test terminal --test origin --test envelope"
+  # error: its unit tests (the exit codes, each message); ux one error line
+  # through one printer; core and trust the codes of the refusals.
+  [error]="--lib --test ux --test core --test trust"
+  # main: cli the usage errors (exit 2) and --help/--version (exit 0);
+  # core every command through the binary.
+  [main]="--test cli --test core --test ux"
+  # cli: cli maps every value enum to the library's variant by name.
+  [cli]="--test cli --test ux"
 )
 # Tests to leave out, per module (libtest --skip), when they are slow and
 # what they check is covered by a faster test in the same targets.
@@ -193,7 +204,7 @@ declare -A SKIP=(
 )
 ORDER=(policy files config seipd literal envelope decrypt replay origin session fast stock io pipeline
        encrypt signing expiry rekey keys digest escrow service agent generate inspect compress check
-       progress packet settings time extend commands)
+       progress packet settings time extend commands error main cli)
 
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
