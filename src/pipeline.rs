@@ -551,6 +551,33 @@ mod tests {
         assert_eq!(sink.written, input);
     }
 
+    /// The writer hands on whole pieces as they fill, never more than a
+    /// piece at a time: memory stays bounded (`IN_FLIGHT` pieces) however
+    /// long the output, not the whole output held until the end.
+    #[test]
+    fn the_writer_hands_on_pieces_of_at_most_piece_bytes() {
+        struct Sizes(Vec<usize>);
+        impl Write for Sizes {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0.push(buf.len());
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let input = data(3 * PIECE + 12345);
+        let mut sink = Sizes(Vec::new());
+        write_on_thread(&mut sink, |out| {
+            for piece in input.chunks(1000) {
+                out.write_all(piece).unwrap();
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sink.0, [PIECE, PIECE, PIECE, 12345]);
+    }
+
     #[test]
     fn a_failing_sink_fails_the_writer_and_the_run() {
         let mut sink = Full {
