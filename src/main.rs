@@ -50,20 +50,57 @@ fn parse_command_line() -> cli::Cli {
 /// Help and version go to stdout as clap writes them; a command-line
 /// mistake is printed like every other error, on one line, exit 2.
 fn exit_on_clap_error(e: clap::Error) -> ! {
-    use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !e.use_stderr() {
+    // Exactly --help and --version are what clap writes to stdout.
+    if !e.use_stderr() {
         e.exit();
     }
     let rendered = e.render().to_string();
-    // clap's first paragraph says what is wrong; its usage lines follow.
-    let what: Vec<&str> = rendered
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    let what = what.join(" ");
-    let what = what.strip_prefix("error: ").unwrap_or(&what);
+    let what = match e.kind() {
+        // A command given without its subcommand and nothing else (no
+        // SEALPIPE_CONFIG either): clap renders the command's help instead.
+        clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            missing_subcommand(&rendered)
+        }
+        // clap's first paragraph says what is wrong; its usage lines follow.
+        _ => {
+            let what: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let what = what.join(" ");
+            what.strip_prefix("error: ").unwrap_or(&what).to_string()
+        }
+    };
     let usage = sealpipe::Error::Usage(format!("{what} (see --help)"));
     sealpipe::error::report(&usage);
     std::process::exit(i32::from(usage.exit_code()));
+}
+
+/// What clap says when a command lacks its subcommand and something else
+/// was given, for the case where it renders the command's help instead
+/// (whose first paragraph is the command's about text, not what is
+/// wrong): the command, from the help's usage line, and its subcommands.
+fn missing_subcommand(rendered_help: &str) -> String {
+    let usage = rendered_help
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .unwrap_or("sealpipe");
+    let path: Vec<&str> = usage
+        .split_whitespace()
+        .take_while(|word| !word.starts_with(['[', '<']))
+        .collect();
+    let mut command = cli::Cli::command();
+    command.build();
+    let command = path
+        .iter()
+        .skip(1)
+        .try_fold(&command, |c, name| c.find_subcommand(name))
+        .unwrap_or(&command);
+    let subcommands: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).collect();
+    format!(
+        "'{}' requires a subcommand but one was not provided [subcommands: {}]",
+        path.join(" "),
+        subcommands.join(", ")
+    )
 }

@@ -38,6 +38,52 @@ fn one_error_line(run: &Run) -> &str {
     line
 }
 
+/// Command-line mistakes are one line, exit 2; `--help` and `--version`
+/// go to stdout, exit 0. A command given without its subcommand says that
+/// one is missing and which (not its help's first line, as if that were
+/// the error).
+#[test]
+fn command_line_mistakes_are_one_line_and_help_is_not_a_mistake() {
+    let env = TestEnv::new();
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["escrow", "--help"],
+        &["help", "encrypt"],
+    ] {
+        let run = env.run(args, b"").ok();
+        assert!(!run.stdout.is_empty(), "{args:?} printed nothing");
+    }
+    let run = env.run(&["--no-such-flag"], b"");
+    assert_eq!(run.status, 2);
+    assert!(one_error_line(&run).contains("unexpected argument '--no-such-flag'"));
+    assert!(run.stdout.is_empty());
+    // The same line whether or not SEALPIPE_CONFIG is set (clap tells the
+    // two apart: with nothing at all given it renders the help instead).
+    for (command, subcommands) in [
+        ("escrow", "split, combine, help"),
+        ("generate", "man, completion, help"),
+    ] {
+        for config_set in [true, false] {
+            let mut cmd = env.cmd(&[command]);
+            if !config_set {
+                cmd.env_remove("SEALPIPE_CONFIG");
+            }
+            let run = run_with_stdin(cmd, b"");
+            assert_eq!(run.status, 2, "{}", run.stderr);
+            let want = format!(
+                "sealpipe: error: 'sealpipe {command}' requires a subcommand but one was not \
+                 provided [subcommands: {subcommands}] (see --help)"
+            );
+            assert_eq!(
+                one_error_line(&run),
+                want,
+                "SEALPIPE_CONFIG set: {config_set}"
+            );
+        }
+    }
+}
+
 #[test]
 fn config_errors_name_the_file_and_line_and_exit_3() {
     let env = TestEnv::new();
