@@ -6,7 +6,7 @@ mod common;
 
 use std::fs;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -278,22 +278,8 @@ fn a_signal_mid_stream_leaves_no_backup() {
     for signal in ["TERM", "INT", "HUP"] {
         let env = TestEnv::new();
         env.daily_and_escrow();
-        let mut child = env
-            .cmd(&["encrypt", "-o", "nightly.pgp"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(&sample_data(1_000_000)).unwrap();
-        stdin.flush().unwrap();
-        // Wait until the output file is open, i.e. encryption is under way.
-        let started = (0..200).any(|_| {
-            std::thread::sleep(Duration::from_millis(25));
-            writing_output_in(child.id(), env.dir.path())
-        });
-        assert!(started, "encrypt never created its temp file");
+        let (child, stdin) =
+            encrypt_under_way(&env, &["encrypt", "-o", "nightly.pgp"], env.dir.path());
         let kill = Command::new("kill")
             .args([&format!("-{signal}"), &child.id().to_string()])
             .status()

@@ -8,11 +8,9 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, ChildStdin, Command};
 
 use common::*;
 
@@ -66,33 +64,18 @@ fn partial_files_in(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `sealpipe encrypt -o OUT ...` started with a backup's first MiB on its
-/// stdin, the rest still to come: returns once its output file is open.
-fn encrypt_under_way(
-    env: &TestEnv,
-    args: &[&str],
-    dir: &Path,
-) -> (Child, std::process::ChildStdin) {
-    let mut child = env
-        .cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&sample_data(1 << 20)).unwrap();
-    stdin.flush().unwrap();
-    let started = (0..400).any(|_| {
-        std::thread::sleep(Duration::from_millis(25));
-        writing_output_in(child.id(), dir)
-    });
+/// Let a run started by `encrypt_under_way` finish: it must fail to give
+/// its output the destination's name.
+#[track_caller]
+fn finish_unable_to_move_into_place(child: Child, stdin: ChildStdin) {
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        started,
-        "encrypt never opened its output in {}",
-        dir.display()
+        stderr.contains("cannot move the output into place"),
+        "{stderr}"
     );
-    (child, stdin)
 }
 
 /// Where O_TMPFILE is missing, `-o` writes a named temp file beside the
@@ -163,14 +146,7 @@ fn an_output_on_fuse_is_a_named_temp_file_until_complete() {
     let (child, stdin) =
         encrypt_under_way(&env, &["encrypt", "-o", late.to_str().unwrap()], &mount.at);
     fs::write(&late, b"someone else's file").unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("cannot move the output into place"),
-        "{stderr}"
-    );
+    finish_unable_to_move_into_place(child, stdin);
     assert_eq!(fs::read(&late).unwrap(), b"someone else's file");
     assert!(
         mount.partial_files().is_empty(),
@@ -236,14 +212,7 @@ fn force_skips_stale_temp_names_of_a_killed_run_and_gives_up_after_100() {
     for n in 0..=100 {
         fs::write(stale(pid, n), b"stale").unwrap();
     }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("cannot move the output into place"),
-        "{stderr}"
-    );
+    finish_unable_to_move_into_place(child, stdin);
     assert_eq!(fs::read(&dest).unwrap(), before, "the old backup stays");
     assert_eq!(partial_files_in(env.dir.path()).len(), 101);
 }

@@ -417,6 +417,36 @@ pub fn encryption_keyids(cert: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `sealpipe encrypt -o OUT ...` started with a backup's first MiB on its
+/// stdin, the rest still to come: returns once its output file is open in
+/// `dir` (encryption is under way), stderr piped.
+pub fn encrypt_under_way(
+    env: &TestEnv,
+    args: &[&str],
+    dir: &Path,
+) -> (std::process::Child, std::process::ChildStdin) {
+    let mut child = env
+        .cmd(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&sample_data(1 << 20)).unwrap();
+    stdin.flush().unwrap();
+    let started = (0..400).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        writing_output_in(child.id(), dir)
+    });
+    assert!(
+        started,
+        "encrypt never opened its output in {}",
+        dir.display()
+    );
+    (child, stdin)
+}
+
 /// Whether process `pid` has an output file open in `dir`: an unnamed one
 /// (O_TMPFILE, shown as "#inode (deleted)") or a named `.sealpipe-*` temp file.
 pub fn writing_output_in(pid: u32, dir: &Path) -> bool {
