@@ -322,25 +322,14 @@ fn extend_refuses_at_once_a_key_signed_ahead_of_the_clock() {
     run_at(&env, real_now + 3600, &keygen, b"").ok();
     let mut extend = env.cmd(&EXTEND_DAILY);
     extend.env_remove("SEALPIPE_NOW");
-    let mut child = extend
+    let child = extend
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("extend is still waiting after 60 s for a signature an hour ahead");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let out = wait_within(child, std::time::Duration::from_secs(60));
+    let (status, stderr) = (out.status, String::from_utf8_lossy(&out.stderr));
     assert_eq!(status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("no valid self-signature"), "{stderr}");
     assert!(!env.path("daily.new.cert.asc").exists());

@@ -285,7 +285,7 @@ fn a_signal_mid_stream_leaves_no_backup() {
             .status()
             .unwrap();
         assert!(kill.success());
-        let out = child.wait_with_output().unwrap();
+        let out = wait_within(child, Duration::from_secs(60));
         drop(stdin);
         let code = out.status.code();
         let want = match signal {

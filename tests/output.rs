@@ -11,8 +11,13 @@ use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command};
+use std::time::Duration;
 
 use common::*;
+
+/// Each run here takes well under a second; one still running after this
+/// is looping (the temp-name search) and fails the test.
+const LIMIT: Duration = Duration::from_secs(60);
 
 /// A bindfs (FUSE) view of a directory, unmounted when dropped. FUSE has
 /// no O_TMPFILE (open fails with EOPNOTSUPP), as NFS before 4.2 and CIFS.
@@ -69,7 +74,7 @@ fn partial_files_in(dir: &Path) -> Vec<String> {
 #[track_caller]
 fn finish_unable_to_move_into_place(child: Child, stdin: ChildStdin) {
     drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let out = wait_within(child, LIMIT);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -104,7 +109,7 @@ fn an_output_on_fuse_is_a_named_temp_file_until_complete() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let out = child.wait_with_output().unwrap();
+    let out = wait_within(child, LIMIT);
     drop(stdin);
     assert_eq!(out.status.code(), Some(143));
     assert!(
@@ -186,7 +191,7 @@ fn force_skips_stale_temp_names_of_a_killed_run_and_gives_up_after_100() {
     let pid = child.id();
     fs::write(stale(pid, 0), b"stale").unwrap();
     drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let out = wait_within(child, LIMIT);
     assert!(
         out.status.success(),
         "{}",

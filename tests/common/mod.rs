@@ -447,6 +447,28 @@ pub fn encrypt_under_way(
     (child, stdin)
 }
 
+/// Wait for `child` to end and collect its output, but kill it and fail
+/// the test if it is still running after `limit`: a run that loops (a
+/// regression in a retry loop, a wait on a clock problem) fails the suite
+/// instead of hanging it.
+#[track_caller]
+pub fn wait_within(child: std::process::Child, limit: std::time::Duration) -> Output {
+    let pid = child.id();
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match outcome.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("sealpipe (pid {pid}) still running after {limit:?}: killed");
+        }
+    }
+}
+
 /// Whether process `pid` has an output file open in `dir`: an unnamed one
 /// (O_TMPFILE, shown as "#inode (deleted)") or a named `.sealpipe-*` temp file.
 pub fn writing_output_in(pid: u32, dir: &Path) -> bool {
