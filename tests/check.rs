@@ -14,6 +14,14 @@ const DAY: u64 = 86_400;
 /// keygen --expires 90d at NOW.
 const EXPIRY: u64 = NOW + 90 * DAY;
 
+/// The real clock, in Unix seconds (for keys made ahead of it).
+fn real_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 /// Run sealpipe with the policy clock at `at` (Unix seconds).
 fn run_at(env: &TestEnv, at: u64, args: &[&str], stdin: &[u8]) -> Run {
     let mut c = env.cmd(args);
@@ -250,10 +258,7 @@ fn extend_right_after_keygen_makes_newer_signatures() {
     use sealpipe::openpgp::parse::Parse;
     use sealpipe::openpgp::Cert;
     let env = TestEnv::new();
-    let real_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let real_now = real_now();
     // The key's signatures a second ahead of the real clock: extend, run
     // at once, is in their second or the one before.
     let created = real_now + 1;
@@ -306,10 +311,7 @@ fn extend_right_after_keygen_makes_newer_signatures() {
 #[test]
 fn extend_refuses_at_once_a_key_signed_ahead_of_the_clock() {
     let env = TestEnv::new();
-    let real_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let real_now = real_now();
     let keygen = [
         "keygen",
         "--name",

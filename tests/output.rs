@@ -9,7 +9,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command};
 use std::time::Duration;
 
@@ -59,14 +59,6 @@ impl Drop for FuseMount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.at).status();
     }
-}
-
-fn partial_files_in(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(".sealpipe-"))
-        .collect()
 }
 
 /// Let a run started by `encrypt_under_way` finish: it must fail to give

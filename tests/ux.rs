@@ -11,11 +11,7 @@ use common::*;
 
 /// The files in the test directory whose name marks an unfinished output.
 fn partial_files(env: &TestEnv) -> Vec<String> {
-    fs::read_dir(env.dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(".sealpipe-"))
-        .collect()
+    partial_files_in(env.dir.path())
 }
 
 /// The test's config with `extra` appended (e.g. an `[encrypt]` table).

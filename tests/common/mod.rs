@@ -447,6 +447,15 @@ pub fn encrypt_under_way(
     (child, stdin)
 }
 
+/// The names in `dir` that mark an unfinished output (`.sealpipe-*`).
+pub fn partial_files_in(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".sealpipe-"))
+        .collect()
+}
+
 /// Wait for `child` to end and collect its output, but kill it and fail
 /// the test if it is still running after `limit`: a run that loops (a
 /// regression in a retry loop, a wait on a clock problem) fails the suite
