@@ -213,3 +213,18 @@ fn force_skips_stale_temp_names_of_a_killed_run_and_gives_up_after_100() {
     assert_eq!(fs::read(&dest).unwrap(), before, "the old backup stays");
     assert_eq!(partial_files_in(env.dir.path()).len(), 101);
 }
+
+/// Where O_TMPFILE works (the finished file is linked in, never renamed
+/// over), a file that appears at the destination while the backup is
+/// written is not replaced either: the run fails, the file stays, and no
+/// temp name is left.
+#[test]
+fn a_file_that_appears_meanwhile_is_kept_without_force() {
+    let env = TestEnv::new();
+    env.daily_and_escrow();
+    let (child, stdin) = encrypt_under_way(&env, &["encrypt", "-o", "b.pgp"], env.dir.path());
+    fs::write(env.path("b.pgp"), b"someone else's file").unwrap();
+    finish_unable_to_move_into_place(child, stdin);
+    assert_eq!(fs::read(env.path("b.pgp")).unwrap(), b"someone else's file");
+    assert!(partial_files_in(env.dir.path()).is_empty());
+}
