@@ -32,20 +32,8 @@ phase "lintian" lint_package
 unset SEALPIPE_SYSTEM_TEST_BIN
 # --show-output: the damage table's case counts and the end-to-end tests'
 # timings appear in the log even when everything passes.
-# A test that loops (a bug that turns a read loop endless, say) must fail
-# the suite, not hang CI: the tests get TESTS_LIMIT seconds (about 2.5x
-# what they take on CI's 2 cores), then everything they started is killed.
-# libtest names each test still running after 60 s in the log above.
-tests_within_limit() {
-  local limit=${TESTS_LIMIT:-600} status=0
-  timeout --kill-after=20 "$limit" cargo test --locked -- --show-output || status=$?
-  if [ "$status" = 124 ] || [ "$status" = 137 ]; then
-    echo "tests: not finished within $limit s, stopped; a test hangs (the log names" \
-      "every test still running after 60 s: 'has been running for over 60 seconds')" >&2
-  fi
-  return "$status"
-}
-phase "tests" tests_within_limit
+# Within TESTS_LIMIT seconds (600): a test that hangs fails the suite.
+phase "tests" scripts/tests-within-limit.sh --show-output
 # The smoke run checks every benchmark command round-trips; it asserts no
 # speed, so the debug binary will do.
 phase "bench smoke" env SEALPIPE_BIN="$PWD/target/debug/sealpipe" bench/run.sh --smoke

@@ -598,3 +598,87 @@ fn the_config_is_read_once_per_run() {
         assert_eq!(opens, 1, "{args:?} opened its config {opens} times");
     }
 }
+
+/// The README's test command gives the tests a time limit
+/// (scripts/tests-within-limit.sh, docs/testing.md): a test that hangs
+/// fails the suite with exit 124 and a reason, and what it started is
+/// stopped with it; otherwise cargo's exit status and the arguments for
+/// the test binaries pass through. Run against a stand-in `cargo` (the
+/// script is what is tested here, not cargo).
+#[test]
+fn a_test_that_hangs_fails_the_suite_within_the_limit() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let env = TestEnv::new();
+    let bin = env.path("bin");
+    fs::create_dir(&bin).unwrap();
+    let grandchild = env.path("grandchild.pid");
+    // Hangs with a child of its own, as cargo does with a test binary.
+    let fake = format!(
+        "#!/bin/sh\ncase \"$FAKE\" in\n\
+         hang) sleep 1000 & echo $! > {}; wait;;\n\
+         fail) exit 101;;\n\
+         *) echo \"cargo $*\";;\nesac\n",
+        grandchild.display()
+    );
+    fs::write(bin.join("cargo"), fake).unwrap();
+    fs::set_permissions(bin.join("cargo"), fs::Permissions::from_mode(0o755)).unwrap();
+    let script = format!(
+        "{}/scripts/tests-within-limit.sh",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let run = |fake: &str, limit: &str| {
+        let child = Command::new(&script)
+            .arg("--show-output")
+            .env("PATH", &path)
+            .env("FAKE", fake)
+            .env("TESTS_LIMIT", limit)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_within(child, Duration::from_secs(60))
+    };
+
+    let passed = run("pass", "600");
+    assert_eq!(passed.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&passed.stdout),
+        "cargo test --locked -- --show-output\n"
+    );
+    assert!(passed.stderr.is_empty());
+    let failed = run("fail", "600");
+    assert_eq!(
+        failed.status.code(),
+        Some(101),
+        "a failed test run stays failed"
+    );
+    assert!(failed.stderr.is_empty(), "no hang reported for a failure");
+
+    let start = Instant::now();
+    let hung = run("hang", "2");
+    assert_eq!(hung.status.code(), Some(124));
+    assert!(
+        String::from_utf8_lossy(&hung.stderr).contains("tests: not finished within 2 s, stopped"),
+        "{hung:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "stopped at the limit"
+    );
+    let pid = fs::read_to_string(&grandchild).unwrap();
+    let stopped = |pid: &str| {
+        // Gone, or a zombie waiting for init to reap it.
+        fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .map_or(true, |stat| stat.contains(") Z "))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stopped(&pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(stopped(&pid), "what the tests started is stopped too");
+}
