@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 limit=${TESTS_LIMIT:-600}
 # timeout runs in a process group of its own (so that it can stop all of
 # cargo's), which a Ctrl-C at the terminal does not reach: pass it on.
+# Started in the background, it reads /dev/null: no test reads the terminal.
 timeout --kill-after=20 "$limit" cargo test --locked -- "$@" &
 group=$!
 interrupted=
