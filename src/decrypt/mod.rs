@@ -107,8 +107,13 @@ pub struct Decoding {
 
 impl<'k> DecryptPlan<'k> {
     pub fn new(keyring: &'k SecretKeyring, reader: Reader, digest: PlaintextDigest) -> Self {
+        Self::with_session(Session::new(keyring), reader, digest)
+    }
+
+    /// A plan with the default zstd settings and no signature check.
+    fn with_session(session: Session<'k>, reader: Reader, digest: PlaintextDigest) -> Self {
         DecryptPlan {
-            session: Session::new(keyring),
+            session,
             reader,
             decoding: Decoding {
                 digest,
@@ -136,16 +141,7 @@ impl<'k> DecryptPlan<'k> {
     /// A plan whose session key is given (a key service, a session key
     /// file) instead of unwrapped with secret keys.
     pub fn given(given: GivenSessionKey, reader: Reader, digest: PlaintextDigest) -> Self {
-        DecryptPlan {
-            session: Session::given(given),
-            reader,
-            decoding: Decoding {
-                digest,
-                zstd: ZstdReading::default(),
-                signatures: false,
-            },
-            signers: SignerCheck::default(),
-        }
+        Self::with_session(Session::given(given), reader, digest)
     }
 }
 
