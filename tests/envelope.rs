@@ -115,14 +115,7 @@ fn inspect_does_not_trust_a_revoked_subkey() {
 
     // The daily cert, re-published with its encryption subkey revoked.
     let tsk = Cert::from_file(&daily.key).unwrap();
-    let mut signer = tsk
-        .primary_key()
-        .key()
-        .clone()
-        .parts_into_secret()
-        .unwrap()
-        .into_keypair()
-        .unwrap();
+    let mut signer = primary_keypair(&tsk);
     let subkey = tsk.keys().subkeys().next().unwrap().key().clone();
     let revoked_at = UNIX_EPOCH + Duration::from_secs(NOW + 60);
     let revocation = SubkeyRevocationBuilder::new()

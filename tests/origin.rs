@@ -774,15 +774,7 @@ fn a_signature_by_a_key_the_cert_does_not_sign_with_is_refused() {
     let backup = s.env.run(&["encrypt", "-c", "none"], &plain).ok().stdout;
     let literal = s.unwrap(&backup)[1].to_vec().unwrap();
     let cert = Cert::from_file(&s.signer.key).unwrap();
-    let mut primary = cert
-        .primary_key()
-        .key()
-        .clone()
-        .parts_into_secret()
-        .unwrap()
-        .role_into_unspecified()
-        .into_keypair()
-        .unwrap();
+    let mut primary = primary_keypair(&cert);
     let signature = signature_by(&mut primary, HashAlgorithm::SHA256, &plain);
     let message = one_pass_signed(&literal, &[signature]);
     s.refused(

@@ -293,14 +293,7 @@ fn a_signing_subkey_flagged_for_encryption_is_a_policy_refusal() {
         .add_transport_encryption_subkey()
         .generate()
         .unwrap();
-    let mut signer = cert
-        .primary_key()
-        .key()
-        .clone()
-        .parts_into_secret()
-        .unwrap()
-        .into_keypair()
-        .unwrap();
+    let mut signer = primary_keypair(&cert);
     let mut subkey: Key<SecretParts, SubordinateRole> =
         Key4::generate_ecc(true, Curve::Ed25519).unwrap().into();
     subkey

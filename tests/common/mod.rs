@@ -499,3 +499,15 @@ pub fn writing_output_in(pid: u32, dir: &Path) -> bool {
 pub fn file_mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// The primary key of a cert with its secret, as a signer: for tests that
+/// make their own signatures (a revocation, a binding, a forged backup).
+pub fn primary_keypair(cert: &openpgp::Cert) -> openpgp::crypto::KeyPair {
+    cert.primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()
+        .expect("the cert holds the primary key's secret")
+        .into_keypair()
+        .expect("the primary key's secret is not encrypted")
+}
