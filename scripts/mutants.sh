@@ -13,6 +13,14 @@
 #   MUTANTS_SKIP="peak_memory" scripts/mutants.sh compress
 #                                      leave out more tests (a quick first
 #                                      pass; rerun what it misses without)
+#   scripts/mutants.sh --exclusions    only list what each exclusion in
+#                                      .cargo/mutants.toml leaves out
+#
+# Every run first checks that each exclusion still names a mutant: code
+# that moved can leave an entry naming nothing (the mutant it meant is
+# then tested again, and fails the run), or naming another mutant than the
+# one judged equivalent. The check stops the run on the first kind and
+# `--exclusions` shows the second.
 #
 # Each module runs with only the test targets that exercise it, so a run
 # stays minutes, not hours. Results: target/mutants/MODULE/mutants.out/.
@@ -205,6 +213,44 @@ declare -A SKIP=(
 ORDER=(policy files config seipd literal envelope decrypt replay origin session fast stock io pipeline
        encrypt signing expiry rekey keys digest escrow service agent generate inspect compress check
        progress packet settings time extend commands error main cli)
+
+# Each exclusion against the mutants cargo-mutants makes of the tree as it
+# is (`--list` reads the source only: a second). Fails if one matches none.
+check_exclusions() {
+  local show=$1 listed
+  listed=$(mktemp)
+  local status=0
+  cargo mutants --list --no-config >"$listed"
+  python3 - "$listed" "$show" <<'PY' || status=$?
+import re, sys, tomllib
+names = open(sys.argv[1]).read().splitlines()
+show = sys.argv[2] == "show"
+with open(".cargo/mutants.toml", "rb") as config:
+    patterns = tomllib.load(config).get("exclude_re", [])
+dead = []
+for pattern in patterns:
+    hits = [name for name in names if re.search(pattern, name)]
+    if not hits:
+        dead.append(pattern)
+    if show:
+        print(f"{len(hits)}  {pattern}")
+        for name in hits:
+            print(f"      {name}")
+for pattern in dead:
+    print(f"mutants.sh: the exclusion {pattern!r} in .cargo/mutants.toml names no mutant: "
+          "the code it meant has moved or gone; point it at the mutant it was judged for "
+          "(cargo mutants --list --no-config), or delete it", file=sys.stderr)
+sys.exit(1 if dead else 0)
+PY
+  rm -f "$listed"
+  return $status
+}
+
+if [ "${1:-}" = --exclusions ]; then
+  check_exclusions show
+  exit
+fi
+check_exclusions quiet
 
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
