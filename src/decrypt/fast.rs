@@ -32,15 +32,7 @@ pub(super) fn read<W: Write>(reading: Reading<'_, '_, '_, W>) -> ReadOutcome {
         inner: rest,
         recorded: Vec::new(),
     };
-    let head = match SeipdHead::read(&mut rest, envelope.data_length) {
-        Ok(head) => head,
-        Err(damage) => {
-            // The stock reader asks the keys before it reads the encrypted
-            // data: for one verdict, "no key opens it" comes first here too.
-            session.choose(&envelope.pkesks, None, |_, _| false)?;
-            return Err(damage);
-        }
-    };
+    let head = SeipdHead::read(&mut rest, envelope.data_length)?;
     // The quick check only prefers among session keys; the MDC decides.
     let chosen = session.choose(&envelope.pkesks, None, |algo, key| {
         algo.is_some_and(|algo| head.fits(algo, key))

@@ -399,6 +399,12 @@ where
     }
     let seipd_v1 =
         envelope.data_tag == openpgp::packet::Tag::SEIP && envelope.data_version == Some(1);
+    if seipd_v1 {
+        // Whether a key opens it is settled from the key packets alone,
+        // before either reader reads the encrypted data: a backup no key
+        // opens is "no key" (exit 5) from both, however damaged the rest.
+        plan.session.choose(&envelope.pkesks, None, |_, _| true)?;
+    }
     let outcome = match plan.reader {
         Reader::Fast if seipd_v1 => fast::read(Reading {
             session: &plan.session,

@@ -13,6 +13,8 @@
 //!   aborts so that someone fixes or reports it and lists it here.
 #![allow(dead_code)]
 
+use std::hash::{DefaultHasher, Hasher};
+use std::io::Write;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -48,12 +50,49 @@ pub fn decrypt(data: &[u8], reader: Reader) -> sealpipe::Result<DecryptSummary> 
     sealpipe::decrypt::decrypt(&plan, data, &mut std::io::sink())
 }
 
-/// Decrypt `data` through `reader`, keeping what it released.
-pub fn decrypt_released(data: &[u8], reader: Reader) -> (sealpipe::Result<DecryptSummary>, Vec<u8>) {
-    let plan = DecryptPlan::new(keyring(), reader, PlaintextDigest::Sha256);
-    let mut released = Vec::new();
-    let result = sealpipe::decrypt::decrypt(&plan, data, &mut released);
-    (result, released)
+/// What a reader released: its length and a hash of it, so that a
+/// message that decompresses far is not held in memory to be compared.
+#[derive(Default)]
+struct Released {
+    len: u64,
+    hash: DefaultHasher,
+}
+
+impl Write for Released {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.len += buf.len() as u64;
+        // Streaming: the same bytes give the same hash in any pieces.
+        self.hash.write(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Decrypt `message` through both readers, judge what each returned with
+/// `judge`, and require one verdict: the same exit code (0 for success)
+/// and the same bytes released. The two readers are two implementations
+/// of one format (sealpipe's SEIPDv1 reader and sequoia's); any input on
+/// which they differ is a bug in one of them.
+pub fn one_verdict(what: &str, message: &[u8], judge: fn(&str, &sealpipe::Result<DecryptSummary>)) {
+    let [fast, stock] = [Reader::Fast, Reader::Stock].map(|reader| {
+        let plan = DecryptPlan::new(keyring(), reader, PlaintextDigest::Sha256);
+        let mut released = Released::default();
+        let result = sealpipe::decrypt::decrypt(&plan, message, &mut released);
+        judge(what, &result);
+        let exit = result.map_or_else(|e| e.exit_code(), |_| 0);
+        (exit, released.len, released.hash.finish())
+    });
+    assert!(
+        fast == stock,
+        "{what}: the readers disagree: fast exit {} ({} bytes released), stock exit {} ({} bytes)",
+        fast.0,
+        fast.1,
+        stock.0,
+        stock.1
+    );
 }
 
 /// Judge what a library call returned for arbitrary bytes: Ok, or an error
